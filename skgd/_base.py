@@ -1,0 +1,505 @@
+"""BaseGD: parameters, validation and the epoch driver shared by both estimators.
+
+The driver prepares the data once (validation, sample weights, the
+early-stopping split), resolves the learning-rate schedule, then calls the
+compiled epoch kernel once per epoch and applies the stopping rules in Python.
+Estimator-specific work (targets, scoring) lives in the subclasses through a
+few hooks: ``_prepare_targets``, ``_loss_code``, ``_auto_stochastic_schedule``,
+``_validation_score`` and ``_split_stratify``.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._kernels import epoch_csr, epoch_dense
+from ._losses import CURVATURE, optimal_init
+from ._optimizers import OPTIMIZERS, SGD, init_state
+from ._penalties import PENALTIES, penalty_value, split_penalty
+from ._schedules import SCHEDULES, EpochSchedule
+
+SOLVERS = ("stochastic", "minibatch", "batch")
+
+# Base steps that ``learning_rate="auto"`` gives the adaptive optimizers,
+# whose steps are already normalised per coordinate. Larger batches give less
+# noisy gradients and take larger steps.
+ADAPTIVE_AUTO_ETA = {
+    "adagrad": {"stochastic": 0.01, "minibatch": 0.05, "batch": 0.5},
+    "rmsprop": {"stochastic": 0.001, "minibatch": 0.005, "batch": 0.05},
+    "adam": {"stochastic": 0.001, "minibatch": 0.005, "batch": 0.05},
+}
+
+
+class DivergenceError(ValueError):
+    """Raised when a fit produces non-finite weights or objective."""
+
+
+def _lipschitz_constant(X, sample_weight, fit_intercept, n_iter=50, rtol=1e-4):
+    """Largest eigenvalue of ``X~' S X~ / sum(s)`` by power iteration.
+
+    ``X~`` is ``X`` with a column of ones when ``fit_intercept``. The start
+    vector is fixed, so the estimate is deterministic and does not depend on
+    the order or the repetition of rows.
+    """
+    n_features = X.shape[1]
+    s = sample_weight / sample_weight.sum()
+    v = np.ones(n_features + fit_intercept) / np.sqrt(n_features + fit_intercept)
+    eigenvalue = 0.0
+    for _ in range(n_iter):
+        Xv = safe_sparse_dot(X, v[:n_features])
+        if fit_intercept:
+            Xv = Xv + v[-1]
+        sXv = s * Xv
+        w = np.empty_like(v)
+        w[:n_features] = safe_sparse_dot(X.T, sXv)
+        if fit_intercept:
+            w[-1] = sXv.sum()
+        previous, eigenvalue = eigenvalue, float(np.linalg.norm(w))
+        if eigenvalue == 0.0:
+            return 0.0
+        v = w / eigenvalue
+        if abs(eigenvalue - previous) <= rtol * eigenvalue:
+            break
+    return eigenvalue
+
+
+def _max_row_sq_norm(X, fit_intercept):
+    if sp.issparse(X):
+        sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    else:
+        sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    return float(sq.max()) + fit_intercept
+
+
+def _batch_epoch_stalled(objectives, tol):
+    """Whether the last batch epoch counts towards stopping.
+
+    Near the optimum, gradient descent shrinks the objective's excess by a
+    roughly constant factor ``rho`` per epoch; with the last two decreases
+    ``d0`` and ``d1`` that gives ``rho = d1 / d0`` and a remaining decrease of
+    ``d1 rho / (1 - rho) = d1^2 / (d0 - d1)``. An epoch stalls when that
+    estimate is at most ``tol``, or when the objective did not decrease (as
+    with the subgradients of non-smooth losses). Requiring
+    ``n_iter_no_change`` stalled epochs in a row guards against a single
+    sudden slow-down being read as convergence.
+    """
+    if len(objectives) < 3:
+        return False
+    d0 = objectives[-3] - objectives[-2]
+    d1 = objectives[-2] - objectives[-1]
+    if d1 <= 0:
+        return True
+    return d0 > d1 and d1 * d1 / (d0 - d1) <= tol
+
+
+class GDState:
+    """Everything a fit carries from one epoch (or ``partial_fit``) to the next.
+
+    ``W`` and ``b`` are the weights the optimizer moves; ``W_avg`` and
+    ``b_avg`` their Polyak-Ruppert averages; ``S1``/``S2`` the optimizer's
+    state; ``t`` the update count (from 1); ``epochs`` the epochs run; and
+    ``schedule`` the resolved learning-rate rule.
+    """
+
+    def __init__(self, W, b, optimizer_code, average_start, schedule):
+        self.W = W
+        self.b = b
+        self.t = 1
+        self.epochs = 0
+        self.schedule = schedule
+        self.optimizer_code = None
+        self.average_start = None
+        self.match_parameters(optimizer_code, average_start)
+
+    def match_parameters(self, optimizer_code, average_start):
+        """Reset the optimizer state or the averages if their parameters changed.
+
+        A ``set_params`` between ``partial_fit`` calls may switch the
+        optimizer or the averaging; the old state then means nothing.
+        """
+        if optimizer_code != self.optimizer_code:
+            self.S1, self.S2 = init_state(optimizer_code, *self.W.shape)
+            self.optimizer_code = optimizer_code
+        if average_start != self.average_start:
+            shape = self.W.shape if average_start > 0 else (0, 0)
+            self.W_avg = np.zeros(shape, dtype=self.W.dtype)
+            self.b_avg = np.zeros(shape[0], dtype=self.W.dtype)
+            self.average_start = average_start
+
+    def copy(self):
+        new = object.__new__(GDState)
+        for name, value in vars(self).items():
+            setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
+        new.schedule = EpochSchedule(
+            self.schedule.name, self.schedule.eta0, self.schedule.decay_rate
+        )
+        new.schedule.eta = self.schedule.eta
+        return new
+
+
+class BaseGD(BaseEstimator):
+    """Shared parameters and fit driver of :class:`GDRegressor` and :class:`GDClassifier`."""
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions(set(PENALTIES)), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions(set(SOLVERS))],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [StrOptions(set(SCHEDULES) | {"auto"})],
+        "eta0": [Interval(Real, 0, None, closed="left")],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "decay_rate": [Interval(Real, 0, 1, closed="right")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "adaptive_eps": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ hooks
+    def _validate_params(self):
+        super()._validate_params()
+        self._more_validate_params()
+
+    def _more_validate_params(self):
+        """Cross-parameter rules that ``_parameter_constraints`` cannot express."""
+        needs_eta0 = self.learning_rate in ("constant", "invscaling", "adaptive", "exponential")
+        if needs_eta0 and self.eta0 <= 0.0:
+            raise ValueError(
+                f"eta0 must be > 0 with learning_rate={self.learning_rate!r}; "
+                f"got eta0={self.eta0}. Set eta0 or use learning_rate='auto'."
+            )
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                "alpha must be > 0 with learning_rate='optimal' (the step is "
+                "1 / (alpha * t)). Set alpha > 0 or choose another learning_rate."
+            )
+
+    # ---------------------------------------------------------- the schedule
+    def _resolve_schedule(self, X, sample_weight, loss_code, l2):
+        """Turn ``learning_rate`` (possibly ``"auto"``) into a concrete rule."""
+        name, eta0 = self.learning_rate, self.eta0
+        if name == "auto":
+            name, eta0 = self._auto_schedule(X, sample_weight, loss_code, l2)
+        return EpochSchedule(name, float(eta0), float(self.decay_rate))
+
+    def _auto_schedule(self, X, sample_weight, loss_code, l2):
+        """The ``learning_rate="auto"`` table (documented in the estimators)."""
+        if self.optimizer in ADAPTIVE_AUTO_ETA:
+            return "constant", ADAPTIVE_AUTO_ETA[self.optimizer][self.solver]
+        # Momentum methods take steps 1 / (1 - momentum) times longer in the
+        # long run, so their base step is shortened by that factor, except on
+        # the deterministic batch gradient where 1/L is stable with momentum.
+        damping = 1.0 - self.momentum if self.optimizer != "sgd" else 1.0
+        curvature = CURVATURE[loss_code]
+        if self.solver == "batch":
+            L = curvature * _lipschitz_constant(X, sample_weight, self.fit_intercept) + l2
+            return "constant", 1.0 / max(L, 1e-12)
+        if self.solver == "minibatch":
+            # Expected smoothness of a mean over batch_size rows drawn without
+            # replacement (Gower et al., 2019): between L (all rows) and
+            # L_max (one row).
+            n, size = X.shape[0], min(self.batch_size, X.shape[0])
+            L = curvature * _lipschitz_constant(X, sample_weight, self.fit_intercept)
+            L_max = curvature * _max_row_sq_norm(X, self.fit_intercept)
+            if n > 1:
+                L = (n * (size - 1) * L + (n - size) * L_max) / (size * (n - 1))
+            else:
+                L = L_max
+            return "adaptive", damping / max(L + l2, 1e-12)
+        name, eta0 = self._auto_stochastic_schedule()
+        return name, eta0 * damping
+
+    # ------------------------------------------------------------- the data
+    def _validate_fit_data(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            multi_output=self._multi_output_y,
+            y_numeric=not self._is_classifier,
+            reset=reset,
+        )
+        return X, y
+
+    def _validation_split(self, y, sample_weight, rng):
+        """Indices of the training and validation rows."""
+        n_samples = y.shape[0]
+        indices = np.arange(n_samples)
+        if not self.early_stopping:
+            return indices, indices[:0]
+        stratify = self._split_stratify(y)
+        try:
+            train, val = train_test_split(
+                indices,
+                test_size=self.validation_fraction,
+                random_state=rng,
+                stratify=stratify,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping could not split {n_samples} samples with "
+                f"validation_fraction={self.validation_fraction}: {exc} "
+                "Use more samples, a larger validation_fraction or "
+                "early_stopping=False."
+            ) from exc
+        if val.size == 0 or train.size == 0:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves an empty "
+                f"training or validation set for {n_samples} samples; use "
+                "more samples or another validation_fraction."
+            )
+        return np.sort(train), np.sort(val)
+
+    # ----------------------------------------------------------- the driver
+    def _fit(self, X, y, *, sample_weight, coef_init, intercept_init, partial, classes=None):
+        first_call = not hasattr(self, "_state")
+        fresh = first_call or not (partial or self.warm_start)
+        X, y = self._validate_fit_data(X, y, reset=fresh)
+        Y = self._prepare_targets(y, classes=classes, partial=partial, first_call=first_call)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True
+        )
+        sample_weight *= self._class_weights(y)
+        if sample_weight.sum() <= 0:
+            raise ValueError(
+                "The sample weights (times the class weights) sum to zero; at "
+                "least one sample needs a positive weight."
+            )
+        rng = check_random_state(self.random_state)
+        loss_code = self._loss_code()
+        l2, l1 = split_penalty(self.penalty, self.alpha, self.l1_ratio)
+        train, val = (
+            self._validation_split(y, sample_weight, rng)
+            if not partial
+            else (np.arange(X.shape[0]), np.arange(0))
+        )
+        # Normalise the training weights to mean 1, so that every solver
+        # minimises the weighted mean loss and repeated rows equal weights.
+        train_weight = sample_weight.copy()
+        train_weight *= train.size / sample_weight[train].sum()
+
+        if fresh:
+            schedule = self._resolve_schedule(X[train], sample_weight[train], loss_code, l2)
+            state = self._new_state(X, Y, train_weight, train, coef_init, intercept_init, schedule)
+        else:
+            state = self._state.copy()
+            state.match_parameters(OPTIMIZERS[self.optimizer], self._average_start())
+            if not partial:
+                state.schedule = self._resolve_schedule(
+                    X[train], sample_weight[train], loss_code, l2
+                )
+        n_epochs = 1 if partial else self.max_iter
+        history = self._run_epochs(
+            X, Y, train_weight, train, val, y, sample_weight, state, n_epochs,
+            partial, loss_code, l2, l1, rng,
+        )
+        self._store(state, history, extend=partial and not first_call)
+        return self
+
+    def _new_state(self, X, Y, weight, train, coef_init, intercept_init, schedule):
+        n_outputs, n_features = Y.shape[1], X.shape[1]
+        W = np.zeros((n_outputs, n_features), dtype=X.dtype)
+        b = np.zeros(n_outputs, dtype=X.dtype)
+        if coef_init is not None:
+            coef_init = np.asarray(coef_init, dtype=X.dtype)
+            if coef_init.size != W.size:
+                raise ValueError(
+                    f"coef_init has shape {coef_init.shape}; expected "
+                    f"{W.shape if n_outputs > 1 else (n_features,)}."
+                )
+            W[:] = coef_init.reshape(W.shape)
+        if intercept_init is not None:
+            intercept_init = np.asarray(intercept_init, dtype=X.dtype)
+            if intercept_init.size != n_outputs:
+                raise ValueError(
+                    f"intercept_init has shape {intercept_init.shape}; expected "
+                    f"({n_outputs},)."
+                )
+            b[:] = intercept_init.reshape(-1)
+        elif self.fit_intercept:
+            b[:] = self._initial_intercept(Y[train], weight[train])
+        return GDState(W, b, OPTIMIZERS[self.optimizer], self._average_start(), schedule)
+
+    def _initial_intercept(self, Y, weight):
+        """Starting intercept; zero unless a subclass knows better."""
+        return 0.0
+
+    def _kernel_call(self, X, Y, weight, order, state, loss_code, l2, l1, eta_base):
+        batch_size = {"stochastic": 1, "minibatch": self.batch_size, "batch": order.size}[
+            self.solver
+        ]
+        hyper = np.array(
+            [self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps]
+        )
+        schedule = state.schedule
+        common = (
+            Y, weight, order, batch_size, state.W, state.b, self.fit_intercept,
+            loss_code, float(self.epsilon), l2, l1, schedule.code, eta_base,
+            float(self.power_t), float(self.alpha),
+            optimal_init(loss_code, self.alpha, self.epsilon) if schedule.name == "optimal" else 0.0,
+            OPTIMIZERS[self.optimizer], hyper, state.S1, state.S2, self._average_start(),
+            state.W_avg, state.b_avg, state.t,
+        )
+        if sp.issparse(X):
+            return epoch_csr(X.data, X.indices, X.indptr, *common)
+        return epoch_dense(X, *common)
+
+    def _run_epochs(
+        self, X, Y, weight, train, val, y, sample_weight, state, n_epochs,
+        partial, loss_code, l2, l1, rng,
+    ):
+        """Run up to ``n_epochs`` epochs on ``state``; return the history dict."""
+        history = {"loss": [], "val": [], "converged": partial}
+        best = np.inf
+        stalled = 0
+        start_time = time.perf_counter()
+        for _ in range(n_epochs):
+            order = rng.permutation(train) if self.shuffle else train
+            eta_base = state.schedule.base_for_epoch(state.epochs)
+            penalty_before = penalty_value(state.W, l2, l1)
+            loss_sum, state.t = self._kernel_call(
+                X, Y, weight, order, state, loss_code, l2, l1, eta_base
+            )
+            state.epochs += 1
+            objective = loss_sum / order.size + penalty_before
+            self._check_finite(state, objective)
+            history["loss"].append(objective)
+            if self.verbose:
+                print(
+                    f"Epoch {state.epochs}: objective={objective:.6g}, "
+                    f"eta={eta_base:.4g}, t={state.t - 1}, "
+                    f"elapsed={time.perf_counter() - start_time:.3f}s"
+                )
+            if partial:
+                continue
+            if self.early_stopping:
+                score = self._validation_score(X[val], y[val], sample_weight[val], state)
+                history["val"].append(score)
+                if self.verbose:
+                    print(f"  validation score: {score:.6g}")
+                criterion = -score
+            else:
+                criterion = objective
+            if self.tol is None:
+                continue
+            if self.solver == "batch" and not self.early_stopping:
+                stall = _batch_epoch_stalled(history["loss"], self.tol)
+            else:
+                stall = criterion > best - self.tol
+            best = min(best, criterion)
+            stalled = stalled + 1 if stall else 0
+            if stalled >= self.n_iter_no_change:
+                stalled = 0
+                if state.schedule.on_stall():
+                    history["converged"] = True
+                    break
+        if self.verbose and not partial:
+            print(f"Stopped after {len(history['loss'])} epochs, "
+                  f"{time.perf_counter() - start_time:.2f} s.")
+        if not history["converged"] and self.tol is not None:
+            warnings.warn(
+                f"Maximum number of iterations ({self.max_iter}) reached before "
+                "convergence. Consider increasing max_iter, or a larger eta0, "
+                "or scaling the features.",
+                ConvergenceWarning,
+            )
+        return history
+
+    def _check_finite(self, state, objective):
+        finite = (
+            np.isfinite(objective)
+            and np.isfinite(state.b).all()
+            and np.isfinite(state.W).all()
+        )
+        if not finite:
+            raise DivergenceError(
+                f"The fit diverged at epoch {state.epochs}: the weights or the "
+                f"objective became non-finite (learning_rate resolved to "
+                f"{state.schedule.name!r} with eta0={state.schedule.eta0:.4g}). "
+                "Use a smaller eta0, scale the features (e.g. StandardScaler), "
+                "or learning_rate='auto'. The estimator keeps its previous state."
+            )
+
+    def _store(self, state, history, extend):
+        """Publish the state as fitted attributes."""
+        self._state = state
+        use_average = state.W_avg.size > 0 and state.t > self._average_start()
+        W = state.W_avg if use_average else state.W
+        b = state.b_avg if use_average else state.b
+        self._set_coef(W.copy(), b.copy())
+        self.t_ = state.t
+        self.learning_rate_ = state.schedule.name
+        self.eta0_ = state.schedule.eta0
+        self.optimizer_state_ = (state.S1, state.S2)
+        n_new = len(history["loss"])
+        if extend:
+            self.n_iter_ += n_new
+            self.loss_curve_ = self.loss_curve_ + history["loss"]
+        else:
+            self.n_iter_ = n_new
+            self.loss_curve_ = list(history["loss"])
+            if self.early_stopping and history["val"]:
+                self.validation_scores_ = list(history["val"])
+                self.best_validation_score_ = max(history["val"])
+            else:
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _average_start(self):
+        return 0 if not self.average else (1 if self.average is True else int(self.average))
+
+    def _set_coef(self, W, b):
+        self.coef_ = W
+        self.intercept_ = b
+
+    # ------------------------------------------------------------ predicting
+    def _decision(self, X, W, b):
+        """Scores ``X W' + b`` of shape (n_samples, n_outputs)."""
+        return np.asarray(safe_sparse_dot(X, W.T, dense_output=True)) + b
+
+    def _current_weights(self, state):
+        use_average = state.W_avg.size > 0 and state.t > self._average_start()
+        return (state.W_avg, state.b_avg) if use_average else (state.W, state.b)
+
+    def _validate_predict_data(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

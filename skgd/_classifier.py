@@ -1,0 +1,362 @@
+"""GDClassifier: linear classification by gradient descent."""
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._base import BaseGD
+from ._losses import CLASSIFICATION_LOSSES, LOG_LOSS, MULTINOMIAL
+
+
+def _has_proba(estimator):
+    if estimator.loss not in ("log_loss", "modified_huber"):
+        raise AttributeError(
+            f"probability estimates are not available for loss={estimator.loss!r}; "
+            "use loss='log_loss' or loss='modified_huber'."
+        )
+    return True
+
+
+class GDClassifier(ClassifierMixin, BaseGD):
+    """Linear classifier fitted by batch, stochastic or mini-batch gradient descent.
+
+    Minimises the weighted mean loss plus ``alpha * R(w)``, the objective of
+    :class:`sklearn.linear_model.SGDClassifier`; with the defaults it behaves
+    as a drop-in ``SGDClassifier()``. Binary problems train one weight
+    vector. With more classes, ``multi_class="ovr"`` trains every
+    one-vs-rest problem in a single pass over the data (one row of ``coef_``
+    per class), and ``multi_class="multinomial"`` trains the softmax
+    cross-entropy jointly (``loss="log_loss"`` only).
+
+    Parameters
+    ----------
+    loss : {"hinge", "log_loss", "modified_huber", "squared_hinge", \
+            "perceptron", "squared_error", "huber", "epsilon_insensitive", \
+            "squared_epsilon_insensitive"}, default="hinge"
+        The loss on the margin ``y * p`` with ``y in {-1, +1}``, defined as
+        in ``SGDClassifier``.
+    multi_class : {"ovr", "multinomial"}, default="ovr"
+        How more than two classes are trained. For two classes both train
+        one weight vector (the multinomial loss then is the logistic loss).
+    class_weight : dict, "balanced" or None, default=None
+        Weights multiplied into each sample's gradient, as in
+        ``SGDClassifier``. ``"balanced"`` is not available in
+        ``partial_fit``.
+    eta0 : float, default=0.0
+        Base step of the ``"constant"``, ``"invscaling"``, ``"adaptive"`` and
+        ``"exponential"`` schedules, which need it > 0. ``"auto"`` does not
+        use it: it resolves to ``"optimal"`` for the stochastic solver
+        (SGDClassifier's default), and to the tuning-free steps of
+        :class:`~skgd.GDRegressor` for the mini-batch and batch solvers.
+    power_t : float, default=0.5
+        Exponent of ``"invscaling"``.
+
+    The other parameters are those of :class:`~skgd.GDRegressor`.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    n_iter_, t_, loss_curve_, validation_scores_, best_validation_score_, \
+learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
+        As in :class:`~skgd.GDRegressor`; the validation score is accuracy.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skgd import GDClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = GDClassifier(loss="log_loss", multi_class="multinomial",
+    ...                    solver="batch").fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+
+    _multi_output_y = False
+    _is_classifier = True
+
+    _parameter_constraints: dict = {
+        **BaseGD._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "multi_class": [StrOptions({"ovr", "multinomial"})],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        loss="hinge",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        solver="stochastic",
+        batch_size=32,
+        optimizer="sgd",
+        learning_rate="auto",
+        eta0=0.0,
+        power_t=0.5,
+        decay_rate=0.9,
+        momentum=0.9,
+        rho=0.99,
+        beta_1=0.9,
+        beta_2=0.999,
+        adaptive_eps=1e-8,
+        max_iter=1000,
+        tol=1e-3,
+        n_iter_no_change=5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        average=False,
+        epsilon=0.1,
+        class_weight=None,
+        multi_class="ovr",
+        verbose=0,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.decay_rate = decay_rate
+        self.momentum = momentum
+        self.rho = rho
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.adaptive_eps = adaptive_eps
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.average = average
+        self.epsilon = epsilon
+        self.class_weight = class_weight
+        self.multi_class = multi_class
+        self.verbose = verbose
+
+    def _more_validate_params(self):
+        super()._more_validate_params()
+        if self.multi_class == "multinomial" and self.loss != "log_loss":
+            raise ValueError(
+                f"multi_class='multinomial' needs loss='log_loss'; got "
+                f"loss={self.loss!r}. Use multi_class='ovr' for other losses."
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model, running up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+        coef_init : array-like of shape (1, n_features) or (n_classes, n_features), default=None
+        intercept_init : array-like of shape (1,) or (n_classes,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GDClassifier
+        """
+        return self._fit(
+            X, y, sample_weight=sample_weight, coef_init=coef_init,
+            intercept_init=intercept_init, partial=False,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch over ``(X, y)``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GDClassifier
+        """
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not available in partial_fit: the "
+                "class frequencies of the whole data are unknown. Pass a dict "
+                "of class weights instead."
+            )
+        return self._fit(
+            X, y, sample_weight=sample_weight, coef_init=None,
+            intercept_init=None, partial=True, classes=classes,
+        )
+
+    def decision_function(self, X):
+        """Signed scores: ``(n_samples,)`` for two classes, else ``(n_samples, n_classes)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray
+        """
+        X = self._validate_predict_data(X)
+        scores = self._decision(X, self.coef_, self.intercept_)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities (``log_loss`` and ``modified_huber`` only).
+
+        ``log_loss``: the sigmoid of the score for two classes, the softmax
+        for ``multi_class="multinomial"`` and the normalised one-vs-rest
+        sigmoids otherwise. ``modified_huber``: ``(clip(score, -1, 1) + 1) /
+        2``, normalised, as in ``SGDClassifier``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if self.loss == "log_loss":
+            if scores.ndim == 1:
+                p = expit(scores)
+                return np.column_stack([1.0 - p, p])
+            if self.multi_class == "multinomial":
+                return softmax(scores, axis=1)
+            proba = expit(scores)
+        else:
+            proba = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
+            if scores.ndim == 1:
+                return np.column_stack([1.0 - proba, proba])
+        total = proba.sum(axis=1, keepdims=True)
+        # Rows where every one-vs-rest score says "not me" get uniform probabilities.
+        uniform = total[:, 0] == 0.0
+        proba[uniform] = 1.0
+        total[uniform] = proba.shape[1]
+        return proba / total
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    # ----------------------------------------------------------------- hooks
+    def _loss_code(self):
+        if self.multi_class == "multinomial" and len(self.classes_) > 2:
+            return MULTINOMIAL
+        return CLASSIFICATION_LOSSES[self.loss]
+
+    def _auto_stochastic_schedule(self):
+        if self.alpha > 0:
+            return "optimal", 0.0
+        return "invscaling", self.eta0 if self.eta0 > 0 else 0.01
+
+    def _prepare_targets(self, y, *, classes, partial, first_call):
+        check_classification_targets(y)
+        if partial and first_call:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+            self.classes_ = np.unique(classes)
+        elif partial:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes of the first "
+                    f"partial_fit call, {self.classes_!r}."
+                )
+        else:
+            self.classes_ = np.unique(y)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen!r} that are not in classes "
+                f"{self.classes_!r}."
+            )
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"GDClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only one class: {self.classes_[0]!r}."
+            )
+        index = np.searchsorted(self.classes_, y)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            return np.where(index == 1, 1.0, -1.0)[:, None]
+        if self.multi_class == "multinomial":
+            Y = np.zeros((y.shape[0], n_classes))
+            Y[np.arange(y.shape[0]), index] = 1.0
+            return Y
+        Y = -np.ones((y.shape[0], n_classes))
+        Y[np.arange(y.shape[0]), index] = 1.0
+        return Y
+
+    def _class_weights(self, y):
+        if self.class_weight is None:
+            return 1.0
+        weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        return weights[np.searchsorted(self.classes_, y)]
+
+    def _split_stratify(self, y):
+        return y
+
+    def _validation_score(self, X, y, sample_weight, state):
+        W, b = self._current_weights(state)
+        scores = self._decision(X, W, b)
+        if scores.shape[1] == 1:
+            pred = self.classes_[(scores[:, 0] > 0).astype(int)]
+        else:
+            pred = self.classes_[scores.argmax(axis=1)]
+        return float(np.average(pred == y, weights=sample_weight))

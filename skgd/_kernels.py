@@ -1,0 +1,237 @@
+"""The compiled epoch kernels, dense and CSR.
+
+One call runs one epoch: it walks the rows in the given ``order`` in batches
+of ``batch_size`` (1 for the stochastic solver, all rows for the batch
+solver), and for each batch computes the per-sample loss derivatives with the
+weights as they were at the start of the batch, then takes one step. Loss,
+schedule, optimizer and penalty are chosen by integer codes (see
+``_losses``, ``_schedules``, ``_optimizers``), so a single compiled function
+serves every estimator. Both entry points inline the same body with a
+constant storage flag, so each compiles to a loop without the other's branch.
+
+Two update paths:
+
+* plain steps on more than one batch per epoch (the stochastic and mini-batch
+  solvers with ``optimizer="sgd"``) keep the weights as ``scale * V`` so that
+  the l2 decay costs O(1) per step and an update touches only the features
+  present in the batch; on CSR input the l1 soft-threshold is applied lazily
+  (a running total of the shrinkage owed, paid when a feature is next seen),
+  which is exact and keeps a sparse step O(nnz).
+* every other case builds the mean gradient of the batch, adds the l2 term,
+  asks the optimizer for a direction and moves all coordinates: O(n_features)
+  per step on top of the O(nnz) gradient.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
+from ._optimizers import SGD, descent_direction
+from ._penalties import soft_threshold
+from ._schedules import step_size
+
+# Let dot products and axpys vectorise without assuming finite values:
+# divergence detection needs NaN and inf to behave as IEEE says.
+FASTMATH = {"reassoc", "contract"}
+
+# Below this the scale of ``W = scale * V`` is folded into V, before float
+# underflow could make it meaningless.
+MIN_SCALE = 1e-9
+
+
+@njit(nogil=True, fastmath=FASTMATH, inline="always")
+def _row_dot(is_csr, w, X, data, indices, indptr, i):
+    acc = 0.0
+    if is_csr:
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += w[indices[p]] * data[p]
+    else:
+        for j in range(X.shape[1]):
+            acc += w[j] * X[i, j]
+    return acc
+
+
+@njit(nogil=True, fastmath=FASTMATH, inline="always")
+def _row_axpy(is_csr, c, w, X, data, indices, indptr, i):
+    """``w += c * x_i``."""
+    if is_csr:
+        for p in range(indptr[i], indptr[i + 1]):
+            w[indices[p]] += c * data[p]
+    else:
+        for j in range(X.shape[1]):
+            w[j] += c * X[i, j]
+
+
+@njit(nogil=True, inline="always")
+def _pay_l1(W, owed, paid, j):
+    """Apply to feature ``j`` the l1 shrinkage accrued since it was last paid."""
+    shrink = owed - paid[j]
+    if shrink > 0.0:
+        for k in range(W.shape[0]):
+            W[k, j] = soft_threshold(W[k, j], shrink)
+    paid[j] = owed
+
+
+@njit(nogil=True, inline="always")
+def _pay_all_l1(W, owed, paid):
+    for j in range(W.shape[1]):
+        _pay_l1(W, owed, paid, j)
+        paid[j] = 0.0
+
+
+@njit(nogil=True, fastmath=FASTMATH, inline="always")
+def _epoch(
+    is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
+    W, b, fit_intercept, loss_code, epsilon, l2, l1,
+    schedule_code, eta_base, power_t, alpha, t0,
+    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+):
+    n_samples = order.shape[0]
+    n_outputs, n_features = W.shape
+    batch_size = min(batch_size, n_samples)
+    plain = optimizer_code == SGD and batch_size < n_samples
+    lazy_possible = is_csr and plain and l1 > 0.0
+
+    z = np.empty(n_outputs)
+    dloss = np.empty(n_outputs)
+    dz = np.empty((batch_size, n_outputs))  # plain path: scaled derivatives
+    G = np.zeros((n_outputs, n_features) if not plain else (0, 0))
+    G_b = np.zeros(n_outputs)
+    paid = np.zeros(n_features if lazy_possible else 0)
+    owed = 0.0  # l1 shrinkage accrued in units of V, for the lazy path
+    scale = 1.0
+    loss_sum = 0.0
+
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        m = stop - start
+        eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
+        averaging = average_start > 0 and t >= average_start
+        lazy = lazy_possible and not averaging
+        if lazy_possible and not lazy and owed > 0.0:
+            _pay_all_l1(W, owed, paid)
+            owed = 0.0
+        if not plain:
+            G[:, :] = 0.0
+            G_b[:] = 0.0
+
+        # Loss derivatives of the batch, all at the weights of its start.
+        for r in range(m):
+            i = order[start + r]
+            if lazy:
+                for p in range(indptr[i], indptr[i + 1]):
+                    _pay_l1(W, owed, paid, indices[p])
+            for k in range(n_outputs):
+                z[k] = scale * _row_dot(is_csr, W[k], X, data, indices, indptr, i) + b[k]
+            if loss_code == MULTINOMIAL:
+                loss = multinomial_loss_and_gradient(z, Y[i], dloss)
+            else:
+                loss = 0.0
+                for k in range(n_outputs):
+                    value, derivative = loss_and_derivative(loss_code, z[k], Y[i, k], epsilon)
+                    dloss[k] = derivative
+                    loss += value
+            weight = sample_weight[i]
+            loss_sum += weight * loss
+            for k in range(n_outputs):
+                g = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight / m
+                if plain:
+                    dz[r, k] = g
+                elif g != 0.0:
+                    _row_axpy(is_csr, g, G[k], X, data, indices, indptr, i)
+                    G_b[k] += g
+
+        if plain:
+            # w <- (1 - eta l2) w - eta g, with the decay folded into scale.
+            decay = 1.0 - eta * l2
+            if decay < MIN_SCALE / scale:
+                if lazy_possible:
+                    _pay_all_l1(W, owed, paid)
+                    owed = 0.0
+                W *= scale * max(decay, 0.0)
+                scale = 1.0
+            else:
+                scale *= decay
+            for r in range(m):
+                i = order[start + r]
+                for k in range(n_outputs):
+                    if dz[r, k] != 0.0:
+                        _row_axpy(is_csr, -eta * dz[r, k] / scale, W[k], X, data, indices, indptr, i)
+                        if fit_intercept:
+                            b[k] -= eta * dz[r, k]
+            if l1 > 0.0:
+                if lazy:
+                    owed += eta * l1 / scale
+                else:
+                    threshold = eta * l1 / scale
+                    for k in range(n_outputs):
+                        for j in range(n_features):
+                            W[k, j] = soft_threshold(W[k, j], threshold)
+        else:
+            c1 = 1.0 / (1.0 - hyper[2] ** t)
+            c2 = 1.0 / (1.0 - hyper[3] ** t)
+            for k in range(n_outputs):
+                for j in range(n_features):
+                    g = G[k, j] + l2 * W[k, j]
+                    d = descent_direction(optimizer_code, g, S1, S2, k, j, hyper, c1, c2)
+                    new = W[k, j] - eta * d
+                    if l1 > 0.0:
+                        new = soft_threshold(new, eta * l1)
+                    W[k, j] = new
+                if fit_intercept:
+                    d = descent_direction(optimizer_code, G_b[k], S1, S2, k, n_features, hyper, c1, c2)
+                    b[k] -= eta * d
+
+        if averaging:
+            count = t - average_start + 1.0
+            for k in range(n_outputs):
+                for j in range(n_features):
+                    W_avg[k, j] += (scale * W[k, j] - W_avg[k, j]) / count
+                b_avg[k] += (b[k] - b_avg[k]) / count
+        t += 1
+
+    if lazy_possible:
+        _pay_all_l1(W, owed, paid)
+    if scale != 1.0:
+        W *= scale
+    return loss_sum, t
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def epoch_dense(
+    X, Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
+    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+):
+    """Run one epoch on a C-contiguous dense ``X``; return ``(loss_sum, t)``.
+
+    ``W`` (n_outputs, n_features), ``b``, the optimizer state ``S1``/``S2``
+    and the averages ``W_avg``/``b_avg`` are updated in place. ``loss_sum`` is
+    the weighted sum of the losses met during the epoch and ``t`` the update
+    count after it.
+    """
+    no_data = np.empty(0, dtype=X.dtype)
+    no_index = np.empty(0, dtype=np.int32)
+    return _epoch(
+        False, X, no_data, no_index, no_index, Y, sample_weight, order,
+        batch_size, W, b, fit_intercept, loss_code, epsilon, l2, l1,
+        schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
+        S1, S2, average_start, W_avg, b_avg, t,
+    )
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def epoch_csr(
+    data, indices, indptr, Y, sample_weight, order, batch_size, W, b,
+    fit_intercept, loss_code, epsilon, l2, l1, schedule_code, eta_base,
+    power_t, alpha, t0, optimizer_code, hyper, S1, S2, average_start, W_avg,
+    b_avg, t,
+):
+    """Run one epoch on CSR input ``(data, indices, indptr)``; see :func:`epoch_dense`."""
+    no_X = np.empty((0, 0), dtype=data.dtype)
+    return _epoch(
+        True, no_X, data, indices, indptr, Y, sample_weight, order,
+        batch_size, W, b, fit_intercept, loss_code, epsilon, l2, l1,
+        schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
+        S1, S2, average_start, W_avg, b_avg, t,
+    )
