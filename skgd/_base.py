@@ -27,21 +27,29 @@ from sklearn.utils.validation import (
 )
 
 from ._kernels import epoch_csr, epoch_dense
-from ._losses import CURVATURE, optimal_init
+from ._losses import CURVATURE, mean_loss, optimal_init
 from ._optimizers import OPTIMIZERS, SGD, init_state
 from ._penalties import PENALTIES, penalty_value, split_penalty
 from ._schedules import SCHEDULES, EpochSchedule
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 
-# Base steps that ``learning_rate="auto"`` gives the adaptive optimizers,
-# whose steps are already normalised per coordinate. Larger batches give less
-# noisy gradients and take larger steps.
+# Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
+# Their steps are normalised per coordinate, so they move each coefficient by
+# about eta per update whatever the gradient's size: the base is multiplied by
+# the scale of the targets (the standard deviation of y for regression, 1 for
+# classification). Larger batches give less noisy gradients and take larger
+# steps; the "adaptive" schedule then divides the step when progress stalls.
 ADAPTIVE_AUTO_ETA = {
-    "adagrad": {"stochastic": 0.01, "minibatch": 0.05, "batch": 0.5},
-    "rmsprop": {"stochastic": 0.001, "minibatch": 0.005, "batch": 0.05},
-    "adam": {"stochastic": 0.001, "minibatch": 0.005, "batch": 0.05},
+    "adagrad": {"stochastic": 0.1, "minibatch": 0.5, "batch": 1.0},
+    "rmsprop": {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.1},
+    "adam": {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.3},
 }
+
+
+# A fit whose objective grows past this multiple of the intercept-only
+# model's has diverged, even where clipped derivatives keep it finite.
+DIVERGENCE_FACTOR = 1e8
 
 
 class DivergenceError(ValueError):
@@ -77,12 +85,13 @@ def _lipschitz_constant(X, sample_weight, fit_intercept, n_iter=50, rtol=1e-4):
     return eigenvalue
 
 
-def _max_row_sq_norm(X, fit_intercept):
+def _max_row_sq_norm(X, fit_intercept, rows):
+    """Largest squared norm among ``rows`` of ``X`` (plus 1 for the intercept)."""
     if sp.issparse(X):
         sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
     else:
         sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
-    return float(sq.max()) + fit_intercept
+    return float(sq[rows].max()) + fit_intercept
 
 
 def _batch_epoch_stalled(objectives, tol):
@@ -204,17 +213,24 @@ class BaseGD(BaseEstimator):
             )
 
     # ---------------------------------------------------------- the schedule
-    def _resolve_schedule(self, X, sample_weight, loss_code, l2):
-        """Turn ``learning_rate`` (possibly ``"auto"``) into a concrete rule."""
+    def _resolve_schedule(self, X, Y, train, sample_weight, loss_code, l2):
+        """Turn ``learning_rate`` (possibly ``"auto"``) into a concrete rule.
+
+        Only the rows ``train`` count; the others get weight zero rather than
+        being sliced out, so that ``X`` is never copied.
+        """
         name, eta0 = self.learning_rate, self.eta0
         if name == "auto":
-            name, eta0 = self._auto_schedule(X, sample_weight, loss_code, l2)
+            weight = np.zeros_like(sample_weight)
+            weight[train] = sample_weight[train]
+            name, eta0 = self._auto_schedule(X, Y, train, weight, loss_code, l2)
         return EpochSchedule(name, float(eta0), float(self.decay_rate))
 
-    def _auto_schedule(self, X, sample_weight, loss_code, l2):
+    def _auto_schedule(self, X, Y, train, sample_weight, loss_code, l2):
         """The ``learning_rate="auto"`` table (documented in the estimators)."""
         if self.optimizer in ADAPTIVE_AUTO_ETA:
-            return "constant", ADAPTIVE_AUTO_ETA[self.optimizer][self.solver]
+            base = ADAPTIVE_AUTO_ETA[self.optimizer][self.solver]
+            return "adaptive", base * self._target_scale(Y, sample_weight)
         # Momentum methods take steps 1 / (1 - momentum) times longer in the
         # long run, so their base step is shortened by that factor, except on
         # the deterministic batch gradient where 1/L is stable with momentum.
@@ -223,19 +239,24 @@ class BaseGD(BaseEstimator):
         if self.solver == "batch":
             L = curvature * _lipschitz_constant(X, sample_weight, self.fit_intercept) + l2
             return "constant", 1.0 / max(L, 1e-12)
+        L_max = curvature * _max_row_sq_norm(X, self.fit_intercept, train)
         if self.solver == "minibatch":
             # Expected smoothness of a mean over batch_size rows drawn without
             # replacement (Gower et al., 2019): between L (all rows) and
             # L_max (one row).
-            n, size = X.shape[0], min(self.batch_size, X.shape[0])
+            n, size = train.size, min(self.batch_size, train.size)
             L = curvature * _lipschitz_constant(X, sample_weight, self.fit_intercept)
-            L_max = curvature * _max_row_sq_norm(X, self.fit_intercept)
             if n > 1:
                 L = (n * (size - 1) * L + (n - size) * L_max) / (size * (n - 1))
             else:
                 L = L_max
             return "adaptive", damping / max(L + l2, 1e-12)
         name, eta0 = self._auto_stochastic_schedule()
+        if name == "invscaling":
+            # No single-sample step longer than 1 / L_max, which would
+            # overshoot that sample's own optimum: on unscaled data
+            # SGDRegressor's eta0 = 0.01 diverges, this does not.
+            eta0 = min(eta0, 1.0 / max(L_max + l2, 1e-12))
         return name, eta0 * damping
 
     # ------------------------------------------------------------- the data
@@ -311,14 +332,14 @@ class BaseGD(BaseEstimator):
         train_weight *= train.size / sample_weight[train].sum()
 
         if fresh:
-            schedule = self._resolve_schedule(X[train], sample_weight[train], loss_code, l2)
+            schedule = self._resolve_schedule(X, Y, train, sample_weight, loss_code, l2)
             state = self._new_state(X, Y, train_weight, train, coef_init, intercept_init, schedule)
         else:
             state = self._state.copy()
             state.match_parameters(OPTIMIZERS[self.optimizer], self._average_start())
             if not partial:
                 state.schedule = self._resolve_schedule(
-                    X[train], sample_weight[train], loss_code, l2
+                    X, Y, train, sample_weight, loss_code, l2
                 )
         n_epochs = 1 if partial else self.max_iter
         history = self._run_epochs(
@@ -356,6 +377,10 @@ class BaseGD(BaseEstimator):
         """Starting intercept; zero unless a subclass knows better."""
         return 0.0
 
+    def _target_scale(self, Y, weight):
+        """Typical size of the coefficients' effect, for the adaptive optimizers' steps."""
+        return 1.0
+
     def _kernel_call(self, X, Y, weight, order, state, loss_code, l2, l1, eta_base):
         batch_size = {"stochastic": 1, "minibatch": self.batch_size, "batch": order.size}[
             self.solver
@@ -382,11 +407,17 @@ class BaseGD(BaseEstimator):
     ):
         """Run up to ``n_epochs`` epochs on ``state``; return the history dict."""
         history = {"loss": [], "val": [], "converged": partial}
+        baseline = mean_loss(
+            loss_code, np.tile(state.b.astype(np.float64), (train.size, 1)), Y[train],
+            weight[train], float(self.epsilon),
+        )
         best = np.inf
         stalled = 0
         start_time = time.perf_counter()
         for _ in range(n_epochs):
-            order = rng.permutation(train) if self.shuffle else train
+            # One batch of all rows: its order changes nothing but rounding.
+            shuffle = self.shuffle and self.solver != "batch"
+            order = rng.permutation(train) if shuffle else train
             eta_base = state.schedule.base_for_epoch(state.epochs)
             penalty_before = penalty_value(state.W, l2, l1)
             loss_sum, state.t = self._kernel_call(
@@ -394,7 +425,7 @@ class BaseGD(BaseEstimator):
             )
             state.epochs += 1
             objective = loss_sum / order.size + penalty_before
-            self._check_finite(state, objective)
+            self._check_divergence(state, objective, baseline)
             history["loss"].append(objective)
             if self.verbose:
                 print(
@@ -437,20 +468,28 @@ class BaseGD(BaseEstimator):
             )
         return history
 
-    def _check_finite(self, state, objective):
+    def _check_divergence(self, state, objective, baseline):
+        """Raise if the weights or the objective are non-finite or exploding.
+
+        ``baseline`` is the objective of the intercept-only model; derivative
+        clipping can keep a diverging fit finite, so growth far past it
+        counts as divergence too.
+        """
         finite = (
             np.isfinite(objective)
             and np.isfinite(state.b).all()
             and np.isfinite(state.W).all()
         )
-        if not finite:
-            raise DivergenceError(
-                f"The fit diverged at epoch {state.epochs}: the weights or the "
-                f"objective became non-finite (learning_rate resolved to "
-                f"{state.schedule.name!r} with eta0={state.schedule.eta0:.4g}). "
-                "Use a smaller eta0, scale the features (e.g. StandardScaler), "
-                "or learning_rate='auto'. The estimator keeps its previous state."
-            )
+        if finite and not (baseline > 0 and objective > DIVERGENCE_FACTOR * baseline):
+            return
+        raise DivergenceError(
+            f"The fit diverged at epoch {state.epochs}: the objective "
+            f"{'became non-finite' if not finite else f'grew to {objective:.3g}'} "
+            f"(learning_rate resolved to {state.schedule.name!r} with "
+            f"eta0={state.schedule.eta0:.4g}). Use a smaller eta0, scale the "
+            "features (e.g. with StandardScaler), or learning_rate='auto'. "
+            "The estimator keeps its previous state."
+        )
 
     def _store(self, state, history, extend):
         """Publish the state as fitted attributes."""

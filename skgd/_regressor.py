@@ -308,6 +308,11 @@ class GDRegressor(RegressorMixin, BaseGD):
     def _initial_intercept(self, Y, weight):
         return np.average(Y, axis=0, weights=weight)
 
+    def _target_scale(self, Y, weight):
+        mean = np.average(Y, axis=0, weights=weight)
+        std = np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weight)).mean()
+        return float(std) if std > 0 else 1.0
+
     def _set_coef(self, W, b):
         self.coef_ = W[0] if self._target_ndim == 1 else W
         self.intercept_ = b

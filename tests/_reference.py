@@ -1,0 +1,78 @@
+"""Plain-numpy reference implementations that the tests compare skgd against.
+
+Written from the formulas (DESIGN.md, torch.optim, the Adam paper), not from
+the kernels, so that a mistake in one shows up as a difference.
+"""
+
+import numpy as np
+
+
+def soft_threshold(w, threshold):
+    return np.sign(w) * np.maximum(np.abs(w) - threshold, 0.0)
+
+
+def squared_error_derivative(p, y):
+    return p - y
+
+
+class NumpyOptimizer:
+    """One of sgd/momentum/nesterov/adagrad/rmsprop/adam on a parameter array."""
+
+    def __init__(self, name, shape, momentum=0.9, rho=0.99, beta_1=0.9, beta_2=0.999, eps=1e-8):
+        self.name = name
+        self.momentum, self.rho = momentum, rho
+        self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
+        self.m = np.zeros(shape)
+        self.v = np.zeros(shape)
+        self.step = 0
+
+    def direction(self, g):
+        self.step += 1
+        if self.name == "sgd":
+            return g
+        if self.name in ("momentum", "nesterov"):
+            self.m = self.momentum * self.m + g
+            return self.m if self.name == "momentum" else g + self.momentum * self.m
+        if self.name == "adagrad":
+            self.v = self.v + g**2
+            return g / (np.sqrt(self.v) + self.eps)
+        if self.name == "rmsprop":
+            self.v = self.rho * self.v + (1 - self.rho) * g**2
+            return g / (np.sqrt(self.v) + self.eps)
+        self.m = self.beta_1 * self.m + (1 - self.beta_1) * g
+        self.v = self.beta_2 * self.v + (1 - self.beta_2) * g**2
+        m_hat = self.m / (1 - self.beta_1**self.step)
+        v_hat = self.v / (1 - self.beta_2**self.step)
+        return m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def gradient_descent_regression(
+    X, y, *, batch_size, n_epochs, eta, optimizer="sgd", alpha=0.0, l1_ratio=0.0,
+    sample_weight=None, fit_intercept=True,
+):
+    """Squared-error regression by (mini-)batch steps in row order, no shuffling.
+
+    Objective: weighted mean of ``(p - y)^2 / 2`` plus
+    ``alpha ((1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1)``; the l1 part is a
+    soft-threshold after each step; the intercept starts at the weighted
+    mean of ``y``; sample weights are normalised to mean one. Returns
+    ``(coef, intercept)``.
+    """
+    n, d = X.shape
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    s = s * n / s.sum()
+    w = np.zeros(d)
+    b = np.average(y, weights=s) if fit_intercept else 0.0
+    opt_w = NumpyOptimizer(optimizer, d)
+    opt_b = NumpyOptimizer(optimizer, ())
+    l2, l1 = alpha * (1 - l1_ratio), alpha * l1_ratio
+    for _ in range(n_epochs):
+        for start in range(0, n, batch_size):
+            rows = slice(start, min(start + batch_size, n))
+            m = X[rows].shape[0]
+            dz = squared_error_derivative(X[rows] @ w + b, y[rows]) * s[rows] / m
+            g = X[rows].T @ dz + l2 * w
+            w = soft_threshold(w - eta * opt_w.direction(g), eta * l1)
+            if fit_intercept:
+                b = b - eta * opt_b.direction(dz.sum())
+    return w, b

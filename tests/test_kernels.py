@@ -1,0 +1,91 @@
+"""The epoch kernels against a plain-numpy reference, and dense against CSR."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skgd import GDClassifier, GDRegressor
+
+from ._reference import gradient_descent_regression
+
+
+def _data(n=60, d=8, density=1.0, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    if density < 1.0:
+        X[rng.rand(n, d) > density] = 0.0
+    y = X @ rng.randn(d) + 0.3 * rng.randn(n) + 2.0
+    return X, y
+
+
+@pytest.mark.parametrize("solver, batch_size", [("stochastic", 1), ("minibatch", 7), ("batch", 60)])
+@pytest.mark.parametrize("penalty, alpha, l1_ratio", [("l2", 0.05, 0.0), ("elasticnet", 0.05, 0.5), ("l1", 0.02, 1.0), (None, 0.0, 0.0)])
+def test_plain_steps_match_numpy_reference(solver, batch_size, penalty, alpha, l1_ratio):
+    X, y = _data()
+    weight = np.random.RandomState(1).uniform(0.5, 2.0, size=y.size)
+    est = GDRegressor(
+        solver=solver, batch_size=batch_size, penalty=penalty, alpha=alpha,
+        l1_ratio=l1_ratio, learning_rate="constant", eta0=0.01, max_iter=3,
+        tol=None, shuffle=False,
+    ).fit(X, y, sample_weight=weight)
+    coef, intercept = gradient_descent_regression(
+        X, y, batch_size=batch_size, n_epochs=3, eta=0.01, alpha=alpha,
+        l1_ratio=l1_ratio, sample_weight=weight,
+    )
+    np.testing.assert_allclose(est.coef_, coef, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.intercept_[0], intercept, rtol=1e-10)
+
+
+def test_strong_decay_folds_the_weight_scale():
+    # eta * alpha = 0.5 halves the scale every step: after 30 steps it would
+    # underflow the 1e-9 floor, so the kernel must fold it into the weights.
+    X, y = _data(n=200)
+    X *= 0.2  # keeps eta * |x|^2 well below 2, so the steps are stable
+    est = GDRegressor(
+        alpha=1.0, learning_rate="constant", eta0=0.5, max_iter=2, tol=None,
+        shuffle=False,
+    ).fit(X, y)
+    coef, intercept = gradient_descent_regression(
+        X, y, batch_size=1, n_epochs=2, eta=0.5, alpha=1.0
+    )
+    np.testing.assert_allclose(est.coef_, coef, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(est.intercept_[0], intercept, rtol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch", "batch"])
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet"])
+@pytest.mark.parametrize("average", [False, 25])
+def test_csr_equals_dense(solver, penalty, average):
+    # On CSR the plain path pays the l1 shrinkage lazily; it must be exact.
+    X, y = _data(n=120, d=30, density=0.2)
+    params = dict(
+        solver=solver, penalty=penalty, alpha=0.01, average=average,
+        random_state=0, max_iter=5, tol=None, eta0=0.05, learning_rate="constant",
+    )
+    dense = GDRegressor(**params).fit(X, y)
+    sparse = GDRegressor(**params).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-9)
+    if penalty != "l2":
+        assert np.array_equal(sparse.coef_ == 0, dense.coef_ == 0)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_csr_equals_dense_classifier(optimizer):
+    X, y = _data(n=150, d=20, density=0.3)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    params = dict(optimizer=optimizer, solver="minibatch", random_state=0, max_iter=4, tol=None)
+    dense = GDClassifier(**params).fit(X, labels)
+    sparse = GDClassifier(**params).fit(sp.csr_matrix(X), labels)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
+
+
+def test_float32_stays_float32_and_matches_float64():
+    X, y = _data()
+    est64 = GDRegressor(solver="batch", random_state=0).fit(X, y)
+    est32 = GDRegressor(solver="batch", random_state=0).fit(X.astype(np.float32), y)
+    assert est32.coef_.dtype == np.float32
+    assert est32.intercept_.dtype == np.float32
+    assert est32.predict(X.astype(np.float32)).dtype == np.float32
+    assert est64.coef_.dtype == np.float64
+    np.testing.assert_allclose(est32.coef_, est64.coef_, rtol=1e-3, atol=1e-4)
