@@ -8,6 +8,7 @@ few hooks: ``_prepare_targets``, ``_loss_code``, ``_auto_stochastic_schedule``,
 ``_validation_score`` and ``_split_stratify``.
 """
 
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -153,10 +154,7 @@ class GDState:
         new = object.__new__(GDState)
         for name, value in vars(self).items():
             setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
-        new.schedule = EpochSchedule(
-            self.schedule.name, self.schedule.eta0, self.schedule.decay_rate
-        )
-        new.schedule.eta = self.schedule.eta
+        new.schedule = copy.copy(self.schedule)
         return new
 
 
@@ -224,7 +222,15 @@ class BaseGD(BaseEstimator):
             weight = np.zeros_like(sample_weight)
             weight[train] = sample_weight[train]
             name, eta0 = self._auto_schedule(X, Y, train, weight, loss_code, l2)
-        return EpochSchedule(name, float(eta0), float(self.decay_rate))
+        schedule = EpochSchedule(name, float(eta0), float(self.decay_rate))
+        schedule.source = self._schedule_source()
+        return schedule
+
+    def _schedule_source(self):
+        """The parameters a resolved schedule depends on."""
+        names = ("learning_rate", "eta0", "decay_rate", "solver", "batch_size",
+                 "optimizer", "momentum", "alpha", "penalty", "l1_ratio", "loss")
+        return tuple(getattr(self, name) for name in names)
 
     def _auto_schedule(self, X, Y, train, sample_weight, loss_code, l2):
         """The ``learning_rate="auto"`` table (documented in the estimators)."""
@@ -337,7 +343,9 @@ class BaseGD(BaseEstimator):
         else:
             state = self._state.copy()
             state.match_parameters(OPTIMIZERS[self.optimizer], self._average_start())
-            if not partial:
+            # partial_fit keeps the resolved schedule (its step count goes
+            # on) unless a parameter it was resolved from has changed.
+            if not partial or state.schedule.source != self._schedule_source():
                 state.schedule = self._resolve_schedule(
                     X, Y, train, sample_weight, loss_code, l2
                 )

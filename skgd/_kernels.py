@@ -14,12 +14,18 @@ Two update paths:
 * plain steps on more than one batch per epoch (the stochastic and mini-batch
   solvers with ``optimizer="sgd"``) keep the weights as ``scale * V`` so that
   the l2 decay costs O(1) per step and an update touches only the features
-  present in the batch; on CSR input the l1 soft-threshold is applied lazily
-  (a running total of the shrinkage owed, paid when a feature is next seen),
-  which is exact and keeps a sparse step O(nnz).
+  present in the batch. Their l1 part is the cumulative penalty of Tsuruoka
+  et al. (2009), as in scikit-learn's SGD: each coefficient is shrunk towards
+  zero by the total penalty accrued so far minus what it has received, and
+  clipped at zero, so that noisy steps do not keep coefficients off zero. On
+  CSR input it is paid lazily, when a feature is next seen (and for all
+  features at the end of the epoch), which gives the same result as paying
+  every feature at every step and keeps a sparse step O(nnz). The accrued
+  penalty starts from zero at each epoch.
 * every other case builds the mean gradient of the batch, adds the l2 term,
-  asks the optimizer for a direction and moves all coordinates: O(n_features)
-  per step on top of the O(nnz) gradient.
+  asks the optimizer for a direction, moves all coordinates and applies the
+  l1 part as a proximal soft-threshold: O(n_features) per step on top of the
+  O(nnz) gradient. For the batch solver this is proximal gradient descent.
 """
 
 import numpy as np
@@ -63,20 +69,27 @@ def _row_axpy(is_csr, c, w, X, data, indices, indptr, i):
 
 
 @njit(nogil=True, inline="always")
-def _pay_l1(W, owed, paid, j):
-    """Apply to feature ``j`` the l1 shrinkage accrued since it was last paid."""
-    shrink = owed - paid[j]
-    if shrink > 0.0:
-        for k in range(W.shape[0]):
-            W[k, j] = soft_threshold(W[k, j], shrink)
-    paid[j] = owed
+def _pay_l1(W, accrued, received, j):
+    """Cumulative l1 penalty on feature ``j`` (Tsuruoka et al., 2009).
+
+    ``accrued`` is the total shrinkage every coefficient is owed and
+    ``received[k, j]`` the signed shrinkage coefficient ``(k, j)`` has had,
+    both in units of ``V``. A coefficient moves towards zero by what it is
+    still owed in its direction, and stops at zero.
+    """
+    for k in range(W.shape[0]):
+        w = W[k, j]
+        if w > 0.0:
+            W[k, j] = max(0.0, w - (accrued + received[k, j]))
+        elif w < 0.0:
+            W[k, j] = min(0.0, w + (accrued - received[k, j]))
+        received[k, j] += W[k, j] - w
 
 
 @njit(nogil=True, inline="always")
-def _pay_all_l1(W, owed, paid):
+def _pay_all_l1(W, accrued, received):
     for j in range(W.shape[1]):
-        _pay_l1(W, owed, paid, j)
-        paid[j] = 0.0
+        _pay_l1(W, accrued, received, j)
 
 
 @njit(nogil=True, fastmath=FASTMATH, inline="always")
@@ -90,15 +103,16 @@ def _epoch(
     n_outputs, n_features = W.shape
     batch_size = min(batch_size, n_samples)
     plain = optimizer_code == SGD and batch_size < n_samples
-    lazy_possible = is_csr and plain and l1 > 0.0
+    cumulative_l1 = plain and l1 > 0.0
 
     z = np.empty(n_outputs)
     dloss = np.empty(n_outputs)
     dz = np.empty((batch_size, n_outputs))  # plain path: scaled derivatives
     G = np.zeros((n_outputs, n_features) if not plain else (0, 0))
     G_b = np.zeros(n_outputs)
-    paid = np.zeros(n_features if lazy_possible else 0)
-    owed = 0.0  # l1 shrinkage accrued in units of V, for the lazy path
+    received = np.zeros((n_outputs, n_features) if cumulative_l1 else (0, 0))
+    accrued = 0.0  # l1 shrinkage owed to every coefficient, in units of V
+    behind = False  # whether some coefficients have not been paid yet
     scale = 1.0
     loss_sum = 0.0
 
@@ -107,10 +121,11 @@ def _epoch(
         m = stop - start
         eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
         averaging = average_start > 0 and t >= average_start
-        lazy = lazy_possible and not averaging
-        if lazy_possible and not lazy and owed > 0.0:
-            _pay_all_l1(W, owed, paid)
-            owed = 0.0
+        # Averaging needs every coefficient up to date after every step.
+        lazy = cumulative_l1 and is_csr and not averaging
+        if behind and not lazy:
+            _pay_all_l1(W, accrued, received)
+            behind = False
         if not plain:
             G[:, :] = 0.0
             G_b[:] = 0.0
@@ -120,7 +135,7 @@ def _epoch(
             i = order[start + r]
             if lazy:
                 for p in range(indptr[i], indptr[i + 1]):
-                    _pay_l1(W, owed, paid, indices[p])
+                    _pay_l1(W, accrued, received, indices[p])
             for k in range(n_outputs):
                 z[k] = scale * _row_dot(is_csr, W[k], X, data, indices, indptr, i) + b[k]
             if loss_code == MULTINOMIAL:
@@ -145,10 +160,10 @@ def _epoch(
             # w <- (1 - eta l2) w - eta g, with the decay folded into scale.
             decay = 1.0 - eta * l2
             if decay < MIN_SCALE / scale:
-                if lazy_possible:
-                    _pay_all_l1(W, owed, paid)
-                    owed = 0.0
-                W *= scale * max(decay, 0.0)
+                factor = scale * max(decay, 0.0)
+                W *= factor
+                accrued *= factor  # the penalty's books are in units of V too
+                received *= factor
                 scale = 1.0
             else:
                 scale *= decay
@@ -159,14 +174,12 @@ def _epoch(
                         _row_axpy(is_csr, -eta * dz[r, k] / scale, W[k], X, data, indices, indptr, i)
                         if fit_intercept:
                             b[k] -= eta * dz[r, k]
-            if l1 > 0.0:
+            if cumulative_l1:
+                accrued += eta * l1 / scale
                 if lazy:
-                    owed += eta * l1 / scale
+                    behind = True
                 else:
-                    threshold = eta * l1 / scale
-                    for k in range(n_outputs):
-                        for j in range(n_features):
-                            W[k, j] = soft_threshold(W[k, j], threshold)
+                    _pay_all_l1(W, accrued, received)
         else:
             c1 = 1.0 / (1.0 - hyper[2] ** t)
             c2 = 1.0 / (1.0 - hyper[3] ** t)
@@ -190,8 +203,8 @@ def _epoch(
                 b_avg[k] += (b[k] - b_avg[k]) / count
         t += 1
 
-    if lazy_possible:
-        _pay_all_l1(W, owed, paid)
+    if cumulative_l1:
+        _pay_all_l1(W, accrued, received)
     if scale != 1.0:
         W *= scale
     return loss_sum, t

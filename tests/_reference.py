@@ -53,10 +53,13 @@ def gradient_descent_regression(
     """Squared-error regression by (mini-)batch steps in row order, no shuffling.
 
     Objective: weighted mean of ``(p - y)^2 / 2`` plus
-    ``alpha ((1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1)``; the l1 part is a
-    soft-threshold after each step; the intercept starts at the weighted
-    mean of ``y``; sample weights are normalised to mean one. Returns
-    ``(coef, intercept)``.
+    ``alpha ((1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1)``; the intercept
+    starts at the weighted mean of ``y``; sample weights are normalised to
+    mean one. The l1 part is a soft-threshold after each step, except for
+    plain steps on more than one batch per epoch, which use the cumulative
+    penalty of Tsuruoka et al. (2009): ``u`` is the penalty accrued in the
+    epoch and ``q`` what each coefficient received (both shrink with the l2
+    decay, as the weights do). Returns ``(coef, intercept)``.
     """
     n, d = X.shape
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
@@ -66,13 +69,22 @@ def gradient_descent_regression(
     opt_w = NumpyOptimizer(optimizer, d)
     opt_b = NumpyOptimizer(optimizer, ())
     l2, l1 = alpha * (1 - l1_ratio), alpha * l1_ratio
+    cumulative = optimizer == "sgd" and batch_size < n
     for _ in range(n_epochs):
+        u, q = 0.0, np.zeros(d)
         for start in range(0, n, batch_size):
             rows = slice(start, min(start + batch_size, n))
             m = X[rows].shape[0]
             dz = squared_error_derivative(X[rows] @ w + b, y[rows]) * s[rows] / m
             g = X[rows].T @ dz + l2 * w
-            w = soft_threshold(w - eta * opt_w.direction(g), eta * l1)
+            w = w - eta * opt_w.direction(g)
+            if not cumulative:
+                w = soft_threshold(w, eta * l1)
+            elif l1 > 0:
+                u, q = u * (1 - eta * l2) + eta * l1, q * (1 - eta * l2)
+                before = w
+                w = np.where(w > 0, np.maximum(0, w - (u + q)), np.where(w < 0, np.minimum(0, w + (u - q)), 0.0))
+                q = q + w - before
             if fit_intercept:
                 b = b - eta * opt_b.direction(dz.sum())
     return w, b

@@ -1,0 +1,282 @@
+"""GDRegressor against closed-form and scikit-learn references."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import ElasticNet, Lasso, Ridge, SGDRegressor
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skgd import GDRegressor
+
+SOLVERS = ["stochastic", "minibatch", "batch"]
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def diabetes_split():
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+def ridge_objective(X, y, coef, intercept, alpha, sample_weight=None):
+    residual = X @ coef + intercept - y
+    return 0.5 * np.average(residual**2, weights=sample_weight) + 0.5 * alpha * coef @ coef
+
+
+@pytest.mark.parametrize("tol, rtol", [(1e-10, 1e-8), (1e-3, 1e-4)])
+def test_batch_solver_reaches_ridge(diabetes, tol, rtol):
+    X, y = diabetes
+    alpha = 1e-4
+    ridge = Ridge(alpha=alpha * len(y)).fit(X, y)
+    est = GDRegressor(solver="batch", alpha=alpha, tol=tol, max_iter=100_000).fit(X, y)
+    best = ridge_objective(X, y, ridge.coef_, ridge.intercept_, alpha)
+    reached = ridge_objective(X, y, est.coef_, est.intercept_[0], alpha)
+    assert abs(reached - best) <= rtol * best
+
+
+def test_batch_l1_and_elasticnet_match_lasso_and_elasticnet(diabetes):
+    # skgd's objective mean(r^2)/2 + alpha (l1_ratio |w|_1 + (1-l1_ratio)|w|^2/2)
+    # is exactly scikit-learn's Lasso / ElasticNet objective.
+    X, y = diabetes
+    for penalty, reference in [
+        ("l1", Lasso(alpha=2.0, tol=1e-12, max_iter=100_000)),
+        ("elasticnet", ElasticNet(alpha=2.0, l1_ratio=0.15, tol=1e-12, max_iter=100_000)),
+    ]:
+        reference.fit(X, y)
+        est = GDRegressor(solver="batch", penalty=penalty, alpha=2.0, tol=1e-10, max_iter=100_000).fit(X, y)
+        np.testing.assert_allclose(est.coef_, reference.coef_, atol=1e-4)
+        np.testing.assert_array_equal(est.coef_ == 0, reference.coef_ == 0)
+
+
+def test_l1_gives_exact_zeros_on_sparse_truth():
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 30)
+    true = np.zeros(30)
+    true[:4] = [3.0, -2.0, 1.5, 1.0]
+    y = X @ true + 0.1 * rng.randn(400)
+    for solver in SOLVERS:
+        est = GDRegressor(solver=solver, penalty="l1", alpha=0.05, random_state=0).fit(X, y)
+        assert np.all(est.coef_[:4] != 0), solver
+        assert np.sum(est.coef_[4:] == 0) >= 24, (solver, est.coef_)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_dense_and_csr_agree(diabetes, solver):
+    X, y = diabetes
+    params = dict(solver=solver, random_state=0, penalty="elasticnet", alpha=0.01)
+    dense = GDRegressor(**params).fit(X, y)
+    sparse = GDRegressor(**params).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-8)
+    assert sparse.n_iter_ == dense.n_iter_
+
+
+def test_integer_sample_weight_equals_repeated_rows(diabetes):
+    X, y = diabetes
+    weight = np.random.RandomState(0).randint(0, 4, size=len(y))
+    params = dict(solver="batch", tol=1e-10, max_iter=100_000)
+    weighted = GDRegressor(**params).fit(X, y, sample_weight=weight)
+    repeated = GDRegressor(**params).fit(np.repeat(X, weight, axis=0), np.repeat(y, weight))
+    # Both stop on the objective, which is known to about 1e-13 relative; the
+    # worst-conditioned direction of the weights is then known to ~1e-5.
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-4)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
+
+
+def test_multi_output_equals_per_target_ridge(diabetes):
+    X, y = diabetes
+    Y = np.column_stack([y, -0.5 * y + 3.0, np.random.RandomState(0).randn(len(y))])
+    est = GDRegressor(solver="batch", tol=1e-10, max_iter=100_000).fit(X, Y)
+    assert est.coef_.shape == (3, X.shape[1])
+    assert est.predict(X).shape == Y.shape
+    for k in range(3):
+        ridge = Ridge(alpha=1e-4 * len(y)).fit(X, Y[:, k])
+        np.testing.assert_allclose(est.coef_[k], ridge.coef_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(est.intercept_[k], ridge.intercept_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_test_r2_matches_sgdregressor(diabetes_split, solver):
+    X_train, X_test, y_train, y_test = diabetes_split
+    ours, theirs = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for seed in range(3):
+            ours.append(GDRegressor(solver=solver, random_state=seed).fit(X_train, y_train).score(X_test, y_test))
+            theirs.append(SGDRegressor(random_state=seed).fit(X_train, y_train).score(X_test, y_test))
+    assert np.mean(ours) >= np.mean(theirs) - 0.02
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_same_random_state_gives_identical_coef(diabetes, solver, optimizer):
+    X, y = diabetes
+    first = GDRegressor(solver=solver, optimizer=optimizer, random_state=3).fit(X, y)
+    second = GDRegressor(solver=solver, optimizer=optimizer, random_state=3).fit(X, y)
+    assert first.coef_.tobytes() == second.coef_.tobytes()
+    assert first.intercept_.tobytes() == second.intercept_.tobytes()
+
+
+def test_stochastic_auto_is_sgdregressor_default(diabetes):
+    X, y = diabetes
+    est = GDRegressor().fit(X, y)
+    assert (est.learning_rate_, est.eta0_) == ("invscaling", 0.01)
+    assert GDRegressor(solver="batch").fit(X, y).learning_rate_ == "constant"
+    assert GDRegressor(solver="minibatch").fit(X, y).learning_rate_ == "adaptive"
+
+
+def test_averaging_is_the_mean_of_the_iterates(diabetes):
+    # The batch solver is deterministic, so fits of 1, 2 and 3 epochs give
+    # the iterates that average=True must average.
+    X, y = diabetes
+    params = dict(solver="batch", tol=None)
+    iterates = [GDRegressor(max_iter=k, **params).fit(X, y) for k in (1, 2, 3)]
+    averaged = GDRegressor(max_iter=3, average=True, **params).fit(X, y)
+    np.testing.assert_allclose(averaged.coef_, np.mean([e.coef_ for e in iterates], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(averaged.intercept_, np.mean([e.intercept_ for e in iterates], axis=0), rtol=1e-12)
+
+
+def test_partial_fit_continues_the_fit(diabetes):
+    X, y = diabetes
+    params = dict(shuffle=False, tol=None, solver="minibatch")
+    full = GDRegressor(max_iter=4, **params).fit(X, y)
+    parts = GDRegressor(**params)
+    for _ in range(4):
+        parts.partial_fit(X, y)
+    np.testing.assert_allclose(parts.coef_, full.coef_, rtol=1e-12)
+    assert parts.n_iter_ == 4 and len(parts.loss_curve_) == 4
+    np.testing.assert_allclose(parts.loss_curve_, full.loss_curve_, rtol=1e-12)
+
+
+def test_partial_fit_sample_weight_zero_ignores_rows(diabetes):
+    X, y = diabetes
+    weight = np.ones(len(y))
+    weight[::2] = 0.0
+    a = GDRegressor(solver="batch", shuffle=False).partial_fit(X, y, sample_weight=weight)
+    b = GDRegressor(solver="batch", shuffle=False).partial_fit(X[1::2], y[1::2])
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
+
+
+def test_early_stopping_records_validation_scores(diabetes):
+    X, y = diabetes
+    est = GDRegressor(early_stopping=True, random_state=0, solver="minibatch").fit(X, y)
+    assert len(est.validation_scores_) == est.n_iter_ == len(est.loss_curve_)
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    assert 0.3 < est.best_validation_score_ < 1.0
+    assert GDRegressor().fit(X, y).validation_scores_ is None
+
+
+def test_objective_decreases_for_batch(diabetes):
+    X, y = diabetes
+    est = GDRegressor(solver="batch", max_iter=50, tol=None).fit(X, y)
+    assert np.all(np.diff(est.loss_curve_) <= 1e-12)
+    assert est.loss_curve_[-1] == pytest.approx(
+        ridge_objective(X, y, *_weights_after(X, y, 49), 1e-4), rel=1e-10
+    )
+
+
+def _weights_after(X, y, epochs):
+    est = GDRegressor(solver="batch", max_iter=epochs, tol=None).fit(X, y)
+    return est.coef_, est.intercept_[0]
+
+
+def test_convergence_warning_when_max_iter_is_reached(diabetes):
+    X, y = diabetes
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        GDRegressor(solver="batch", max_iter=3).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        GDRegressor(solver="batch", max_iter=3, tol=None).fit(X, y)
+
+
+def test_verbose_prints_one_line_per_epoch(diabetes, capsys):
+    X, y = diabetes
+    est = GDRegressor(verbose=1, max_iter=4, tol=None, random_state=0).fit(X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == est.n_iter_ == 4
+    assert "objective=" in lines[0] and "eta=" in lines[0] and "elapsed=" in lines[0]
+    GDRegressor(max_iter=2, tol=None).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_pandas_feature_names(diabetes):
+    pd = pytest.importorskip("pandas")
+    X, y = diabetes
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    est = GDRegressor(solver="batch").fit(frame, y)
+    assert list(est.feature_names_in_) == list(frame.columns)
+    np.testing.assert_allclose(est.predict(frame), est.predict(X))
+
+
+def test_coef_and_intercept_init(diabetes):
+    X, y = diabetes
+    ridge = Ridge(alpha=1e-4 * len(y)).fit(X, y)
+    est = GDRegressor(solver="batch", max_iter=1, tol=None).fit(
+        X, y, coef_init=ridge.coef_, intercept_init=ridge.intercept_
+    )
+    np.testing.assert_allclose(est.coef_, ridge.coef_, rtol=1e-6)
+    with pytest.raises(ValueError, match="coef_init"):
+        GDRegressor().fit(X, y, coef_init=np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(solver="sgd"), dict(alpha=-1.0), dict(optimizer="lbfgs"), dict(batch_size=0),
+     dict(learning_rate="fast"), dict(loss="hinge"), dict(momentum=1.0)],
+)
+def test_invalid_parameters_raise(diabetes, params):
+    X, y = diabetes
+    with pytest.raises(InvalidParameterError):
+        GDRegressor(**params).fit(X, y)
+
+
+def test_cross_parameter_rules(diabetes):
+    X, y = diabetes
+    with pytest.raises(ValueError, match="eta0 must be > 0"):
+        GDRegressor(learning_rate="constant", eta0=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        GDRegressor(learning_rate="optimal", alpha=0.0).fit(X, y)
+
+
+def test_input_errors(diabetes):
+    X, y = diabetes
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        GDRegressor().fit(bad, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        GDRegressor().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="(?i)negative"):
+        GDRegressor().fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(NotFittedError):
+        GDRegressor().predict(X)
+    est = GDRegressor(max_iter=2, tol=None).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(X[:, :3])
+
+
+def test_divergence_raises_and_keeps_previous_state(diabetes):
+    X, y = diabetes
+    est = GDRegressor(learning_rate="constant", eta0=1e4)
+    with pytest.raises(ValueError, match=r"diverged at epoch 1.*smaller eta0.*StandardScaler"):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_")
+    est = GDRegressor(max_iter=3, tol=None).fit(X, y)
+    before = est.coef_.copy()
+    est.set_params(learning_rate="constant", eta0=1e4)
+    with pytest.raises(ValueError, match="diverged"):
+        est.partial_fit(X, y)
+    np.testing.assert_array_equal(est.coef_, before)
+    assert np.isfinite(est.coef_).all()
