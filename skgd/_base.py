@@ -12,10 +12,12 @@ import copy
 import time
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -158,7 +160,19 @@ class GDState:
         return new
 
 
-class BaseGD(BaseEstimator):
+class _Problem(NamedTuple):
+    """The prepared training data of one ``fit`` or ``partial_fit`` call."""
+
+    X: object  # validated dense array or CSR matrix
+    Y: np.ndarray  # float64 targets, (n_samples, n_outputs)
+    weight: np.ndarray  # sample times class weights, mean 1 over the training rows
+    train: np.ndarray  # indices of the training rows
+    loss_code: int
+    l2: float
+    l1: float
+
+
+class BaseGD(CallbackSupportMixin, BaseEstimator):
     """Shared parameters and fit driver of :class:`GDRegressor` and :class:`GDClassifier`."""
 
     _parameter_constraints: dict = {
@@ -336,6 +350,7 @@ class BaseGD(BaseEstimator):
         # minimises the weighted mean loss and repeated rows equal weights.
         train_weight = sample_weight.copy()
         train_weight *= train.size / sample_weight[train].sum()
+        problem = _Problem(X, Y, train_weight, train, loss_code, l2, l1)
 
         if fresh:
             schedule = self._resolve_schedule(X, Y, train, sample_weight, loss_code, l2)
@@ -349,12 +364,16 @@ class BaseGD(BaseEstimator):
                 state.schedule = self._resolve_schedule(
                     X, Y, train, sample_weight, loss_code, l2
                 )
+        if self.early_stopping and not partial:
+            validation = (X[val], y[val], sample_weight[val])
+        else:
+            validation = None
         n_epochs = 1 if partial else self.max_iter
-        history = self._run_epochs(
-            X, Y, train_weight, train, val, y, sample_weight, state, n_epochs,
-            partial, loss_code, l2, l1, rng,
-        )
+        callbacks = self._init_callback_context(max_subtasks=n_epochs)
+        callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
+        history = self._run_epochs(problem, state, n_epochs, partial, rng, validation, callbacks, y)
         self._store(state, history, extend=partial and not first_call)
+        callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, reconstruction_attributes={})
         return self
 
     def _new_state(self, X, Y, weight, train, coef_init, intercept_init, schedule):
@@ -389,7 +408,7 @@ class BaseGD(BaseEstimator):
         """Typical size of the coefficients' effect, for the adaptive optimizers' steps."""
         return 1.0
 
-    def _kernel_call(self, X, Y, weight, order, state, loss_code, l2, l1, eta_base):
+    def _kernel_call(self, problem, order, state, eta_base):
         batch_size = {"stochastic": 1, "minibatch": self.batch_size, "batch": order.size}[
             self.solver
         ]
@@ -397,40 +416,44 @@ class BaseGD(BaseEstimator):
             [self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps]
         )
         schedule = state.schedule
+        t0 = optimal_init(problem.loss_code, self.alpha, self.epsilon) if schedule.name == "optimal" else 0.0
         common = (
-            Y, weight, order, batch_size, state.W, state.b, self.fit_intercept,
-            loss_code, float(self.epsilon), l2, l1, schedule.code, eta_base,
-            float(self.power_t), float(self.alpha),
-            optimal_init(loss_code, self.alpha, self.epsilon) if schedule.name == "optimal" else 0.0,
-            OPTIMIZERS[self.optimizer], hyper, state.S1, state.S2, self._average_start(),
-            state.W_avg, state.b_avg, state.t,
+            problem.Y, problem.weight, order, batch_size, state.W, state.b,
+            self.fit_intercept, problem.loss_code, float(self.epsilon),
+            problem.l2, problem.l1, schedule.code, eta_base, float(self.power_t),
+            float(self.alpha), t0, OPTIMIZERS[self.optimizer], hyper, state.S1,
+            state.S2, self._average_start(), state.W_avg, state.b_avg, state.t,
         )
+        X = problem.X
         if sp.issparse(X):
             return epoch_csr(X.data, X.indices, X.indptr, *common)
         return epoch_dense(X, *common)
 
-    def _run_epochs(
-        self, X, Y, weight, train, val, y, sample_weight, state, n_epochs,
-        partial, loss_code, l2, l1, rng,
-    ):
-        """Run up to ``n_epochs`` epochs on ``state``; return the history dict."""
+    def _run_epochs(self, problem, state, n_epochs, partial, rng, validation, callbacks, y):
+        """Run up to ``n_epochs`` epochs on ``state``; return the history dict.
+
+        ``validation`` is ``(X, y, sample_weight)`` of the held-out rows with
+        early stopping, else None. Each epoch is a sub-task of the
+        ``callbacks`` context; a callback may ask to stop after any epoch.
+        """
         history = {"loss": [], "val": [], "converged": partial}
+        train = problem.train
         baseline = mean_loss(
-            loss_code, np.tile(state.b.astype(np.float64), (train.size, 1)), Y[train],
-            weight[train], float(self.epsilon),
+            problem.loss_code, np.tile(state.b.astype(np.float64), (train.size, 1)),
+            problem.Y[train], problem.weight[train], float(self.epsilon),
         )
         best = np.inf
         stalled = 0
         start_time = time.perf_counter()
         for _ in range(n_epochs):
+            epoch_callbacks = callbacks.subcontext(task_name="epoch")
+            epoch_callbacks.call_on_fit_task_begin(estimator=self, X=problem.X, y=y)
             # One batch of all rows: its order changes nothing but rounding.
             shuffle = self.shuffle and self.solver != "batch"
             order = rng.permutation(train) if shuffle else train
             eta_base = state.schedule.base_for_epoch(state.epochs)
-            penalty_before = penalty_value(state.W, l2, l1)
-            loss_sum, state.t = self._kernel_call(
-                X, Y, weight, order, state, loss_code, l2, l1, eta_base
-            )
+            penalty_before = penalty_value(state.W, problem.l2, problem.l1)
+            loss_sum, state.t = self._kernel_call(problem, order, state, eta_base)
             state.epochs += 1
             objective = loss_sum / order.size + penalty_before
             self._check_divergence(state, objective, baseline)
@@ -441,19 +464,22 @@ class BaseGD(BaseEstimator):
                     f"eta={eta_base:.4g}, t={state.t - 1}, "
                     f"elapsed={time.perf_counter() - start_time:.3f}s"
                 )
-            if partial:
-                continue
-            if self.early_stopping:
-                score = self._validation_score(X[val], y[val], sample_weight[val], state)
+            if validation is not None:
+                score = self._validation_score(*validation, state)
                 history["val"].append(score)
                 if self.verbose:
                     print(f"  validation score: {score:.6g}")
-                criterion = -score
-            else:
-                criterion = objective
-            if self.tol is None:
+            stop_requested = epoch_callbacks.call_on_fit_task_end(
+                estimator=self, X=problem.X, y=y,
+                reconstruction_attributes=lambda: self._fitted_attributes(state),
+            )
+            if stop_requested:
+                history["converged"] = True
+                break
+            if partial or self.tol is None:
                 continue
-            if self.solver == "batch" and not self.early_stopping:
+            criterion = -score if validation is not None else objective
+            if self.solver == "batch" and validation is None:
                 stall = _batch_epoch_stalled(history["loss"], self.tol)
             else:
                 stall = criterion > best - self.tol
@@ -502,10 +528,8 @@ class BaseGD(BaseEstimator):
     def _store(self, state, history, extend):
         """Publish the state as fitted attributes."""
         self._state = state
-        use_average = state.W_avg.size > 0 and state.t > self._average_start()
-        W = state.W_avg if use_average else state.W
-        b = state.b_avg if use_average else state.b
-        self._set_coef(W.copy(), b.copy())
+        for name, value in self._fitted_attributes(state).items():
+            setattr(self, name, value)
         self.t_ = state.t
         self.learning_rate_ = state.schedule.name
         self.eta0_ = state.schedule.eta0
@@ -524,12 +548,16 @@ class BaseGD(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
+    def _fitted_attributes(self, state):
+        """``coef_`` and ``intercept_`` of ``state`` (the averages once averaging runs)."""
+        W, b = self._current_weights(state)
+        return self._coef_attributes(W.copy(), b.copy())
+
+    def _coef_attributes(self, W, b):
+        return {"coef_": W, "intercept_": b}
+
     def _average_start(self):
         return 0 if not self.average else (1 if self.average is True else int(self.average))
-
-    def _set_coef(self, W, b):
-        self.coef_ = W
-        self.intercept_ = b
 
     # ------------------------------------------------------------ predicting
     def _decision(self, X, W, b):

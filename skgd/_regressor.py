@@ -313,9 +313,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         std = np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weight)).mean()
         return float(std) if std > 0 else 1.0
 
-    def _set_coef(self, W, b):
-        self.coef_ = W[0] if self._target_ndim == 1 else W
-        self.intercept_ = b
+    def _coef_attributes(self, W, b):
+        return {"coef_": W[0] if self._target_ndim == 1 else W, "intercept_": b}
 
     def _validation_score(self, X, y, sample_weight, state):
         W, b = self._current_weights(state)
