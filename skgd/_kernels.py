@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
-from ._optimizers import SGD, descent_direction
+from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
 from ._schedules import step_size
 
@@ -115,6 +115,8 @@ def _epoch(
     behind = False  # whether some coefficients have not been paid yet
     scale = 1.0
     loss_sum = 0.0
+    beta_1_t = hyper[2] ** (t - 1)
+    beta_2_t = hyper[3] ** (t - 1)
 
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
@@ -181,19 +183,21 @@ def _epoch(
                 else:
                     _pay_all_l1(W, accrued, received)
         else:
-            c1 = 1.0 / (1.0 - hyper[2] ** t)
-            c2 = 1.0 / (1.0 - hyper[3] ** t)
+            # Adam's bias corrections 1 / (1 - beta ** t), with the powers
+            # carried from step to step rather than recomputed.
+            beta_1_t *= hyper[2]
+            beta_2_t *= hyper[3]
+            c1 = 1.0 / (1.0 - beta_1_t)
+            c2 = 1.0 / (1.0 - beta_2_t)
             for k in range(n_outputs):
-                for j in range(n_features):
-                    g = G[k, j] + l2 * W[k, j]
-                    d = descent_direction(optimizer_code, g, S1, S2, k, j, hyper, c1, c2)
-                    new = W[k, j] - eta * d
-                    if l1 > 0.0:
-                        new = soft_threshold(new, eta * l1)
-                    W[k, j] = new
+                step_row(optimizer_code, W[k], G[k], l2, S1, S2, k, 0, eta, hyper, c1, c2)
+                if l1 > 0.0:
+                    threshold = eta * l1
+                    for j in range(n_features):
+                        W[k, j] = soft_threshold(W[k, j], threshold)
                 if fit_intercept:
-                    d = descent_direction(optimizer_code, G_b[k], S1, S2, k, n_features, hyper, c1, c2)
-                    b[k] -= eta * d
+                    step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], 0.0, S1, S2, k,
+                             n_features, eta, hyper, c1, c2)
 
         if averaging:
             count = t - average_start + 1.0

@@ -55,28 +55,48 @@ def init_state(code, n_outputs, n_features):
     )
 
 
-@njit(cache=True, nogil=True, inline="always")
-def descent_direction(code, g, S1, S2, k, j, hyper, c1, c2):
-    """Direction for coordinate ``(k, j)`` of gradient ``g``, updating the state.
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, inline="always")
+def step_row(code, w, g, l2, S1, S2, k, offset, eta, hyper, c1, c2):
+    """Move ``w`` by ``-eta`` times the rule's direction for gradient ``g + l2 w``.
 
-    ``hyper`` is ``(momentum, rho, beta_1, beta_2, eps)``; ``c1`` and ``c2``
-    are Adam's bias corrections for the current update.
+    ``w`` and ``g`` are one output's coefficients (or its intercept, as a
+    length-1 view) and their gradient; the rule's state for ``w[j]`` is
+    ``S1[k, offset + j]`` (and ``S2``). ``hyper`` is ``(momentum, rho,
+    beta_1, beta_2, eps)``; ``c1`` and ``c2`` are Adam's bias corrections
+    ``1 / (1 - beta ** t)`` for the current update. The branch sits outside
+    the loops so that each loop compiles to straight vector code.
     """
+    n = w.shape[0]
     if code == SGD:
-        return g
-    if code == MOMENTUM:
-        S1[k, j] = hyper[0] * S1[k, j] + g
-        return S1[k, j]
-    if code == NESTEROV:
-        S1[k, j] = hyper[0] * S1[k, j] + g
-        return g + hyper[0] * S1[k, j]
-    if code == ADAGRAD:
-        S1[k, j] += g * g
-        return g / (math.sqrt(S1[k, j]) + hyper[4])
-    if code == RMSPROP:
-        S1[k, j] = hyper[1] * S1[k, j] + (1.0 - hyper[1]) * g * g
-        return g / (math.sqrt(S1[k, j]) + hyper[4])
-    # ADAM
-    S1[k, j] = hyper[2] * S1[k, j] + (1.0 - hyper[2]) * g
-    S2[k, j] = hyper[3] * S2[k, j] + (1.0 - hyper[3]) * g * g
-    return S1[k, j] * c1 / (math.sqrt(S2[k, j] * c2) + hyper[4])
+        for j in range(n):
+            w[j] -= eta * (g[j] + l2 * w[j])
+    elif code == MOMENTUM or code == NESTEROV:
+        mu = hyper[0]
+        for j in range(n):
+            gj = g[j] + l2 * w[j]
+            v = mu * S1[k, offset + j] + gj
+            S1[k, offset + j] = v
+            w[j] -= eta * (v if code == MOMENTUM else gj + mu * v)
+    elif code == ADAGRAD:
+        eps = hyper[4]
+        for j in range(n):
+            gj = g[j] + l2 * w[j]
+            s = S1[k, offset + j] + gj * gj
+            S1[k, offset + j] = s
+            w[j] -= eta * gj / (math.sqrt(s) + eps)
+    elif code == RMSPROP:
+        rho, eps = hyper[1], hyper[4]
+        for j in range(n):
+            gj = g[j] + l2 * w[j]
+            s = rho * S1[k, offset + j] + (1.0 - rho) * gj * gj
+            S1[k, offset + j] = s
+            w[j] -= eta * gj / (math.sqrt(s) + eps)
+    else:  # ADAM
+        beta_1, beta_2, eps = hyper[2], hyper[3], hyper[4]
+        for j in range(n):
+            gj = g[j] + l2 * w[j]
+            m = beta_1 * S1[k, offset + j] + (1.0 - beta_1) * gj
+            v = beta_2 * S2[k, offset + j] + (1.0 - beta_2) * gj * gj
+            S1[k, offset + j] = m
+            S2[k, offset + j] = v
+            w[j] -= eta * (m * c1) / (math.sqrt(v * c2) + eps)
