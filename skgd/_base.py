@@ -30,10 +30,10 @@ from sklearn.utils.validation import (
 )
 
 from ._kernels import epoch_csr, epoch_dense
-from ._losses import CURVATURE, mean_loss, optimal_init
+from ._losses import CURVATURE, NONSMOOTH_LOSSES, mean_loss, optimal_init
 from ._optimizers import OPTIMIZERS, SGD, init_state
 from ._penalties import PENALTIES, penalty_value, split_penalty
-from ._schedules import SCHEDULES, EpochSchedule
+from ._schedules import SCHEDULES, BarzilaiBorweinSchedule, EpochSchedule
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 
@@ -155,6 +155,15 @@ class GDState:
             self.b_avg = np.zeros(shape[0], dtype=self.W.dtype)
             self.average_start = average_start
 
+    def flat_weights(self):
+        """A float64 copy of the coefficients and intercepts as one vector."""
+        return np.concatenate([self.W.ravel(), self.b]).astype(np.float64)
+
+    def set_flat_weights(self, flat):
+        """Inverse of :meth:`flat_weights`."""
+        self.W[:] = flat[: self.W.size].reshape(self.W.shape)
+        self.b[:] = flat[self.W.size:]
+
     def copy(self):
         new = object.__new__(GDState)
         for name, value in vars(self).items():
@@ -239,7 +248,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             weight = np.zeros_like(sample_weight)
             weight[train] = sample_weight[train]
             name, eta0 = self._auto_schedule(X, Y, train, weight, loss_code, l2)
-        schedule = EpochSchedule(name, float(eta0), float(self.decay_rate))
+        if name == "barzilai-borwein":
+            schedule = BarzilaiBorweinSchedule(float(eta0))
+        else:
+            schedule = EpochSchedule(name, float(eta0), float(self.decay_rate))
         schedule.source = self._schedule_source()
         return schedule
 
@@ -261,7 +273,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         curvature = CURVATURE[loss_code]
         if self.solver == "batch":
             L = curvature * _lipschitz_constant(X, sample_weight, self.fit_intercept) + l2
-            return "constant", 1.0 / max(L, 1e-12)
+            # Barzilai-Borwein steps assume a gradient that changes smoothly;
+            # on kinked losses (and under momentum) the step stays 1 / L.
+            smooth = loss_code not in NONSMOOTH_LOSSES
+            name = "barzilai-borwein" if smooth and self.optimizer == "sgd" else "constant"
+            return name, 1.0 / max(L, 1e-12)
         L_max = curvature * _max_row_sq_norm(X, self.fit_intercept, train)
         if self.solver == "minibatch":
             # Expected smoothness of a mean over batch_size rows drawn without
@@ -456,10 +472,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             order = rng.permutation(train) if shuffle else train
             eta_base = state.schedule.base_for_epoch(state.epochs)
             penalty_before = penalty_value(state.W, problem.l2, problem.l1)
+            observing = hasattr(state.schedule, "observe")
+            before = state.flat_weights() if observing else None
             loss_sum, state.t = self._kernel_call(problem, order, state, eta_base)
             state.epochs += 1
             objective = loss_sum / order.size + penalty_before
-            self._check_divergence(state, objective, baseline)
+            restart = None
+            if observing:
+                restart = state.schedule.observe(before, state.flat_weights(), eta_base, objective)
+            if restart is None:
+                self._check_divergence(state, objective, baseline)
+            else:  # the schedule took back a step that went astray
+                state.set_flat_weights(restart)
             history["loss"].append(objective)
             if self.verbose:
                 print(
@@ -482,7 +506,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if partial or self.tol is None:
                 continue
             criterion = -score if validation is not None else objective
-            if self.solver == "batch" and validation is None:
+            if validation is None and isinstance(state.schedule, BarzilaiBorweinSchedule):
+                stall = state.schedule.stalled(self.tol)
+            elif validation is None and self.solver == "batch" and state.schedule.name == "constant":
                 stall = _batch_epoch_stalled(history["loss"], self.tol)
             else:
                 stall = criterion > best - self.tol

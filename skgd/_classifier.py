@@ -54,8 +54,12 @@ class GDClassifier(ClassifierMixin, BaseGD):
         :class:`~skgd.GDRegressor` for the mini-batch and batch solvers.
     power_t : float, default=0.5
         Exponent of ``"invscaling"``.
-
-    The other parameters are those of :class:`~skgd.GDRegressor`.
+    penalty, alpha, l1_ratio, fit_intercept, solver, batch_size, optimizer, \
+learning_rate, decay_rate, momentum, rho, beta_1, beta_2, adaptive_eps, \
+max_iter, tol, n_iter_no_change, early_stopping, validation_fraction, \
+shuffle, random_state, warm_start, average, epsilon, verbose
+        As in :class:`~skgd.GDRegressor` (the ``"auto"`` steps of the
+        adaptive optimizers use a target scale of 1).
 
     Attributes
     ----------

@@ -56,6 +56,10 @@ CURVATURE = {
     MULTINOMIAL: 0.5,
 }
 
+# Losses with a kink, whose gradient does not change smoothly: the batch
+# solver keeps a constant step on them.
+NONSMOOTH_LOSSES = (HINGE, PERCEPTRON, EPSILON_INSENSITIVE)
+
 # Derivatives are clipped to this magnitude, as SGDClassifier does, so that a
 # single wild sample cannot throw the weights to infinity in one step.
 MAX_DLOSS = 1e12

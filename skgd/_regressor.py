@@ -29,8 +29,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         epsilon)``; and its square.
     penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
         ``R(w)`` is ``|w|^2 / 2``, ``|w|_1``, or
-        ``(1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1``. The l1 part is applied
-        by a proximal (soft-threshold) step, so coefficients become exactly 0.
+        ``(1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1``. The l1 part gives
+        exact zeros: plain stochastic and mini-batch steps apply it as the
+        cumulative penalty of Tsuruoka et al. (2009), as ``SGDRegressor``
+        does; every other case as a proximal (soft-threshold) step.
     alpha : float, default=0.0001
         Regularisation strength. With ``solver="batch"`` and the l2 penalty
         the fit converges to ``Ridge(alpha=alpha * n_samples)``.
@@ -60,19 +62,39 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         ============  ===============================================
         stochastic    ``"invscaling"`` with ``eta0`` (SGDRegressor's
-                      default)
-        minibatch     ``"adaptive"`` from ``1 / L_max``, ``L_max`` the
-                      largest per-sample Lipschitz constant of the
-                      loss gradient
-        batch         ``"constant"`` ``1 / L``, ``L`` the Lipschitz
-                      constant of the objective's gradient (power
-                      iteration)
+                      default), ``eta0`` capped at ``1 / L_max`` so
+                      that no single-sample step overshoots
+        minibatch     ``"adaptive"`` from ``1 / L_B``, the expected
+                      smoothness of a batch mean: between ``L`` and
+                      ``L_max`` (Gower et al., 2019)
+        batch         ``"barzilai-borwein"``: steps ``s's / s'y`` from
+                      the last change ``s`` of the weights and ``y``
+                      of the gradient, at least ``1 / L``, rounded to
+                      powers of ``2^(1/4)`` (so that rounding noise
+                      does not change the path), restarting from the
+                      best point with ``1 / L`` when the objective
+                      rises above its last 10 values; ``"constant"``
+                      ``1 / L`` for the kinked losses
+                      (``epsilon_insensitive``) and other optimizers
         ============  ===============================================
 
-        Momentum and Nesterov steps are multiplied by ``1 - momentum`` on
-        the stochastic and mini-batch solvers. AdaGrad, RMSProp and Adam get
-        a constant step: 0.01/0.05/0.5 (AdaGrad) and 0.001/0.005/0.05
-        (RMSProp, Adam) for the stochastic/mini-batch/batch solvers.
+        ``L`` is the Lipschitz constant of the objective's gradient (the
+        loss's curvature bound times the largest eigenvalue of the weighted
+        ``X' X / n``, by power iteration) and ``L_max`` the largest such
+        constant of a single sample's loss. Momentum and Nesterov steps are
+        multiplied by ``1 - momentum`` on the stochastic and mini-batch
+        solvers. AdaGrad, RMSProp and Adam move each coefficient by about
+        the step per update, so they get ``"adaptive"`` from a base step
+        times the standard deviation of ``y``:
+
+        ============  ==========  ==========  =====
+        optimizer     stochastic  minibatch   batch
+        ============  ==========  ==========  =====
+        adagrad       0.1         0.5         1.0
+        rmsprop       0.01        0.1         0.1
+        adam          0.01        0.1         0.3
+        ============  ==========  ==========  =====
+
     eta0 : float, default=0.01
         Base step of the ``"constant"``, ``"invscaling"``, ``"adaptive"``
         and ``"exponential"`` schedules.
@@ -92,9 +114,14 @@ class GDRegressor(RegressorMixin, BaseGD):
         Maximum number of epochs (passes over the data).
     tol : float or None, default=1e-3
         Stop when the objective (or, with ``early_stopping``, the validation
-        score) has not improved by ``tol`` for ``n_iter_no_change`` epochs.
-        The batch solver also stops once the norm of its gradient mapping
-        has fallen below ``tol`` times its first value. None: run
+        score) has not improved by ``tol`` for ``n_iter_no_change`` epochs
+        in a row. The batch solver estimates instead how much the objective
+        can still fall, and counts an epoch as stalled when that is at most
+        ``tol``: with Barzilai-Borwein steps ``|g|^2 eta_max / 2`` (gradient
+        ``g``, longest step taken ``eta_max``); with constant plain steps,
+        whose objective falls geometrically near the optimum,
+        ``d1^2 / (d0 - d1)`` from the last two decreases ``d0, d1`` (an
+        epoch where the objective did not fall also counts). None: run
         ``max_iter`` epochs.
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or, with

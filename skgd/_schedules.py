@@ -8,6 +8,7 @@ schedules); :class:`EpochSchedule` holds that rule.
 
 import math
 
+import numpy as np
 from numba import njit
 
 # Codes of the within-epoch rule.
@@ -72,3 +73,82 @@ class EpochSchedule:
             self.eta /= ADAPTIVE_DIVISOR
             return False
         return True
+
+
+class BarzilaiBorweinSchedule(EpochSchedule):
+    """Barzilai-Borwein steps for the batch solver's plain steps.
+
+    After each epoch the driver reports the weights before and after the
+    step; the gradient is recovered as ``(before - after) / eta``, and the
+    next step is ``s's / s'y`` with ``s`` the last change of the weights and
+    ``y`` that of the gradient (the inverse of the curvature along the last
+    step), clipped to ``[eta0, 1e4 eta0]`` where ``eta0 = 1 / L`` is the
+    always-safe step. Because the current gradient is only known once its
+    step is taken, the rule uses the previous pair (a step "with retard",
+    Friedlander et al., 1999).
+
+    The fit stalls (see :meth:`stalled`) when the objective's remaining
+    decrease, estimated from the gradient and the longest step taken, is at
+    most ``tol``. The objective may rise now and then. When the objective at the start of
+    an epoch is above the highest of the last ``memory`` epochs, the weights
+    go back to the best point seen (:meth:`observe` returns it) and the
+    rule restarts from ``eta0``, so the fit never ends worse than plain
+    ``1 / L`` steps would have left it.
+
+    Parameters
+    ----------
+    eta0 : float
+        The safe step ``1 / L``, the smallest step taken.
+    memory : int, default=10
+        Epochs over which the objective may rise before the restart.
+    """
+
+    MAX_RATIO = 1e4
+
+    def __init__(self, eta0, memory=10):
+        super().__init__("barzilai-borwein", eta0, 1.0)
+        self.memory = memory
+        self.objectives = []
+        self.previous = None  # (weights before the last step, its gradient)
+        self.best = (np.inf, None)  # (objective, weights) of the best start seen
+        self.longest = eta0
+        self.remaining_decrease = np.inf
+
+    def observe(self, before, after, eta, objective):
+        """Take the epoch that moved ``before`` (objective ``objective``) to ``after``.
+
+        Returns the weights to go back to after a rise, else None.
+        """
+        recent = self.objectives[-self.memory:]
+        self.objectives.append(objective)
+        if objective < self.best[0]:
+            self.best = (objective, before)
+        if not math.isfinite(objective) or (recent and objective > max(recent)):
+            self.eta = self.eta0
+            self.previous = None
+            return self.best[1]
+        gradient = (before - after) / eta
+        # Near the optimum the objective's excess is at most |g|^2 / (2 mu)
+        # for curvature mu; the longest step taken estimates 1 / mu.
+        self.longest = max(self.longest, self.eta)
+        self.remaining_decrease = 0.5 * float(gradient @ gradient) * self.longest
+        if self.previous is not None:
+            s = before - self.previous[0]
+            y = gradient - self.previous[1]
+            sy = float(s @ y)
+            ratio = float(s @ s) / sy / self.eta0 if sy > 0 else 1.0
+            ratio = min(max(ratio, 1.0), self.MAX_RATIO)
+            # Round to a grid of 2^(1/4): rounding noise in s and y then
+            # (almost) never changes the step, so fits that differ only by
+            # rounding (rows repeated instead of weighted, another row
+            # order) follow the same path instead of drifting apart.
+            self.eta = self.eta0 * 2.0 ** (round(4.0 * math.log2(ratio)) / 4.0)
+        self.previous = (before, gradient)
+        return None
+
+    def base_for_epoch(self, epoch):
+        return self.eta
+
+    def stalled(self, tol):
+        """Whether the last epoch counts towards stopping."""
+        return self.remaining_decrease <= tol

@@ -126,7 +126,10 @@ def test_momentum_needs_fewer_batch_iterations(optimizer):
     Q, _ = np.linalg.qr(rng.randn(8, 8))
     X = rng.randn(400, 8) @ np.diag(np.sqrt(np.logspace(0, -3, 8))) @ Q
     y = X @ rng.randn(8)
-    params = dict(solver="batch", penalty=None, max_iter=20000, tol=1e-8)
+    # All three take the same constant step 1/L.
+    L = np.linalg.eigvalsh(np.c_[X, np.ones(400)].T @ np.c_[X, np.ones(400)] / 400).max()
+    params = dict(solver="batch", penalty=None, max_iter=20000, tol=1e-8,
+                  learning_rate="constant", eta0=1.0 / L)
     plain = GDRegressor(**params).fit(X, y)
     fast = GDRegressor(optimizer=optimizer, **params).fit(X, y)
     optimum = LinearRegression().fit(X, y)

@@ -133,7 +133,9 @@ def test_stochastic_auto_is_sgdregressor_default(diabetes):
     X, y = diabetes
     est = GDRegressor().fit(X, y)
     assert (est.learning_rate_, est.eta0_) == ("invscaling", 0.01)
-    assert GDRegressor(solver="batch").fit(X, y).learning_rate_ == "constant"
+    assert GDRegressor(solver="batch").fit(X, y).learning_rate_ == "barzilai-borwein"
+    assert GDRegressor(solver="batch", loss="epsilon_insensitive").fit(X, y).learning_rate_ == "constant"
+    assert GDRegressor(solver="batch", optimizer="momentum").fit(X, y).learning_rate_ == "constant"
     assert GDRegressor(solver="minibatch").fit(X, y).learning_rate_ == "adaptive"
 
 
@@ -178,18 +180,28 @@ def test_early_stopping_records_validation_scores(diabetes):
     assert GDRegressor().fit(X, y).validation_scores_ is None
 
 
-def test_objective_decreases_for_batch(diabetes):
+def test_constant_batch_steps_decrease_the_objective(diabetes):
     X, y = diabetes
-    est = GDRegressor(solver="batch", max_iter=50, tol=None).fit(X, y)
+    params = dict(solver="batch", tol=None, learning_rate="constant", eta0=0.1)
+    est = GDRegressor(max_iter=50, **params).fit(X, y)
     assert np.all(np.diff(est.loss_curve_) <= 1e-12)
+    # loss_curve_[k] is the objective at the start of epoch k + 1.
+    previous = GDRegressor(max_iter=49, **params).fit(X, y)
     assert est.loss_curve_[-1] == pytest.approx(
-        ridge_objective(X, y, *_weights_after(X, y, 49), 1e-4), rel=1e-10
+        ridge_objective(X, y, previous.coef_, previous.intercept_[0], 1e-4), rel=1e-10
     )
 
 
-def _weights_after(X, y, epochs):
-    est = GDRegressor(solver="batch", max_iter=epochs, tol=None).fit(X, y)
-    return est.coef_, est.intercept_[0]
+def test_barzilai_borwein_beats_the_constant_step(diabetes):
+    # The default batch step on a ridge problem of condition number ~470.
+    X, y = diabetes
+    auto = GDRegressor(solver="batch", tol=None, max_iter=150).fit(X, y)
+    eta = 1.0 / np.linalg.eigvalsh(np.c_[X, np.ones(len(y))].T @ np.c_[X, np.ones(len(y))] / len(y)).max()
+    constant = GDRegressor(solver="batch", tol=None, max_iter=150, learning_rate="constant", eta0=eta).fit(X, y)
+    ridge = Ridge(alpha=1e-4 * len(y)).fit(X, y)
+    best = ridge_objective(X, y, ridge.coef_, ridge.intercept_, 1e-4)
+    gap = lambda est: ridge_objective(X, y, est.coef_, est.intercept_[0], 1e-4) - best
+    assert gap(auto) < 1e-3 * gap(constant)
 
 
 def test_convergence_warning_when_max_iter_is_reached(diabetes):
