@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.extmath import row_norms, safe_sparse_dot
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -93,11 +93,7 @@ def _lipschitz_constant(X, sample_weight, fit_intercept, n_iter=30, rtol=1e-2):
 
 def _max_row_sq_norm(X, fit_intercept, rows):
     """Largest squared norm among ``rows`` of ``X`` (plus 1 for the intercept)."""
-    if sp.issparse(X):
-        sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
-    else:
-        sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
-    return float(sq[rows].max()) + fit_intercept
+    return float(row_norms(X, squared=True)[rows].max()) + fit_intercept
 
 
 def _batch_epoch_stalled(objectives, tol):

@@ -29,23 +29,19 @@ Two update paths:
 """
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
 from ._schedules import step_size
 
-# Let dot products and axpys vectorise without assuming finite values:
-# divergence detection needs NaN and inf to behave as IEEE says.
-FASTMATH = {"reassoc", "contract"}
-
 # Below this the scale of ``W = scale * V`` is folded into V, before float
 # underflow could make it meaningless.
 MIN_SCALE = 1e-9
 
 
-@njit(nogil=True, fastmath=FASTMATH, inline="always")
+@jit(inline="always")
 def _row_dot(is_csr, w, X, data, indices, indptr, i):
     acc = 0.0
     if is_csr:
@@ -57,7 +53,7 @@ def _row_dot(is_csr, w, X, data, indices, indptr, i):
     return acc
 
 
-@njit(nogil=True, fastmath=FASTMATH, inline="always")
+@jit(inline="always")
 def _row_axpy(is_csr, c, w, X, data, indices, indptr, i):
     """``w += c * x_i``."""
     if is_csr:
@@ -68,7 +64,7 @@ def _row_axpy(is_csr, c, w, X, data, indices, indptr, i):
             w[j] += c * X[i, j]
 
 
-@njit(nogil=True, inline="always")
+@jit(inline="always")
 def _pay_l1(W, accrued, received, j):
     """Cumulative l1 penalty on feature ``j`` (Tsuruoka et al., 2009).
 
@@ -86,13 +82,13 @@ def _pay_l1(W, accrued, received, j):
         received[k, j] += W[k, j] - w
 
 
-@njit(nogil=True, inline="always")
+@jit(inline="always")
 def _pay_all_l1(W, accrued, received):
     for j in range(W.shape[1]):
         _pay_l1(W, accrued, received, j)
 
 
-@njit(nogil=True, fastmath=FASTMATH, inline="always")
+@jit(inline="always")
 def _epoch(
     is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
     W, b, fit_intercept, loss_code, epsilon, l2, l1,
@@ -214,7 +210,7 @@ def _epoch(
     return loss_sum, t
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@jit()
 def epoch_dense(
     X, Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
     epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
@@ -237,7 +233,7 @@ def epoch_dense(
     )
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@jit()
 def epoch_csr(
     data, indices, indptr, Y, sample_weight, order, batch_size, W, b,
     fit_intercept, loss_code, epsilon, l2, l1, schedule_code, eta_base,

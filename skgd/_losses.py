@@ -10,7 +10,8 @@ target is ``y in {-1, +1}`` and the loss is a function of the margin ``y * p``.
 import math
 
 import numpy as np
-from numba import njit
+
+from ._jit import jit
 
 SQUARED_ERROR = 0
 HUBER = 1
@@ -65,7 +66,7 @@ NONSMOOTH_LOSSES = (HINGE, PERCEPTRON, EPSILON_INSENSITIVE)
 MAX_DLOSS = 1e12
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def loss_and_derivative(code, p, y, epsilon):
     """Return ``(loss, dloss/dp)`` of one output for decision value ``p``.
 
@@ -134,7 +135,7 @@ def loss_and_derivative(code, p, y, epsilon):
     return m * m, -2.0 * y * m
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def multinomial_loss_and_gradient(z, y, out):
     """Softmax cross-entropy of scores ``z`` against one-hot ``y``.
 
@@ -157,7 +158,7 @@ def multinomial_loss_and_gradient(z, y, out):
     return loss
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def mean_loss(code, P, Y, sample_weight, epsilon):
     """Weighted mean loss of decision values ``P`` against targets ``Y``.
 

@@ -18,7 +18,8 @@ adam       ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
 import math
 
 import numpy as np
-from numba import njit
+
+from ._jit import jit
 
 SGD = 0
 MOMENTUM = 1
@@ -55,7 +56,7 @@ def init_state(code, n_outputs, n_features):
     )
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, inline="always")
+@jit(inline="always")
 def step_row(code, w, g, l2, S1, S2, k, offset, eta, hyper, c1, c2):
     """Move ``w`` by ``-eta`` times the rule's direction for gradient ``g + l2 w``.
 

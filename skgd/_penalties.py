@@ -6,7 +6,8 @@ that coefficients reach exact zeros instead of oscillating around them.
 """
 
 import numpy as np
-from numba import njit
+
+from ._jit import jit
 
 PENALTIES = ("l2", "l1", "elasticnet")
 
@@ -28,7 +29,7 @@ def penalty_value(W, l2, l1):
     return 0.5 * l2 * float(np.sum(W * W)) + l1 * float(np.sum(np.abs(W)))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def soft_threshold(w, threshold):
     """Proximal operator of ``threshold * |w|``: shrink towards zero, stop at it."""
     if w > threshold:

@@ -9,7 +9,8 @@ schedules); :class:`EpochSchedule` holds that rule.
 import math
 
 import numpy as np
-from numba import njit
+
+from ._jit import jit
 
 # Codes of the within-epoch rule.
 CONSTANT = 0  # eta = base
@@ -25,7 +26,7 @@ ADAPTIVE_DIVISOR = 5.0
 MIN_ADAPTIVE_ETA = 1e-6
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def step_size(code, base, t, power_t, alpha, t0):
     """Step size of update number ``t`` (counted from 1)."""
     if code == INVSCALING:
