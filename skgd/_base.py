@@ -39,16 +39,19 @@ SOLVERS = ("stochastic", "minibatch", "batch")
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
 # Their steps are normalised per coordinate, so they move each coefficient by
-# about eta per update whatever the gradient's size: the base is multiplied by
-# the scale of the targets (the standard deviation of y for regression, 1 for
-# classification). Larger batches give less noisy gradients and take larger
-# steps; the "adaptive" schedule then divides the step when progress stalls.
+# about eta per update whatever the gradient's size. A prediction sums about
+# ``k`` terms (``k`` the features per row: n_features, or the mean non-zeros
+# per row of sparse data), so moves of ``eta`` per coefficient change it by
+# about ``eta sqrt(k)``: the base is multiplied by ``scale(y) / sqrt(k)``,
+# with ``scale(y)`` the standard deviation of y for regression and 1 for
+# classification. The "adaptive" schedule then divides the step when
+# progress stalls. Values tuned on standardised dense (6 to 100 features)
+# and sparse (5,000 features, 50 per row) regression.
 ADAPTIVE_AUTO_ETA = {
-    "adagrad": {"stochastic": 0.1, "minibatch": 0.5, "batch": 1.0},
+    "adagrad": {"stochastic": 0.3, "minibatch": 1.0, "batch": 1.0},
     "rmsprop": {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.1},
-    "adam": {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.3},
+    "adam": {"stochastic": 0.01, "minibatch": 0.1, "batch": 0.03},
 }
-
 
 # A fit whose objective grows past this multiple of the intercept-only
 # model's has diverged, even where clipped derivatives keep it finite.
@@ -261,7 +264,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """The ``learning_rate="auto"`` table (documented in the estimators)."""
         if self.optimizer in ADAPTIVE_AUTO_ETA:
             base = ADAPTIVE_AUTO_ETA[self.optimizer][self.solver]
-            return "adaptive", base * self._target_scale(Y, sample_weight)
+            per_row = X.nnz / X.shape[0] if sp.issparse(X) else X.shape[1]
+            scale = self._target_scale(Y, sample_weight) / np.sqrt(max(per_row, 1.0))
+            return "adaptive", base * scale
         # Momentum methods take steps 1 / (1 - momentum) times longer in the
         # long run, so their base step is shortened by that factor, except on
         # the deterministic batch gradient where 1/L is stable with momentum.

@@ -85,14 +85,15 @@ class GDRegressor(RegressorMixin, BaseGD):
         multiplied by ``1 - momentum`` on the stochastic and mini-batch
         solvers. AdaGrad, RMSProp and Adam move each coefficient by about
         the step per update, so they get ``"adaptive"`` from a base step
-        times the standard deviation of ``y``:
+        times ``std(y) / sqrt(k)``, ``k`` the features per row (the mean
+        non-zeros per row of sparse data):
 
         ============  ==========  ==========  =====
         optimizer     stochastic  minibatch   batch
         ============  ==========  ==========  =====
-        adagrad       0.1         0.5         1.0
+        adagrad       0.3         1.0         1.0
         rmsprop       0.01        0.1         0.1
-        adam          0.01        0.1         0.3
+        adam          0.01        0.1         0.03
         ============  ==========  ==========  =====
 
     eta0 : float, default=0.01
