@@ -233,7 +233,9 @@ def epoch_dense(
     )
 
 
-@jit()
+# Not "reassoc" here: it makes LLVM vectorise the sparse dot product with
+# gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
+@jit(fastmath={"contract"})
 def epoch_csr(
     data, indices, indptr, Y, sample_weight, order, batch_size, W, b,
     fit_intercept, loss_code, epsilon, l2, l1, schedule_code, eta_base,
