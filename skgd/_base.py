@@ -39,10 +39,9 @@ SOLVERS = ("stochastic", "minibatch", "batch")
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
 # Their steps are normalised per coordinate, so they move each coefficient by
-# about eta per update whatever the gradient's size. A prediction sums about
-# ``k`` terms (``k`` the features per row: n_features, or the mean non-zeros
-# per row of sparse data), so moves of ``eta`` per coefficient change it by
-# about ``eta sqrt(k)``: the base is multiplied by ``scale(y) / sqrt(k)``,
+# about eta per update whatever the gradient's size. A prediction sums ``k``
+# terms (``k`` the mean number of non-zero features per row), so moves of
+# ``eta`` per coefficient change it by about ``eta sqrt(k)``: the base is multiplied by ``scale(y) / sqrt(k)``,
 # with ``scale(y)`` the standard deviation of y for regression and 1 for
 # classification. The "adaptive" schedule then divides the step when
 # progress stalls. Values tuned on standardised dense (6 to 100 features)
@@ -264,7 +263,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """The ``learning_rate="auto"`` table (documented in the estimators)."""
         if self.optimizer in ADAPTIVE_AUTO_ETA:
             base = ADAPTIVE_AUTO_ETA[self.optimizer][self.solver]
-            per_row = X.nnz / X.shape[0] if sp.issparse(X) else X.shape[1]
+            # Non-zeros, not columns, so that dense and CSR copies of the same
+            # data get the same step.
+            per_row = (X.count_nonzero() if sp.issparse(X) else np.count_nonzero(X)) / X.shape[0]
             scale = self._target_scale(Y, sample_weight) / np.sqrt(max(per_row, 1.0))
             return "adaptive", base * scale
         # Momentum methods take steps 1 / (1 - momentum) times longer in the

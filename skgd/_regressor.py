@@ -85,8 +85,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         multiplied by ``1 - momentum`` on the stochastic and mini-batch
         solvers. AdaGrad, RMSProp and Adam move each coefficient by about
         the step per update, so they get ``"adaptive"`` from a base step
-        times ``std(y) / sqrt(k)``, ``k`` the features per row (the mean
-        non-zeros per row of sparse data):
+        times ``std(y) / sqrt(k)``, ``k`` the mean number of non-zero
+        features per row:
 
         ============  ==========  ==========  =====
         optimizer     stochastic  minibatch   batch
