@@ -65,15 +65,18 @@ def _lipschitz_constant(X, sample_weight, fit_intercept, n_iter=30, rtol=1e-2):
     """Largest eigenvalue of ``X~' S X~ / sum(s)`` by power iteration.
 
     ``X~`` is ``X`` with a column of ones when ``fit_intercept``. The start
-    vector is fixed, so the estimate is deterministic and does not depend on
-    the order or the repetition of rows. A step needs only the eigenvalue's
+    vector is drawn from a fixed seed, so the estimate is deterministic and
+    does not depend on the order or the repetition of rows. A step needs only the eigenvalue's
     size, not its vector: the iteration stops once the estimate changes by
     less than ``rtol`` (on data sets tried here, 2 to 8 iterations, within
     10% of the exact value and below it, so 1 / L stays a stable step).
     """
     n_features = X.shape[1]
     s = sample_weight / sample_weight.sum()
-    v = np.ones(n_features + fit_intercept) / np.sqrt(n_features + fit_intercept)
+    # A fixed random start: a vector of ones can be orthogonal to the top
+    # eigenvector (e.g. centred features and no intercept).
+    v = np.random.RandomState(0).standard_normal(n_features + fit_intercept)
+    v /= np.linalg.norm(v)
     eigenvalue = 0.0
     for _ in range(n_iter):
         Xv = safe_sparse_dot(X, v[:n_features])
@@ -168,6 +171,11 @@ class GDState:
             setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
         new.schedule = copy.copy(self.schedule)
         return new
+
+
+def _is_fit_state(name):
+    """Whether attribute ``name`` is part of what a fit leaves on the estimator."""
+    return (name.endswith("_") and not name.startswith("__")) or name in ("_state", "_target_ndim")
 
 
 class _Problem(NamedTuple):
@@ -345,7 +353,23 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return np.sort(train), np.sort(val)
 
     # ----------------------------------------------------------- the driver
-    def _fit(self, X, y, *, sample_weight, coef_init, intercept_init, partial, classes=None):
+    def _fit(self, X, y, **kwargs):
+        """Fit, or leave the estimator exactly as it was if the fit fails.
+
+        Validation sets ``n_features_in_`` and ``classes_`` before a fit can
+        diverge; a failed fit must not pair them with the old coefficients.
+        """
+        fitted = {k: v for k, v in vars(self).items() if _is_fit_state(k)}
+        try:
+            return self._fit_or_fail(X, y, **kwargs)
+        except BaseException:
+            for name in [k for k in vars(self) if _is_fit_state(k)]:
+                delattr(self, name)
+            for name, value in fitted.items():
+                setattr(self, name, value)
+            raise
+
+    def _fit_or_fail(self, X, y, *, sample_weight, coef_init, intercept_init, partial, classes=None):
         first_call = not hasattr(self, "_state")
         fresh = first_call or not (partial or self.warm_start)
         X, y = self._validate_fit_data(X, y, reset=fresh)
@@ -393,6 +417,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         callbacks = self._init_callback_context(max_subtasks=n_epochs)
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
         history = self._run_epochs(problem, state, n_epochs, partial, rng, validation, callbacks, y)
+        self._check_final_objective(problem, state, history)
         self._store(state, history, extend=partial and not first_call)
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, reconstruction_attributes={})
         return self
@@ -457,12 +482,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         early stopping, else None. Each epoch is a sub-task of the
         ``callbacks`` context; a callback may ask to stop after any epoch.
         """
-        history = {"loss": [], "val": [], "converged": partial}
         train = problem.train
         baseline = mean_loss(
             problem.loss_code, np.tile(state.b.astype(np.float64), (train.size, 1)),
             problem.Y[train], problem.weight[train], float(self.epsilon),
         )
+        history = {"loss": [], "val": [], "converged": partial, "baseline": baseline}
         best = np.inf
         stalled = 0
         start_time = time.perf_counter()
@@ -532,6 +557,57 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         return history
+
+    def _check_final_objective(self, problem, state, history):
+        """Raise if the call ended far worse than the intercept-only model.
+
+        Barzilai-Borwein steps whose last one went astray end at the best
+        point they met instead.
+
+        Far worse: above it and either 10 times the first epoch's objective
+        or, with a step that does not decay, 100 times its own.
+
+        The per-epoch check sees the losses met during an epoch, not the
+        weights the epoch ends with: one step far too long, the last of a
+        call, would go unseen (it is the only step of a ``partial_fit`` with
+        the batch solver). So the objective at the final weights is computed
+        once per call (one pass over the data).
+        """
+        final = self._objective(problem, state)
+        best = getattr(state.schedule, "best", (np.inf, None))
+        if not final <= best[0]:
+            # Barzilai-Borwein's last step went astray: end at its best point.
+            state.set_flat_weights(best[1])
+            final = best[0]
+        first, baseline = history["loss"][0], history["baseline"]
+        # Decaying schedules ("optimal" above all, SGDClassifier's default)
+        # may start with steps long enough to leave the model far off for
+        # many epochs, and still converge: only a constant step that ends
+        # 100 times worse than the intercept-only model has diverged.
+        decaying = state.schedule.name in ("optimal", "invscaling", "exponential")
+        worse = final > baseline and (
+            final > 10 * first or (not decaying and final > 100 * baseline)
+        )
+        if np.isfinite(final) and not worse:
+            return
+        raise DivergenceError(
+            f"The fit diverged at epoch {state.epochs}: its objective ended at "
+            f"{final:.3g}, worse than the intercept-only model's ({baseline:.3g}) "
+            f"and than the {first:.3g} of the call's first epoch "
+            f"(learning_rate resolved to {state.schedule.name!r} with "
+            f"eta0={state.schedule.eta0:.4g}). Use a smaller eta0, scale the "
+            "features (e.g. with StandardScaler), or learning_rate='auto'. "
+            "The estimator keeps its previous state."
+        )
+
+    def _objective(self, problem, state):
+        """The training objective at the current weights (one pass over the data)."""
+        train = problem.train
+        scores = self._decision(problem.X, state.W, state.b)  # all rows: no copy of X
+        scores = np.ascontiguousarray(scores[train], dtype=np.float64)
+        loss = mean_loss(problem.loss_code, scores, problem.Y[train], problem.weight[train],
+                         float(self.epsilon))
+        return loss + penalty_value(state.W, problem.l2, problem.l1)
 
     def _check_divergence(self, state, objective, baseline):
         """Raise if the weights or the objective are non-finite or exploding.

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _assert_all_finite
 
 from ._base import BaseGD
 from ._losses import REGRESSION_LOSSES
@@ -325,7 +326,11 @@ class GDRegressor(RegressorMixin, BaseGD):
                 f"{self._target_ndim}-D targets with {self._state.W.shape[0]} "
                 "output(s)."
             )
-        return np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=np.float64)
+        Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=np.float64)
+        # scikit-learn checks an object y for NaN before converting it, so a
+        # None only becomes NaN here.
+        _assert_all_finite(Y, input_name="y")
+        return Y
 
     def _class_weights(self, y):
         return 1.0
