@@ -8,6 +8,7 @@ few hooks: ``_prepare_targets``, ``_loss_code``, ``_auto_stochastic_schedule``,
 ``_validation_score`` and ``_split_stratify``.
 """
 
+import contextlib
 import copy
 import time
 import warnings
@@ -173,6 +174,35 @@ class GDState:
         return new
 
 
+@contextlib.contextmanager
+def _naming_non_numeric(name, value, other=None):
+    """Say which input holds text when scikit-learn's float conversion fails.
+
+    scikit-learn's message ("could not convert string to float: 'a'") does
+    not say whether ``X``, ``y`` or ``sample_weight`` was at fault. With
+    ``other``, the culprit is ``name`` if ``value`` itself does not convert,
+    else ``other``.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        if "could not convert" not in str(exc):
+            raise
+        culprit = name
+        if other is not None:
+            try:
+                np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
+            else:
+                culprit = other
+        raise ValueError(
+            f"{culprit} must be numeric, but it holds non-numeric values ({exc}). "
+            "Encode text or categorical columns first, e.g. with OneHotEncoder "
+            "or OrdinalEncoder in a Pipeline."
+        ) from exc
+
+
 def _is_fit_state(name):
     """Whether attribute ``name`` is part of what a fit leaves on the estimator."""
     return (name.endswith("_") and not name.startswith("__")) or name in ("_state", "_target_ndim")
@@ -310,17 +340,23 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------------- the data
     def _validate_fit_data(self, X, y, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            order="C",
-            multi_output=self._multi_output_y,
-            y_numeric=not self._is_classifier,
-            reset=reset,
-        )
+        with _naming_non_numeric("X", X, "y"):
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32],
+                order="C",
+                multi_output=self._multi_output_y,
+                y_numeric=not self._is_classifier,
+                reset=reset,
+            )
+        if sp.issparse(X) and not X.has_canonical_format:
+            # Duplicate entries would count twice in row norms and non-zero
+            # counts (the steps of "auto"); sum them, on a copy.
+            X = X.copy()
+            X.sum_duplicates()
         return X, y
 
     def _validation_split(self, y, sample_weight, rng):
@@ -374,15 +410,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         fresh = first_call or not (partial or self.warm_start)
         X, y = self._validate_fit_data(X, y, reset=fresh)
         Y = self._prepare_targets(y, classes=classes, partial=partial, first_call=first_call)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True
-        )
+        with _naming_non_numeric("sample_weight", sample_weight):
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True
+            )
         sample_weight *= self._class_weights(y)
-        if sample_weight.sum() <= 0:
+        if sample_weight.max() <= 0:
             raise ValueError(
                 "The sample weights (times the class weights) sum to zero; at "
                 "least one sample needs a positive weight."
             )
+        # Only relative weights matter: scale them so that sums cannot
+        # overflow (weights near 1e308) or underflow (near 1e-320).
+        sample_weight /= sample_weight.max()
         rng = check_random_state(self.random_state)
         loss_code = self._loss_code()
         l2, l1 = split_penalty(self.penalty, self.alpha, self.l1_ratio)
@@ -393,6 +433,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         # Normalise the training weights to mean 1, so that every solver
         # minimises the weighted mean loss and repeated rows equal weights.
+        if sample_weight[train].sum() <= 0:
+            raise ValueError(
+                "sample_weight is zero on every training row left after the "
+                f"early-stopping split (validation_fraction={self.validation_fraction}); "
+                "give some training rows a positive weight or set early_stopping=False."
+            )
         train_weight = sample_weight.copy()
         train_weight *= train.size / sample_weight[train].sum()
         problem = _Problem(X, Y, train_weight, train, loss_code, l2, l1)
@@ -585,8 +631,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # many epochs, and still converge: only a constant step that ends
         # 100 times worse than the intercept-only model has diverged.
         decaying = state.schedule.name in ("optimal", "invscaling", "exponential")
+        # A loss that is zero where the call started (a perceptron at w = 0)
+        # leaves nothing to compare with.
         worse = final > baseline and (
-            final > 10 * first or (not decaying and final > 100 * baseline)
+            (first > 0 and final > 10 * first)
+            or (not decaying and baseline > 0 and final > 100 * baseline)
         )
         if np.isfinite(final) and not worse:
             return
@@ -677,9 +726,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
-        return validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
-        )
+        with _naming_non_numeric("X", X):
+            return validate_data(
+                self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -269,7 +269,9 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
                 p = expit(scores)
                 return np.column_stack([1.0 - p, p])
             if self.multi_class == "multinomial":
-                return softmax(scores, axis=1)
+                # Scores that overflowed to +-inf would give inf - inf = NaN.
+                finite = np.finfo(scores.dtype).max
+                return softmax(np.clip(scores, -finite, finite), axis=1)
             proba = expit(scores)
         else:
             proba = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
@@ -351,6 +353,11 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         if self.class_weight is None:
             return 1.0
         weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise ValueError(
+                f"class_weight must map every class to a finite, non-negative "
+                f"weight; got {self.class_weight!r}."
+            )
         return weights[np.searchsorted(self.classes_, y)]
 
     def _split_stratify(self, y):

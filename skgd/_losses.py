@@ -105,12 +105,14 @@ def loss_and_derivative(code, p, y, epsilon):
             return 0.0, 0.0
         return excess * excess, (-2.0 * excess if r > 0.0 else 2.0 * excess)
     z = p * y
+    # At the kink itself the hinge losses take the slope -y (as SGDClassifier
+    # does), so that a perceptron started at w = 0 moves.
     if code == HINGE:
-        if z >= 1.0:
+        if z > 1.0:
             return 0.0, 0.0
         return 1.0 - z, -y
     if code == PERCEPTRON:
-        if z >= 0.0:
+        if z > 0.0:
             return 0.0, 0.0
         return -z, -y
     if code == LOG_LOSS:

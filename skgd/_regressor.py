@@ -6,7 +6,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _assert_all_finite
 
-from ._base import BaseGD
+from ._base import BaseGD, _naming_non_numeric
 from ._losses import REGRESSION_LOSSES
 
 
@@ -326,7 +326,8 @@ class GDRegressor(RegressorMixin, BaseGD):
                 f"{self._target_ndim}-D targets with {self._state.W.shape[0]} "
                 "output(s)."
             )
-        Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=np.float64)
+        with _naming_non_numeric("y", y):  # y_numeric converts object y only
+            Y = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=np.float64)
         # scikit-learn checks an object y for NaN before converting it, so a
         # None only becomes NaN here.
         _assert_all_finite(Y, input_name="y")
