@@ -97,6 +97,25 @@ def _lipschitz_constant(X, sample_weight, fit_intercept, n_iter=30, rtol=1e-2):
     return eigenvalue
 
 
+# Rows whose squared norm is this many times larger (or smaller) than the
+# intercept's column of ones make the intercept's curvature negligible (or
+# dominant): gradient steps cannot serve both.
+BAD_SCALE = 1e12
+
+
+def _warn_if_badly_scaled(X):
+    """Warn when the features' scale is so far from 1 that the intercept cannot be fitted."""
+    largest = float(row_norms(X, squared=True).max())
+    if largest > BAD_SCALE or 0 < largest < 1 / BAD_SCALE:
+        warnings.warn(
+            f"The largest squared row norm of X is {largest:.3g}, far from the "
+            "intercept's 1: gradient steps small enough for the features barely "
+            "move the intercept (or the reverse), so the fit may stop far from "
+            "the optimum: scale the features, e.g. with StandardScaler.",
+            ConvergenceWarning,
+        )
+
+
 def _max_row_sq_norm(X, fit_intercept, rows):
     """Largest squared norm among ``rows`` of ``X`` (plus 1 for the intercept)."""
     return float(row_norms(X, squared=True)[rows].max()) + fit_intercept
@@ -409,6 +428,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         first_call = not hasattr(self, "_state")
         fresh = first_call or not (partial or self.warm_start)
         X, y = self._validate_fit_data(X, y, reset=fresh)
+        if fresh and self.fit_intercept:
+            _warn_if_badly_scaled(X)
         Y = self._prepare_targets(y, classes=classes, partial=partial, first_call=first_call)
         with _naming_non_numeric("sample_weight", sample_weight):
             sample_weight = _check_sample_weight(
