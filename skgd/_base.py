@@ -31,7 +31,13 @@ from sklearn.utils.validation import (
 )
 
 from ._kernels import epoch_csr, epoch_dense
-from ._losses import CURVATURE, NONSMOOTH_LOSSES, mean_loss, optimal_init
+from ._losses import (
+    CURVATURE,
+    NONSMOOTH_LOSSES,
+    UNBOUNDED_GRADIENT_LOSSES,
+    mean_loss,
+    optimal_init,
+)
 from ._optimizers import OPTIMIZERS, SGD, init_state
 from ._penalties import PENALTIES, penalty_value, split_penalty
 from ._schedules import SCHEDULES, BarzilaiBorweinSchedule, EpochSchedule
@@ -80,12 +86,14 @@ def _lipschitz_constant(X, sample_weight, fit_intercept, n_iter=30, rtol=1e-2):
     v /= np.linalg.norm(v)
     eigenvalue = 0.0
     for _ in range(n_iter):
-        Xv = safe_sparse_dot(X, v[:n_features])
+        # Products in X's dtype: a float64 vector would make numpy convert a
+        # float32 X to float64 on every product (a copy of X each time).
+        Xv = safe_sparse_dot(X, v[:n_features].astype(X.dtype)).astype(np.float64)
         if fit_intercept:
             Xv = Xv + v[-1]
         sXv = s * Xv
         w = np.empty_like(v)
-        w[:n_features] = safe_sparse_dot(X.T, sXv)
+        w[:n_features] = safe_sparse_dot(X.T, sXv.astype(X.dtype))
         if fit_intercept:
             w[-1] = sXv.sum()
         previous, eigenvalue = eigenvalue, float(np.linalg.norm(w))
@@ -298,7 +306,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         Only the rows ``train`` count; the others get weight zero rather than
         being sliced out, so that ``X`` is never copied.
         """
-        name, eta0 = self.learning_rate, self.eta0
+        # "optimal" ignores eta0, as in scikit-learn, unless "auto" chose it
+        # and set eta0 to its longest step.
+        name, eta0 = self.learning_rate, (0.0 if self.learning_rate == "optimal" else self.eta0)
         if name == "auto":
             weight = np.zeros_like(sample_weight)
             weight[train] = sample_weight[train]
@@ -349,12 +359,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else:
                 L = L_max
             return "adaptive", damping / max(L + l2, 1e-12)
+        # No single-sample step longer than 1 / L_max, which would overshoot
+        # that sample's own optimum: on unscaled data SGDRegressor's
+        # eta0 = 0.01 diverges, and so does SGDClassifier's "optimal" first
+        # step with the squared losses on standardised data; capped, neither
+        # does. For "optimal" the cap is the longest step, held in eta0, and
+        # only for losses whose gradient is unbounded: with the others the
+        # long first steps are safe, and SGDClassifier's schedule is kept.
         name, eta0 = self._auto_stochastic_schedule()
+        longest = 1.0 / max(L_max + l2, 1e-12)
         if name == "invscaling":
-            # No single-sample step longer than 1 / L_max, which would
-            # overshoot that sample's own optimum: on unscaled data
-            # SGDRegressor's eta0 = 0.01 diverges, this does not.
-            eta0 = min(eta0, 1.0 / max(L_max + l2, 1e-12))
+            eta0 = min(eta0, longest)
+        else:
+            eta0 = longest if loss_code in UNBOUNDED_GRADIENT_LOSSES else 0.0
         return name, eta0 * damping
 
     # ------------------------------------------------------------- the data
@@ -529,7 +546,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             [self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps]
         )
         schedule = state.schedule
-        t0 = optimal_init(problem.loss_code, self.alpha, self.epsilon) if schedule.name == "optimal" else 0.0
+        t0 = 0.0
+        if schedule.name == "optimal":
+            # First step 1 / (alpha t0): Bottou's heuristic, no longer than eta0.
+            t0 = optimal_init(problem.loss_code, self.alpha, self.epsilon)
+            if schedule.eta0 > 0:
+                t0 = max(t0, 1.0 / (self.alpha * schedule.eta0))
         common = (
             problem.Y, problem.weight, order, batch_size, state.W, state.b,
             self.fit_intercept, problem.loss_code, float(self.epsilon),

@@ -50,7 +50,9 @@ class GDClassifier(ClassifierMixin, BaseGD):
         Base step of the ``"constant"``, ``"invscaling"``, ``"adaptive"`` and
         ``"exponential"`` schedules, which need it > 0. ``"auto"`` does not
         use it: it resolves to ``"optimal"`` for the stochastic solver
-        (SGDClassifier's default), and to the tuning-free steps of
+        (SGDClassifier's default; for the squared losses its first step is
+        capped at ``1 / L_max`` so that they do not diverge, and ``eta0_``
+        holds the cap), and to the tuning-free steps of
         :class:`~skgd.GDRegressor` for the mini-batch and batch solvers.
     power_t : float, default=0.5
         Exponent of ``"invscaling"``.

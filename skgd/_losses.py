@@ -61,6 +61,10 @@ CURVATURE = {
 # solver keeps a constant step on them.
 NONSMOOTH_LOSSES = (HINGE, PERCEPTRON, EPSILON_INSENSITIVE)
 
+# Losses whose derivative grows with the error: a long step on one sample
+# can throw the weights arbitrarily far.
+UNBOUNDED_GRADIENT_LOSSES = (SQUARED_ERROR, SQUARED_EPSILON_INSENSITIVE, SQUARED_HINGE)
+
 # Derivatives are clipped to this magnitude, as SGDClassifier does, so that a
 # single wild sample cannot throw the weights to infinity in one step.
 MAX_DLOSS = 1e12

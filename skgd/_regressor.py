@@ -164,7 +164,8 @@ class GDRegressor(RegressorMixin, BaseGD):
     learning_rate_ : str
         The schedule ``learning_rate`` resolved to.
     eta0_ : float
-        The base step it resolved to.
+        The base step it resolved to (for ``"optimal"``, the longest step
+        allowed: 0 for none).
     optimizer_state_ : tuple of ndarray
         The optimizer's state arrays (empty for plain steps).
     n_features_in_ : int
