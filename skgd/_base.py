@@ -660,15 +660,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         weights the epoch ends with: one step far too long, the last of a
         call, would go unseen (it is the only step of a ``partial_fit`` with
         the batch solver). So the objective at the final weights is computed
-        once per call (one pass over the data).
+        once per call (one pass over the data), unless the last epoch's
+        running objective already beat the intercept-only model.
         """
+        first, baseline = history["loss"][0], history["baseline"]
+        if self.solver != "batch" and history["loss"][-1] <= baseline:
+            # The running objective of the last epoch, met at the weights of
+            # its steps, beat the intercept-only model: no pass needed. (The
+            # batch solver's running objective is one step behind.)
+            return
         final = self._objective(problem, state)
         best = getattr(state.schedule, "best", (np.inf, None))
         if not final <= best[0]:
             # Barzilai-Borwein's last step went astray: end at its best point.
             state.set_flat_weights(best[1])
             final = best[0]
-        first, baseline = history["loss"][0], history["baseline"]
         # Decaying schedules ("optimal" above all, SGDClassifier's default)
         # may start with steps long enough to leave the model far off for
         # many epochs, and still converge: only a constant step that ends
