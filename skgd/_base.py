@@ -38,7 +38,7 @@ from ._losses import (
     mean_loss,
     optimal_init,
 )
-from ._optimizers import OPTIMIZERS, SGD, init_state
+from ._optimizers import OPTIMIZERS, init_state
 from ._penalties import PENALTIES, penalty_value, split_penalty
 from ._schedules import SCHEDULES, BarzilaiBorweinSchedule, EpochSchedule
 
@@ -395,7 +395,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             X.sum_duplicates()
         return X, y
 
-    def _validation_split(self, y, sample_weight, rng):
+    def _validation_split(self, y, rng):
         """Indices of the training and validation rows."""
         n_samples = y.shape[0]
         indices = np.arange(n_samples)
@@ -465,7 +465,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         loss_code = self._loss_code()
         l2, l1 = split_penalty(self.penalty, self.alpha, self.l1_ratio)
         train, val = (
-            self._validation_split(y, sample_weight, rng)
+            self._validation_split(y, rng)
             if not partial
             else (np.arange(X.shape[0]), np.arange(0))
         )

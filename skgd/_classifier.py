@@ -9,7 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import BaseGD
-from ._losses import CLASSIFICATION_LOSSES, LOG_LOSS, MULTINOMIAL
+from ._losses import CLASSIFICATION_LOSSES, MULTINOMIAL
 
 
 def _has_proba(estimator):
