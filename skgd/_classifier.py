@@ -243,9 +243,12 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         -------
         labels : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
+        return self._labels(self.decision_function(X))
+
+    def _labels(self, scores):
+        """Class labels of decision scores, 1-D (binary) or one column per class."""
+        if scores.ndim == 1 or scores.shape[1] == 1:
+            return self.classes_[(scores.ravel() > 0).astype(int)]
         return self.classes_[scores.argmax(axis=1)]
 
     @available_if(_has_proba)
@@ -367,9 +370,5 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
 
     def _validation_score(self, X, y, sample_weight, state):
         W, b = self._current_weights(state)
-        scores = self._decision(X, W, b)
-        if scores.shape[1] == 1:
-            pred = self.classes_[(scores[:, 0] > 0).astype(int)]
-        else:
-            pred = self.classes_[scores.argmax(axis=1)]
+        pred = self._labels(self._decision(X, W, b))
         return float(np.average(pred == y, weights=sample_weight))
