@@ -30,6 +30,12 @@ MIN_ADAPTIVE_ETA = 1e-6
 def step_size(code, base, t, power_t, alpha, t0):
     """Step size of update number ``t`` (counted from 1)."""
     if code == INVSCALING:
+        # pow costs about 50 ns, a fifth of a stochastic step on 100
+        # features; the defaults 0.25 and 0.5 are square roots, much cheaper.
+        if power_t == 0.25:
+            return base / math.sqrt(math.sqrt(t))
+        if power_t == 0.5:
+            return base / math.sqrt(t)
         return base / math.pow(t, power_t)
     if code == OPTIMAL:
         return 1.0 / (alpha * (t0 + t - 1.0))
