@@ -141,7 +141,7 @@ def loss_and_derivative(code, p, y, epsilon):
     return m * m, -2.0 * y * m
 
 
-@jit(inline="always")
+@jit()
 def multinomial_loss_and_gradient(z, y, out):
     """Softmax cross-entropy of scores ``z`` against one-hot ``y``.
 

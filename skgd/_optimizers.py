@@ -56,7 +56,7 @@ def init_state(code, n_outputs, n_features):
     )
 
 
-@jit(inline="always")
+@jit()
 def step_row(code, w, g, l2, S1, S2, k, offset, eta, hyper, c1, c2):
     """Move ``w`` by ``-eta`` times the rule's direction for gradient ``g + l2 w``.
 

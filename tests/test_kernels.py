@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from skgd import GDClassifier, GDRegressor
+from skgd._schedules import INVSCALING, step_size
 
 from ._reference import gradient_descent_regression
 
@@ -89,3 +90,41 @@ def test_float32_stays_float32_and_matches_float64():
     assert est32.predict(X.astype(np.float32)).dtype == np.float32
     assert est64.coef_.dtype == np.float64
     np.testing.assert_allclose(est32.coef_, est64.coef_, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("power_t", [0.25, 0.5, 0.3])
+def test_invscaling_step_is_base_over_t_to_the_power(power_t):
+    # The kernels take square roots for the default exponents instead of pow.
+    t = np.unique(np.geomspace(1, 1e7, 200).astype(np.int64))
+    steps = np.array([step_size(INVSCALING, 0.01, float(k), power_t, 0.0, 0.0) for k in t])
+    np.testing.assert_allclose(steps, 0.01 / t.astype(float) ** power_t, rtol=1e-15)
+
+
+def _multi_output_problem(kind):
+    X, y = _data(n=90, d=12, density=0.4)
+    if kind == "multi-output":
+        return GDRegressor, {}, X, np.column_stack([y, -2.0 * y + 1.0])
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    multi_class = "multinomial" if kind == "multinomial" else "ovr"
+    return GDClassifier, dict(loss="log_loss", multi_class=multi_class), X, labels
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+@pytest.mark.parametrize("kind", ["multi-output", "ovr", "multinomial"])
+@pytest.mark.parametrize("average", [False, 40])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_plain_loops_equal_the_general_path(solver, kind, average, sparse):
+    # optimizer="momentum" with momentum=0 takes the same steps through the
+    # other code path: a dense gradient per batch and an optimizer update,
+    # where the plain loops keep W = scale * V and touch only the batch's
+    # features.
+    Estimator, params, X, y = _multi_output_problem(kind)
+    if sparse:
+        X = sp.csr_matrix(X)
+    params.update(solver=solver, batch_size=5, alpha=0.01, average=average,
+                  learning_rate="constant", eta0=0.05, max_iter=3, tol=None,
+                  random_state=0)
+    plain = Estimator(**params).fit(X, y)
+    general = Estimator(optimizer="momentum", momentum=0.0, **params).fit(X, y)
+    np.testing.assert_allclose(plain.coef_, general.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(plain.intercept_, general.intercept_, rtol=1e-9, atol=1e-12)
