@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from skgd import GDClassifier, GDRegressor
+from skgd._kernels import epoch_csr, epoch_dense
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
@@ -485,6 +486,28 @@ def test_read_only_arrays(kind, solver):
     # partial_fit on read-only input.
     kwargs = {"classes": [0, 1]} if kind == "classifier" else {}
     est.__class__(**est.get_params()).partial_fit(X_ro, y_ro, sample_weight=sw_ro, **kwargs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_read_only_input_and_wide_indices_reuse_the_compiled_kernels(kind):
+    # Whether an array is writeable is part of its numba type, as is the
+    # index dtype; neither must make the kernels compile again.
+    est, X, y = _make(kind)
+    csr = sp.csr_matrix(X)
+    _fit_quietly(est, X, y)
+    _fit_quietly(est.__class__(**est.get_params()), csr, y)
+    compiled = (len(epoch_dense.signatures), len(epoch_csr.signatures))
+    X_ro, y_ro = X.copy(), y.copy()
+    for array in (X_ro, y_ro, csr.data, csr.indices, csr.indptr):
+        array.flags.writeable = False
+    _fit_quietly(est.__class__(**est.get_params()), X_ro, y_ro)
+    _fit_quietly(est.__class__(**est.get_params()), csr, y_ro)
+    # 64-bit CSR indices (scipy's sparse arrays can hold them) too.
+    wide_index = sp.csr_array(X)
+    wide_index.indices = wide_index.indices.astype(np.int64)
+    wide_index.indptr = wide_index.indptr.astype(np.int64)
+    _fit_quietly(est.__class__(**est.get_params()), wide_index, y)
+    assert (len(epoch_dense.signatures), len(epoch_csr.signatures)) == compiled
 
 
 @pytest.mark.parametrize("kind", KINDS)
