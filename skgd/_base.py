@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._kernels import epoch_csr, epoch_dense
+from ._kernels import epoch_kernel
 from ._losses import (
     CURVATURE,
     NONSMOOTH_LOSSES,
@@ -574,6 +574,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         batch_size = {"stochastic": 1, "minibatch": self.batch_size, "batch": order.size}[
             self.solver
         ]
+        batch_size = min(batch_size, order.size)
         hyper = np.array(
             [self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps]
         )
@@ -593,11 +594,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             state.S2, self._average_start(), state.W_avg, state.b_avg, state.t,
         )
         X = problem.X
-        if sp.issparse(X):
-            return epoch_csr(
+        sparse = sp.issparse(X)
+        kernel = epoch_kernel(OPTIMIZERS[self.optimizer], batch_size, order.size, sparse)
+        if sparse:
+            return kernel(
                 _read_only(X.data), _read_only(X.indices), _read_only(X.indptr), *common
             )
-        return epoch_dense(_read_only(X), *common)
+        return kernel(_read_only(X), *common)
 
     def _run_epochs(self, problem, state, n_epochs, partial, rng, validation, callbacks, y):
         """Run up to ``n_epochs`` epochs on ``state``; return the history dict.

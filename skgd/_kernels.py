@@ -6,8 +6,9 @@ solver), and for each batch computes the per-sample loss derivatives with the
 weights as they were at the start of the batch, then takes one step. Loss,
 schedule, optimizer and penalty are chosen by integer codes (see
 ``_losses``, ``_schedules``, ``_optimizers``), so a single compiled function
-serves every estimator. Both entry points inline the same body with a
-constant storage flag, so each compiles to a loop without the other's branch.
+serves every estimator. Each loop below has a dense and a CSR entry point
+that inline it with a constant storage flag, so each compiles to a loop
+without the other format's branch; :func:`epoch_kernel` picks the entry point.
 
 Two update paths, in three loops:
 
@@ -48,14 +49,13 @@ from ._schedules import step_size
 MIN_SCALE = 1e-9
 
 
-# What is inlined: the three epoch loops (so that each compiles with the
-# storage flag as a constant), the per-row helpers and the small per-step
-# ones (the loss, the l2 decay; as calls they made the binary hinge epoch
-# 2 to 10 ms slower). The larger helpers that do not depend on the storage
-# format (optimizer steps, averaging, paying the l1 penalty, the softmax)
-# are plain calls: numba inlines at the level of its own IR, and inlining
-# everything took the first compile of a kernel from 8 s to 33 s per
-# signature (18 s now).
+# What is inlined: each epoch loop into its two entry points (so that it
+# compiles with the storage flag as a constant), the per-row helpers and the
+# small per-step ones (the loss, the l2 decay; as calls they made the binary
+# hinge epoch 2 to 10 ms slower). The larger helpers that do not depend on
+# the storage format (optimizer steps, averaging, paying the l1 penalty, the
+# softmax) are plain calls: numba inlines at the level of its own IR, and
+# inlining them too made the first compile about twice as long.
 
 # Indices read from arrays (row numbers, CSR row bounds and column indices)
 # are cast to unsigned before indexing: numba otherwise adds a negative-index
@@ -394,74 +394,128 @@ def _general_epoch(
     return loss_sum, t
 
 
-@jit(inline="always")
-def _epoch(
-    is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
-    W, b, fit_intercept, loss_code, epsilon, l2, l1,
-    schedule_code, eta_base, power_t, alpha, t0,
+# One entry point per loop and storage format, each inlining its loop with
+# the storage flag as a constant. A single entry point holding all three
+# loops took 18 s to compile per signature; one loop takes 3 to 4 s, and a
+# fit compiles only the loop its solver uses. All six take the same
+# arguments (the plain loops ignore the optimizer's), so that the caller
+# does not depend on which loop runs; each returns ``(loss_sum, t)``: the
+# weighted sum of the losses met during the epoch and the update count
+# after it. ``W``, ``b``, the optimizer state ``S1``/``S2`` and the averages
+# ``W_avg``/``b_avg`` are updated in place.
+
+# Not "reassoc" on CSR: it makes LLVM vectorise the sparse dot product with
+# gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
+CSR_JIT = jit(fastmath={"contract"})
+
+
+@jit()
+def stochastic_epoch_dense(
+    X,
+    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
     optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
 ):
-    # Separate loops rather than one with branches inside: the stochastic
-    # one is the hot path, and kept small it leaves the CPU room to work on
-    # the next rows while it waits for memory.
-    batch_size = min(batch_size, order.shape[0])
-    if optimizer_code == SGD and batch_size == 1 < order.shape[0]:
-        return _stochastic_epoch(
-            is_csr, X, data, indices, indptr, Y, sample_weight, order,
-            W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-            eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-        )
-    if optimizer_code == SGD and batch_size < order.shape[0]:
-        return _minibatch_epoch(
-            is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
-            W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-            eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-        )
+    """:func:`_stochastic_epoch` on a C-contiguous dense ``X``."""
+    no_data, no_index = np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int32)
+    return _stochastic_epoch(
+        False, X, no_data, no_index, no_index, Y, sample_weight, order,
+        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
+        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
+    )
+
+
+@CSR_JIT
+def stochastic_epoch_csr(
+    data, indices, indptr,
+    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
+    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+):
+    """:func:`_stochastic_epoch` on CSR input ``(data, indices, indptr)``."""
+    no_X = np.empty((0, 0), dtype=data.dtype)
+    return _stochastic_epoch(
+        True, no_X, data, indices, indptr, Y, sample_weight, order,
+        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
+        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
+    )
+
+
+@jit()
+def minibatch_epoch_dense(
+    X,
+    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
+    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+):
+    """:func:`_minibatch_epoch` on a C-contiguous dense ``X``."""
+    no_data, no_index = np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int32)
+    return _minibatch_epoch(
+        False, X, no_data, no_index, no_index, Y, sample_weight, order, batch_size,
+        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
+        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
+    )
+
+
+@CSR_JIT
+def minibatch_epoch_csr(
+    data, indices, indptr,
+    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
+    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+):
+    """:func:`_minibatch_epoch` on CSR input ``(data, indices, indptr)``."""
+    no_X = np.empty((0, 0), dtype=data.dtype)
+    return _minibatch_epoch(
+        True, no_X, data, indices, indptr, Y, sample_weight, order, batch_size,
+        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
+        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
+    )
+
+
+@jit()
+def general_epoch_dense(
+    X,
+    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
+    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+):
+    """:func:`_general_epoch` on a C-contiguous dense ``X``."""
+    no_data, no_index = np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int32)
     return _general_epoch(
-        is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
+        False, X, no_data, no_index, no_index, Y, sample_weight, order, batch_size,
         W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
         eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
         average_start, W_avg, b_avg, t,
     )
 
 
-@jit()
-def epoch_dense(
-    X, Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
+@CSR_JIT
+def general_epoch_csr(
+    data, indices, indptr,
+    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
     epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
     optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
 ):
-    """Run one epoch on a C-contiguous dense ``X``; return ``(loss_sum, t)``.
-
-    ``W`` (n_outputs, n_features), ``b``, the optimizer state ``S1``/``S2``
-    and the averages ``W_avg``/``b_avg`` are updated in place. ``loss_sum`` is
-    the weighted sum of the losses met during the epoch and ``t`` the update
-    count after it.
-    """
-    no_data = np.empty(0, dtype=X.dtype)
-    no_index = np.empty(0, dtype=np.int32)
-    return _epoch(
-        False, X, no_data, no_index, no_index, Y, sample_weight, order,
-        batch_size, W, b, fit_intercept, loss_code, epsilon, l2, l1,
-        schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
-        S1, S2, average_start, W_avg, b_avg, t,
-    )
-
-
-# Not "reassoc" here: it makes LLVM vectorise the sparse dot product with
-# gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
-@jit(fastmath={"contract"})
-def epoch_csr(
-    data, indices, indptr, Y, sample_weight, order, batch_size, W, b,
-    fit_intercept, loss_code, epsilon, l2, l1, schedule_code, eta_base,
-    power_t, alpha, t0, optimizer_code, hyper, S1, S2, average_start, W_avg,
-    b_avg, t,
-):
-    """Run one epoch on CSR input ``(data, indices, indptr)``; see :func:`epoch_dense`."""
+    """:func:`_general_epoch` on CSR input ``(data, indices, indptr)``."""
     no_X = np.empty((0, 0), dtype=data.dtype)
-    return _epoch(
-        True, no_X, data, indices, indptr, Y, sample_weight, order,
-        batch_size, W, b, fit_intercept, loss_code, epsilon, l2, l1,
-        schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
-        S1, S2, average_start, W_avg, b_avg, t,
+    return _general_epoch(
+        True, no_X, data, indices, indptr, Y, sample_weight, order, batch_size,
+        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
+        eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+        average_start, W_avg, b_avg, t,
     )
+
+
+def epoch_kernel(optimizer_code, batch_size, n_rows, sparse):
+    """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
+
+    Separate loops rather than one with branches inside: the stochastic one
+    is the hot path, and kept small it leaves the CPU room to work on the
+    next rows while it waits for memory.
+    """
+    if optimizer_code == SGD and batch_size == 1 < n_rows:
+        return stochastic_epoch_csr if sparse else stochastic_epoch_dense
+    if optimizer_code == SGD and batch_size < n_rows:
+        return minibatch_epoch_csr if sparse else minibatch_epoch_dense
+    return general_epoch_csr if sparse else general_epoch_dense

@@ -1,6 +1,6 @@
 """Test-session set-up: never run stale compiled kernels.
 
-numba's disk cache of ``epoch_dense``/``epoch_csr`` is checked against
+numba's disk cache of the epoch kernels is checked against
 ``_kernels.py`` only, not against the modules whose functions it inlines
 (``_losses.py``, ``_optimizers.py``, ...). An edit to one of those would
 keep running the old compiled code. So the cache is cleared whenever the

@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from skgd import GDClassifier, GDRegressor
-from skgd._kernels import epoch_csr, epoch_dense
+from skgd import _kernels
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
@@ -496,7 +496,12 @@ def test_read_only_input_and_wide_indices_reuse_the_compiled_kernels(kind):
     csr = sp.csr_matrix(X)
     _fit_quietly(est, X, y)
     _fit_quietly(est.__class__(**est.get_params()), csr, y)
-    compiled = (len(epoch_dense.signatures), len(epoch_csr.signatures))
+    kernels = [
+        getattr(_kernels, f"{loop}_epoch_{storage}")
+        for loop in ("stochastic", "minibatch", "general")
+        for storage in ("dense", "csr")
+    ]
+    compiled = [len(kernel.signatures) for kernel in kernels]
     X_ro, y_ro = X.copy(), y.copy()
     for array in (X_ro, y_ro, csr.data, csr.indices, csr.indptr):
         array.flags.writeable = False
@@ -507,7 +512,7 @@ def test_read_only_input_and_wide_indices_reuse_the_compiled_kernels(kind):
     wide_index.indices = wide_index.indices.astype(np.int64)
     wide_index.indptr = wide_index.indptr.astype(np.int64)
     _fit_quietly(est.__class__(**est.get_params()), wide_index, y)
-    assert (len(epoch_dense.signatures), len(epoch_csr.signatures)) == compiled
+    assert [len(kernel.signatures) for kernel in kernels] == compiled
 
 
 @pytest.mark.parametrize("kind", KINDS)
