@@ -47,7 +47,8 @@ def main():
     args = parse_args(__doc__)
     warnings.simplefilter("ignore", ConvergenceWarning)
     X, y = classification_data(args.quick)
-    GDClassifier(max_iter=1).fit(X, y)  # load the compiled kernel before timing
+    for solver in SOLVERS:  # load each solver's compiled kernel before timing
+        GDClassifier(solver=solver, max_iter=1).fit(X, y)
 
     fig, axes = plt.subplots(
         1, len(SOLVERS), figsize=(12, 4.5), sharey=True, layout="constrained"

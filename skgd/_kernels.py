@@ -5,8 +5,8 @@ of ``batch_size`` (1 for the stochastic solver, all rows for the batch
 solver), and for each batch computes the per-sample loss derivatives with the
 weights as they were at the start of the batch, then takes one step. Loss,
 schedule, optimizer and penalty are chosen by integer codes (see
-``_losses``, ``_schedules``, ``_optimizers``), so a single compiled function
-serves every estimator. Each loop below has a dense and a CSR entry point
+``_losses``, ``_schedules``, ``_optimizers``), so each compiled entry point
+serves every estimator and loss. Each loop below has a dense and a CSR entry point
 that inline it with a constant storage flag, so each compiles to a loop
 without the other format's branch; :func:`epoch_kernel` picks the entry point.
 
@@ -396,7 +396,7 @@ def _general_epoch(
 
 # One entry point per loop and storage format, each inlining its loop with
 # the storage flag as a constant. A single entry point holding all three
-# loops took 18 s to compile per signature; one loop takes 3 to 4 s, and a
+# loops took 18 s to compile per signature; one loop takes 3 to 5 s, and a
 # fit compiles only the loop its solver uses. All six take the same
 # arguments (the plain loops ignore the optimizer's), so that the caller
 # does not depend on which loop runs; each returns ``(loss_sum, t)``: the

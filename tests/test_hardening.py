@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import numba
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
@@ -489,30 +490,23 @@ def test_read_only_arrays(kind, solver):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_read_only_input_and_wide_indices_reuse_the_compiled_kernels(kind):
-    # Whether an array is writeable is part of its numba type, as is the
-    # index dtype; neither must make the kernels compile again.
-    est, X, y = _make(kind)
-    csr = sp.csr_matrix(X)
-    _fit_quietly(est, X, y)
-    _fit_quietly(est.__class__(**est.get_params()), csr, y)
-    kernels = [
-        getattr(_kernels, f"{loop}_epoch_{storage}")
-        for loop in ("stochastic", "minibatch", "general")
-        for storage in ("dense", "csr")
-    ]
-    compiled = [len(kernel.signatures) for kernel in kernels]
-    X_ro, y_ro = X.copy(), y.copy()
-    for array in (X_ro, y_ro, csr.data, csr.indices, csr.indptr):
-        array.flags.writeable = False
-    _fit_quietly(est.__class__(**est.get_params()), X_ro, y_ro)
-    _fit_quietly(est.__class__(**est.get_params()), csr, y_ro)
-    # 64-bit CSR indices (scipy's sparse arrays can hold them) too.
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_kernels_see_read_only_inputs_and_32_bit_indices(kind, solver):
+    # numba compiles a kernel once per argument type, and whether an array is
+    # writeable is part of that type, as is the CSR index dtype. The kernels
+    # always get read-only inputs and int32 indices, so that each dtype
+    # compiles once whatever the caller passes.
+    est, X, y = _make(kind, solver=solver)
     wide_index = sp.csr_array(X)
-    wide_index.indices = wide_index.indices.astype(np.int64)
-    wide_index.indptr = wide_index.indptr.astype(np.int64)
-    _fit_quietly(est.__class__(**est.get_params()), wide_index, y)
-    assert [len(kernel.signatures) for kernel in kernels] == compiled
+    wide_index.indptr = wide_index.indptr.astype(np.int64)  # only one of the two
+    for data in (X, wide_index):
+        _fit_quietly(est.__class__(**est.get_params()), data, y)
+    for storage, n_inputs in (("dense", 4), ("csr", 6)):  # (X or data, indices, indptr), Y, weight, order
+        for loop in ("stochastic", "minibatch", "general"):
+            for signature in getattr(_kernels, f"{loop}_epoch_{storage}").signatures:
+                assert not any(argument.mutable for argument in signature[:n_inputs])
+                if storage == "csr":
+                    assert signature[1].dtype == signature[2].dtype == numba.int32
 
 
 @pytest.mark.parametrize("kind", KINDS)
