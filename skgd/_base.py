@@ -385,17 +385,23 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else:
                 L = L_max
             return "adaptive", damping / max(L + l2, 1e-12)
-        # No single-sample step longer than 1 / L_max, which would overshoot
-        # that sample's own optimum: on unscaled data SGDRegressor's
+        # Capped single-sample steps: on unscaled data SGDRegressor's
         # eta0 = 0.01 diverges, and so does SGDClassifier's "optimal" first
         # step with the squared losses on standardised data; capped, neither
-        # does. For "optimal" the cap is the longest step, held in eta0, and
-        # only for losses whose gradient is unbounded: with the others the
-        # long first steps are safe, and SGDClassifier's schedule is kept.
+        # does. invscaling's eta0 is capped at 2 / L_max: a step on a sample
+        # with the largest curvature then lands at most as far past that
+        # sample's optimum as it started before it (the bound of relaxed
+        # Kaczmarz steps), and no further. The tighter 1 / L_max, which never
+        # passes the optimum, halved the step on the benchmark's sparse rows
+        # (squared norms 100 on average, 183 at most) and with it the test R²
+        # after 5 epochs (0.35 against 0.50). For "optimal" the cap is
+        # 1 / L_max, the longest step, held in eta0, and only for losses whose
+        # gradient is unbounded: with the others the long first steps are
+        # safe, and SGDClassifier's schedule is kept.
         name, eta0 = self._auto_stochastic_schedule()
         longest = 1.0 / max(L_max + l2, 1e-12)
         if name == "invscaling":
-            eta0 = min(eta0, longest)
+            eta0 = min(eta0, 2.0 * longest)
         else:
             eta0 = longest if loss_code in UNBOUNDED_GRADIENT_LOSSES else 0.0
         return name, eta0 * damping

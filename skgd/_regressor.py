@@ -63,8 +63,9 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         ============  ===============================================
         stochastic    ``"invscaling"`` with ``eta0`` (SGDRegressor's
-                      default), ``eta0`` capped at ``1 / L_max`` so
-                      that no single-sample step overshoots
+                      default), ``eta0`` capped at ``2 / L_max`` so
+                      that no single-sample step lands further past
+                      that sample's optimum than it started
         minibatch     ``"adaptive"`` from ``1 / L_B``, the expected
                       smoothness of a batch mean: between ``L`` and
                       ``L_max`` (Gower et al., 2019)

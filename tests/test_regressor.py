@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, make_regression
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import ElasticNet, Lasso, Ridge, SGDRegressor
 from sklearn.model_selection import train_test_split
@@ -137,6 +137,24 @@ def test_stochastic_auto_is_sgdregressor_default(diabetes):
     assert GDRegressor(solver="batch", loss="epsilon_insensitive").fit(X, y).learning_rate_ == "constant"
     assert GDRegressor(solver="batch", optimizer="momentum").fit(X, y).learning_rate_ == "constant"
     assert GDRegressor(solver="minibatch").fit(X, y).learning_rate_ == "adaptive"
+
+
+# The losses' second derivatives: r^2 / 2 and (|r| - epsilon)^2.
+@pytest.mark.parametrize("loss, curvature", [("squared_error", 1.0), ("squared_epsilon_insensitive", 2.0)])
+def test_stochastic_auto_caps_eta0_on_large_rows(loss, curvature):
+    # Rows with squared norms in the thousands: SGDRegressor's eta0 = 0.01
+    # would take single-sample steps 50 times too long. "auto" caps eta0 at
+    # 2 / L_max, L_max = curvature * (largest squared row norm + 1 for the
+    # intercept) + alpha, and still reaches Ridge's test R².
+    X, y = make_regression(2000, 20, noise=5.0, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(10 * X, y, random_state=0)
+    alpha = 1e-4
+    est = GDRegressor(loss=loss, alpha=alpha, random_state=0).fit(X_train, y_train)
+    largest = np.max(np.sum(X_train**2, axis=1))
+    assert est.learning_rate_ == "invscaling"
+    np.testing.assert_allclose(est.eta0_, 2.0 / (curvature * (largest + 1.0) + alpha), rtol=1e-12)
+    ridge = Ridge(alpha=alpha * len(y_train)).fit(X_train, y_train)
+    assert est.score(X_test, y_test) > ridge.score(X_test, y_test) - 0.01
 
 
 def test_averaging_is_the_mean_of_the_iterates(diabetes):
