@@ -373,8 +373,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             smooth = loss_code not in NONSMOOTH_LOSSES
             name = "barzilai-borwein" if smooth and self.optimizer == "sgd" else "constant"
             return name, 1.0 / max(L, 1e-12)
-        L_max = curvature * _max_row_sq_norm(X, self.fit_intercept, train)
         if self.solver == "minibatch":
+            L_max = curvature * _max_row_sq_norm(X, self.fit_intercept, train)
             # Expected smoothness of a mean over batch_size rows drawn without
             # replacement (Gower et al., 2019): between L (all rows) and
             # L_max (one row).
@@ -399,11 +399,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # gradient is unbounded: with the others the long first steps are
         # safe, and SGDClassifier's schedule is kept.
         name, eta0 = self._auto_stochastic_schedule()
+        if name == "optimal" and loss_code not in UNBOUNDED_GRADIENT_LOSSES:
+            return name, 0.0  # uncapped: no need for L_max, a pass over X
+        L_max = curvature * _max_row_sq_norm(X, self.fit_intercept, train)
         longest = 1.0 / max(L_max + l2, 1e-12)
         if name == "invscaling":
             eta0 = min(eta0, 2.0 * longest)
         else:
-            eta0 = longest if loss_code in UNBOUNDED_GRADIENT_LOSSES else 0.0
+            eta0 = longest
         return name, eta0 * damping
 
     # ------------------------------------------------------------- the data

@@ -331,8 +331,8 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
                 )
         else:
             self.classes_ = np.unique(y)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
+        unseen = np.setdiff1d(np.unique(y), self.classes_) if partial else []
+        if len(unseen):  # only partial_fit's classes can miss labels of y
             raise ValueError(
                 f"y contains labels {unseen!r} that are not in classes "
                 f"{self.classes_!r}."
