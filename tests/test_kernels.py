@@ -113,7 +113,10 @@ def _multi_output_problem(kind):
 @pytest.mark.parametrize("kind", ["multi-output", "ovr", "multinomial"])
 @pytest.mark.parametrize("average", [False, 40])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_plain_loops_equal_the_general_path(solver, kind, average, sparse):
+# alpha=6: an l2 decay of 0.7 a step, so that the stochastic loop's scale
+# falls below MIN_SCALE (and is folded into V) within an epoch.
+@pytest.mark.parametrize("alpha", [0.01, 6.0])
+def test_plain_loops_equal_the_general_path(solver, kind, average, sparse, alpha):
     # optimizer="momentum" with momentum=0 takes the same steps through the
     # other code path: a dense gradient per batch and an optimizer update,
     # where the plain loops keep W = scale * V and touch only the batch's
@@ -121,7 +124,7 @@ def test_plain_loops_equal_the_general_path(solver, kind, average, sparse):
     Estimator, params, X, y = _multi_output_problem(kind)
     if sparse:
         X = sp.csr_matrix(X)
-    params.update(solver=solver, batch_size=5, alpha=0.01, average=average,
+    params.update(solver=solver, batch_size=5, alpha=alpha, average=average,
                   learning_rate="constant", eta0=0.05, max_iter=3, tol=None,
                   random_state=0)
     plain = Estimator(**params).fit(X, y)
