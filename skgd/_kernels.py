@@ -5,10 +5,10 @@ of ``batch_size`` (1 for the stochastic solver, all rows for the batch
 solver), and for each batch computes the per-sample loss derivatives with the
 weights as they were at the start of the batch, then takes one step. Loss,
 schedule, optimizer and penalty are chosen by integer codes (see
-``_losses``, ``_schedules``, ``_optimizers``), so each compiled entry point
-serves every estimator and loss. Each loop below has a dense and a CSR entry point
-that inline it with a constant storage flag, so each compiles to a loop
-without the other format's branch; :func:`epoch_kernel` picks the entry point.
+``_losses``, ``_schedules``, ``_optimizers``), so each compiled entry
+point serves every estimator and loss. Each loop below has a dense and a CSR
+entry point that inline it with a constant storage flag, so each compiles to
+a loop without the other format's branch; :func:`epoch_kernel` picks one.
 
 Two update paths, in three loops:
 

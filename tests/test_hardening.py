@@ -501,7 +501,8 @@ def test_kernels_see_read_only_inputs_and_32_bit_indices(kind, solver):
     wide_index.indptr = wide_index.indptr.astype(np.int64)  # only one of the two
     for data in (X, wide_index):
         _fit_quietly(est.__class__(**est.get_params()), data, y)
-    for storage, n_inputs in (("dense", 4), ("csr", 6)):  # (X or data, indices, indptr), Y, weight, order
+    # The inputs: X (or data, indices, indptr), Y, sample_weight, order.
+    for storage, n_inputs in (("dense", 4), ("csr", 6)):
         for loop in ("stochastic", "minibatch", "general"):
             for signature in getattr(_kernels, f"{loop}_epoch_{storage}").signatures:
                 assert not any(argument.mutable for argument in signature[:n_inputs])

@@ -140,7 +140,9 @@ def test_stochastic_auto_is_sgdregressor_default(diabetes):
 
 
 # The losses' second derivatives: r^2 / 2 and (|r| - epsilon)^2.
-@pytest.mark.parametrize("loss, curvature", [("squared_error", 1.0), ("squared_epsilon_insensitive", 2.0)])
+@pytest.mark.parametrize(
+    "loss, curvature", [("squared_error", 1.0), ("squared_epsilon_insensitive", 2.0)]
+)
 def test_stochastic_auto_caps_eta0_on_large_rows(loss, curvature):
     # Rows with squared norms in the thousands: SGDRegressor's eta0 = 0.01
     # would take single-sample steps 50 times too long. "auto" caps eta0 at
