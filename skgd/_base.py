@@ -595,7 +595,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             t0 = optimal_init(problem.loss_code, self.alpha, self.epsilon)
             if schedule.eta0 > 0:
                 t0 = max(t0, 1.0 / (self.alpha * schedule.eta0))
-        common = (
+        args = (  # in the order the kernels unpack it
             _read_only(problem.Y), _read_only(problem.weight), _read_only(order),
             batch_size, state.W, state.b,
             self.fit_intercept, problem.loss_code, float(self.epsilon),
@@ -608,9 +608,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         kernel = epoch_kernel(OPTIMIZERS[self.optimizer], batch_size, order.size, sparse)
         if sparse:
             return kernel(
-                _read_only(X.data), _read_only(X.indices), _read_only(X.indptr), *common
+                _read_only(X.data), _read_only(X.indices), _read_only(X.indptr), args
             )
-        return kernel(_read_only(X), *common)
+        return kernel(_read_only(X), args)
 
     def _run_epochs(self, problem, state, n_epochs, partial, rng, validation, callbacks, y):
         """Run up to ``n_epochs`` epochs on ``state``; return the history dict.

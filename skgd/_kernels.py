@@ -221,11 +221,7 @@ def _settle(W, received, accrued, scale, cumulative_l1):
 
 
 @jit(inline="always")
-def _stochastic_epoch(
-    is_csr, X, data, indices, indptr, Y, sample_weight, order,
-    W, b, fit_intercept, loss_code, epsilon, l2, l1,
-    schedule_code, eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-):
+def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
     """Plain steps on one row at a time, with W = scale * V.
 
     The stochastic solver's hot loop. The row's loss is written out here
@@ -233,6 +229,9 @@ def _stochastic_epoch(
     the loop took 39 instead of 33 ms per epoch on 200,000 x 100 dense rows
     (why is unknown: this machine has no hardware counters to tell).
     """
+    (Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code, epsilon,
+     l2, l1, schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
+     S1, S2, average_start, W_avg, b_avg, t) = args
     n_samples = order.shape[0]
     n_outputs = W.shape[0]
     cumulative_l1 = l1 > 0.0
@@ -284,16 +283,15 @@ def _stochastic_epoch(
 
 
 @jit(inline="always")
-def _minibatch_epoch(
-    is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
-    W, b, fit_intercept, loss_code, epsilon, l2, l1,
-    schedule_code, eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-):
+def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
     """Plain steps on batches of ``1 < batch_size < n_samples`` rows, with W = scale * V.
 
     The l1 books (``received``, ``accrued``, ``behind``) are those of
     :func:`_stochastic_epoch`.
     """
+    (Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code, epsilon,
+     l2, l1, schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
+     S1, S2, average_start, W_avg, b_avg, t) = args
     n_samples = order.shape[0]
     n_outputs = W.shape[0]
     cumulative_l1 = l1 > 0.0
@@ -342,13 +340,11 @@ def _minibatch_epoch(
 
 
 @jit(inline="always")
-def _general_epoch(
-    is_csr, X, data, indices, indptr, Y, sample_weight, order, batch_size,
-    W, b, fit_intercept, loss_code, epsilon, l2, l1,
-    schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def _general_epoch(is_csr, X, data, indices, indptr, args):
     """Gradient of each batch, optimizer step, l1 soft-threshold."""
+    (Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code, epsilon,
+     l2, l1, schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
+     S1, S2, average_start, W_avg, b_avg, t) = args
     n_samples = order.shape[0]
     n_outputs, n_features = W.shape
     z = np.empty(n_outputs)
@@ -404,114 +400,54 @@ def _general_epoch(
 # One entry point per loop and storage format, each inlining its loop with
 # the storage flag as a constant. A single entry point holding all three
 # loops took 18 s to compile per signature; one loop takes 3 to 5 s, and a
-# fit compiles only the loop its solver uses. All six take the same
-# arguments (the plain loops ignore the optimizer's), so that the caller
-# does not depend on which loop runs; each returns ``(loss_sum, t)``: the
-# weighted sum of the losses met during the epoch and the update count
-# after it. ``W``, ``b``, the optimizer state ``S1``/``S2`` and the averages
-# ``W_avg``/``b_avg`` are updated in place.
-
+# fit compiles only the loop its solver uses. All six take the storage's
+# arrays and one tuple ``args`` of the loops' other arguments, in the order
+# each loop unpacks it (the plain loops ignore the optimizer's), so that the
+# caller does not depend on which loop runs; each returns ``(loss_sum, t)``: the weighted sum of the losses
+# met during the epoch and the update count after it. ``W``, ``b``, the
+# optimizer state ``S1``/``S2`` and the averages ``W_avg``/``b_avg`` are
+# updated in place.
+#
 # Not "reassoc" on CSR: it makes LLVM vectorise the sparse dot product with
 # gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
 CSR_JIT = jit(fastmath={"contract"})
+NO_INDEX = np.empty(0, dtype=np.int32)  # the dense loops' CSR arguments
 
 
 @jit()
-def stochastic_epoch_dense(
-    X,
-    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
-    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def stochastic_epoch_dense(X, args):
     """:func:`_stochastic_epoch` on a C-contiguous dense ``X``."""
-    no_data, no_index = np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int32)
-    return _stochastic_epoch(
-        False, X, no_data, no_index, no_index, Y, sample_weight, order,
-        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-    )
+    return _stochastic_epoch(False, X, np.empty(0, X.dtype), NO_INDEX, NO_INDEX, args)
 
 
 @CSR_JIT
-def stochastic_epoch_csr(
-    data, indices, indptr,
-    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
-    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def stochastic_epoch_csr(data, indices, indptr, args):
     """:func:`_stochastic_epoch` on CSR input ``(data, indices, indptr)``."""
-    no_X = np.empty((0, 0), dtype=data.dtype)
-    return _stochastic_epoch(
-        True, no_X, data, indices, indptr, Y, sample_weight, order,
-        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-    )
+    return _stochastic_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
 
 
 @jit()
-def minibatch_epoch_dense(
-    X,
-    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
-    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def minibatch_epoch_dense(X, args):
     """:func:`_minibatch_epoch` on a C-contiguous dense ``X``."""
-    no_data, no_index = np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int32)
-    return _minibatch_epoch(
-        False, X, no_data, no_index, no_index, Y, sample_weight, order, batch_size,
-        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-    )
+    return _minibatch_epoch(False, X, np.empty(0, X.dtype), NO_INDEX, NO_INDEX, args)
 
 
 @CSR_JIT
-def minibatch_epoch_csr(
-    data, indices, indptr,
-    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
-    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def minibatch_epoch_csr(data, indices, indptr, args):
     """:func:`_minibatch_epoch` on CSR input ``(data, indices, indptr)``."""
-    no_X = np.empty((0, 0), dtype=data.dtype)
-    return _minibatch_epoch(
-        True, no_X, data, indices, indptr, Y, sample_weight, order, batch_size,
-        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-        eta_base, power_t, alpha, t0, average_start, W_avg, b_avg, t,
-    )
+    return _minibatch_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
 
 
 @jit()
-def general_epoch_dense(
-    X,
-    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
-    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def general_epoch_dense(X, args):
     """:func:`_general_epoch` on a C-contiguous dense ``X``."""
-    no_data, no_index = np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int32)
-    return _general_epoch(
-        False, X, no_data, no_index, no_index, Y, sample_weight, order, batch_size,
-        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-        eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-        average_start, W_avg, b_avg, t,
-    )
+    return _general_epoch(False, X, np.empty(0, X.dtype), NO_INDEX, NO_INDEX, args)
 
 
 @CSR_JIT
-def general_epoch_csr(
-    data, indices, indptr,
-    Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code,
-    epsilon, l2, l1, schedule_code, eta_base, power_t, alpha, t0,
-    optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
-):
+def general_epoch_csr(data, indices, indptr, args):
     """:func:`_general_epoch` on CSR input ``(data, indices, indptr)``."""
-    no_X = np.empty((0, 0), dtype=data.dtype)
-    return _general_epoch(
-        True, no_X, data, indices, indptr, Y, sample_weight, order, batch_size,
-        W, b, fit_intercept, loss_code, epsilon, l2, l1, schedule_code,
-        eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-        average_start, W_avg, b_avg, t,
-    )
+    return _general_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
 
 
 def epoch_kernel(optimizer_code, batch_size, n_rows, sparse):
