@@ -8,7 +8,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._base import BaseGD
+from ._base import PREDICT_BLOCK, BaseGD, Targets
 from ._losses import CLASSIFICATION_LOSSES, MULTINOMIAL
 
 
@@ -107,7 +107,7 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         batch_size=32,
         optimizer="sgd",
         learning_rate="auto",
-        eta0=0.0,
+        eta0=0.01,
         power_t=0.5,
         decay_rate=0.9,
         momentum=0.9,
@@ -127,6 +127,7 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         epsilon=0.1,
         class_weight=None,
         multi_class="ovr",
+        n_jobs=None,
         verbose=0,
     ):
         self.loss = loss
@@ -158,10 +159,11 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         self.epsilon = epsilon
         self.class_weight = class_weight
         self.multi_class = multi_class
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def _more_validate_params(self):
-        super()._more_validate_params()
+    def _more_validate_params(self, for_partial_fit=False):
+        super()._more_validate_params(for_partial_fit)
         if self.multi_class == "multinomial" and self.loss != "log_loss":
             raise ValueError(
                 f"multi_class='multinomial' needs loss='log_loss'; got "
@@ -207,10 +209,15 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         self : GDClassifier
         """
         if self.class_weight == "balanced":
+            # scikit-learn's words, then why.
             raise ValueError(
-                "class_weight='balanced' is not available in partial_fit: the "
-                "class frequencies of the whole data are unknown. Pass a dict "
-                "of class weights instead."
+                "class_weight 'balanced' is not supported for partial_fit. In order "
+                "to use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y). In place of y you can use a large enough "
+                "sample of the full training set target to properly estimate the "
+                "class frequency distributions. Pass the resulting weights as the "
+                "class_weight parameter. (partial_fit sees one batch at a time, so "
+                "the class frequencies of the whole data are unknown to it.)"
             )
         return self._fit(
             X, y, sample_weight=sample_weight, coef_init=None,
@@ -235,6 +242,9 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
     def predict(self, X):
         """Predict class labels.
 
+        Scores are computed in blocks of rows, so that memory stays small
+        with many classes.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -243,7 +253,13 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._labels(self.decision_function(X))
+        X = self._validate_predict_data(X)
+        if X.shape[0] <= PREDICT_BLOCK:
+            return self._labels(self._decision(X, self.coef_, self.intercept_))
+        return np.concatenate([
+            self._labels(self._decision(X[start:start + PREDICT_BLOCK], self.coef_, self.intercept_))
+            for start in range(0, X.shape[0], PREDICT_BLOCK)
+        ])
 
     def _labels(self, scores):
         """Class labels of decision scores, 1-D (binary) or one column per class."""
@@ -305,17 +321,18 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
             return np.log(self.predict_proba(X))
 
     # ----------------------------------------------------------------- hooks
-    def _loss_code(self):
-        if self.multi_class == "multinomial" and len(self.classes_) > 2:
+    def _loss_code(self, n_outputs):
+        if self.multi_class == "multinomial" and n_outputs > 1:
             return MULTINOMIAL
         return CLASSIFICATION_LOSSES[self.loss]
 
     def _auto_stochastic_schedule(self):
         if self.alpha > 0:
             return "optimal", 0.0
-        return "invscaling", self.eta0 if self.eta0 > 0 else 0.01
+        return "invscaling", self.eta0
 
     def _prepare_targets(self, y, *, classes, partial, first_call):
+        """Label codes: 0 (positive) / -1 for two classes, else the class index."""
         check_classification_targets(y)
         if partial and first_call:
             if classes is None:
@@ -342,33 +359,48 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
                 f"GDClassifier needs samples of at least 2 classes in the data, "
                 f"but the data contains only one class: {self.classes_[0]!r}."
             )
-        index = np.searchsorted(self.classes_, y)
-        n_classes = len(self.classes_)
-        if n_classes == 2:
-            return np.where(index == 1, 1.0, -1.0)[:, None]
-        if self.multi_class == "multinomial":
-            Y = np.zeros((y.shape[0], n_classes))
-            Y[np.arange(y.shape[0]), index] = 1.0
-            return Y
-        Y = -np.ones((y.shape[0], n_classes))
-        Y[np.arange(y.shape[0]), index] = 1.0
-        return Y
+        index = np.searchsorted(self.classes_, y).astype(np.int32)
+        if len(self.classes_) == 2:
+            return Targets(np.empty((0, 0)), np.where(index == 1, 0, -1).astype(np.int32), 1)
+        return Targets(np.empty((0, 0)), index, len(self.classes_))
 
-    def _class_weights(self, y):
+    def _class_weights(self, y, labels):
+        """scikit-learn's class weights, as ``(pos_weight, neg_weight, row_factor)``.
+
+        Binary: rows of the positive class weigh ``w[1]``, the others
+        ``w[0]``. One-vs-rest: in the problem of class ``k``, its rows weigh
+        ``w[k]`` and every other row 1, as in ``SGDClassifier``.
+        Multinomial (one joint problem): every row weighs its own class's
+        weight.
+        """
+        n_classes = len(self.classes_)
         if self.class_weight is None:
-            return 1.0
-        weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
-        if not (np.isfinite(weights).all() and (weights >= 0).all()):
-            raise ValueError(
-                f"class_weight must map every class to a finite, non-negative "
-                f"weight; got {self.class_weight!r}."
-            )
-        return weights[np.searchsorted(self.classes_, y)]
+            weights = np.ones(n_classes)
+        else:
+            weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            if not (np.isfinite(weights).all() and (weights >= 0).all()):
+                raise ValueError(
+                    f"class_weight must map every class to a finite, non-negative "
+                    f"weight; got {self.class_weight!r}."
+                )
+        if n_classes == 2:
+            return weights[1:], weights[:1], 1.0
+        if self.multi_class == "multinomial":
+            return np.ones(n_classes), np.ones(n_classes), weights[labels]
+        return weights, np.ones(n_classes), 1.0
+
+    def _independent_outputs(self, problem):
+        return problem.n_outputs > 1 and problem.loss_code != MULTINOMIAL
 
     def _split_stratify(self, y):
         return y
 
-    def _validation_score(self, X, y, sample_weight, state):
-        W, b = self._current_weights(state)
-        pred = self._labels(self._decision(X, W, b))
-        return float(np.average(pred == y, weights=sample_weight))
+    def _validation_scores(self, X, y, sample_weight, W, b):
+        """Weighted accuracy overall, and of each one-vs-rest problem's own sign."""
+        scores = self._decision(X, W, b)
+        overall = float(np.average(self._labels(scores) == y, weights=sample_weight))
+        if scores.shape[1] == 1 or self.multi_class == "multinomial":
+            return overall, np.array([overall])
+        truth = y[:, None] == self.classes_[None, :]
+        per_class = np.average((scores > 0) == truth, axis=0, weights=sample_weight)
+        return overall, per_class

@@ -10,44 +10,72 @@ point serves every estimator and loss. Each loop below has a dense and a CSR
 entry point that inline it with a constant storage flag, so each compiles to
 a loop without the other format's branch; :func:`epoch_kernel` picks one.
 
+Coordinates. The kernels fit ``z = W x~ + b`` in preconditioned coordinates
+``x~_j = (x_j - center_j) * s_j``, with ``s_j = bucket_scale[bucket[j]]``
+(:mod:`skgd._precondition`): the columns are split into a few buckets of
+equal scale. Without a preconditioner there is one bucket of scale 1 and no
+centre, and the loops take the plain ``x`` (the explicit schedules, which
+follow SGD*'s steps exactly). ``l2`` and ``l1`` hold each bucket's penalty
+strengths in these coordinates, so that the objective is the one in the
+original coordinates.
+
+Targets. Regression reads ``Y[i, k]``. Classification reads a label code per
+row (``labels``): output ``k`` has target +1 where ``labels[i] == k`` and -1
+elsewhere (binary: code 0 for the positive class, -1 for the negative one),
+and the row weighs ``pos_weight[k]`` or ``neg_weight[k]`` times its sample
+weight there: scikit-learn's one-vs-rest class weights. The multinomial loss
+takes the label as the index of the true class. No (n_samples, n_outputs)
+array is built.
+
 Two update paths, in three loops:
 
 * plain steps on more than one batch per epoch (the stochastic and mini-batch
-  solvers with ``optimizer="sgd"``) keep the weights as ``scale * V`` so that
-  the l2 decay costs O(1) per step and an update touches only the features
-  present in the batch. Their l1 part is the cumulative penalty of Tsuruoka
-  et al. (2009), as in scikit-learn's SGD: each coefficient is shrunk towards
-  zero by the total penalty accrued so far minus what it has received, and
-  clipped at zero, so that noisy steps do not keep coefficients off zero. On
-  CSR input it is paid lazily, when a feature is next seen (and for all
-  features at the end of the epoch), which gives the same result as paying
-  every feature at every step and keeps a sparse step O(nnz). The accrued
-  penalty starts from zero at each epoch. One row per step (the stochastic
-  solver, the hot path) has a loop of its own, :func:`_stochastic_epoch`;
+  solvers with ``optimizer="sgd"``) keep each bucket's weights as
+  ``scale_b * V`` so that the l2 decay costs O(buckets) per step and an
+  update touches only the features present in the batch. Their l1 part is
+  the cumulative penalty of Tsuruoka et al. (2009), as in scikit-learn's SGD:
+  each coefficient is shrunk towards zero by the total penalty accrued so far
+  minus what it has received, and clipped at zero, so that noisy steps do not
+  keep coefficients off zero. The books (``l1_accrued`` per bucket and
+  ``l1_received`` per coefficient) last for the whole call, over all its
+  epochs, as in scikit-learn. They are kept in units of ``V``, so that a
+  payment made late is the same as one made at every step; scikit-learn
+  keeps them in the weights' units, which gives the same steps except for
+  the unpaid part of a coefficient clipped at zero under the elastic net
+  (here it shrinks with the l2 decay, there it does not). On CSR input the penalty is paid
+  lazily, when a feature is next seen (and for all features at the end of
+  the epoch), which keeps a sparse step O(nnz). One row per step (the
+  stochastic solver, the hot path) has a loop of its own,
+  :func:`_stochastic_epoch`, which also takes the passive-aggressive steps;
   :func:`_minibatch_epoch` stores a batch's derivatives before its step.
 * every other case (:func:`_general_epoch`) builds the mean gradient of the
   batch, adds the l2 term, asks the optimizer for a direction, moves all
   coordinates and applies the l1 part as a proximal soft-threshold:
   O(n_features) per step on top of the O(nnz) gradient. For the batch solver
-  this is proximal gradient descent.
+  this is proximal gradient descent. With ``mode`` EVALUATE it only sums the
+  losses (and, with GRADIENT, the full gradient) at the current weights.
 
 Rows visited in random order are nearly all cache misses, so the shuffled
 loops prefetch the rows a few steps ahead (:mod:`skgd._prefetch`).
 """
 
 import numpy as np
-from ._jit import jit
 
+from ._jit import jit
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
 from ._prefetch import prefetch
-from ._schedules import step_size
+from ._schedules import PA1, PA2, step_size
 
-# Below this the scale of ``W = scale * V`` is folded into V, before float
-# underflow could make it meaningless.
+# Below this a bucket's scale of ``W = scale * V`` is folded into V, before
+# float underflow could make it meaningless.
 MIN_SCALE = 1e-9
 
+# What the general loop does (``mode``).
+TRAIN = 0
+EVALUATE = 1  # sum the losses at the current weights, no step
+GRADIENT = 2  # EVALUATE, and leave the full gradient in G_out and G_b_out
 
 # What is inlined: each epoch loop into its two entry points (so that it
 # compiles with the storage flag as a constant), the per-row helpers and the
@@ -63,50 +91,138 @@ MIN_SCALE = 1e-9
 
 
 @jit(inline="always")
-def _row_dot(is_csr, w, X, data, indices, indptr, i):
+def _row_dot(is_csr, w, factor, bucket, center, X, data, indices, indptr, i):
+    """``sum_j w_j factor[bucket_j] (x_ij - center_j)``: the row's score in V units.
+
+    One bucket and no centre (no preconditioner) take the plain dot product
+    times ``factor[0]``; the lookups cost about 20% of a sparse epoch.
+    """
     acc = 0.0
     if is_csr:
+        if factor.shape[0] == 1:
+            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                acc += w[np.uint64(indices[p])] * data[p]
+            return acc * factor[0]
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            acc += w[np.uint64(indices[p])] * data[p]
-    else:
+            j = np.uint64(indices[p])
+            acc += w[j] * factor[bucket[j]] * data[p]
+        return acc
+    if center.shape[0] == 0:
         for j in range(X.shape[1]):
             acc += w[j] * X[i, j]
+        return acc * factor[0]
+    for j in range(X.shape[1]):
+        acc += w[j] * factor[bucket[j]] * (X[i, j] - center[j])
     return acc
 
 
 @jit(inline="always")
-def _row_axpy(is_csr, c, w, X, data, indices, indptr, i):
-    """``w += c * x_i``."""
+def _row_axpy(is_csr, c, w, inverse, bucket, center, X, data, indices, indptr, i):
+    """``w_j += c x~_ij / factor_j``: a step ``c x~_i`` on weights stored as ``factor * V``.
+
+    ``inverse`` holds each bucket's ``1 / factor`` times its column scale.
+    """
     if is_csr:
+        if inverse.shape[0] == 1:
+            c *= inverse[0]
+            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                w[np.uint64(indices[p])] += c * data[p]
+            return
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            w[np.uint64(indices[p])] += c * data[p]
-    else:
+            j = np.uint64(indices[p])
+            w[j] += c * inverse[bucket[j]] * data[p]
+        return
+    if center.shape[0] == 0:
+        c *= inverse[0]
         for j in range(X.shape[1]):
             w[j] += c * X[i, j]
+        return
+    for j in range(X.shape[1]):
+        w[j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
 
 
 @jit(inline="always")
-def _pay_l1(W, accrued, received, j):
+def _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data, indices, indptr, i):
+    """``|x~_i|^2``, the row's squared norm in the preconditioned coordinates."""
+    acc = 0.0
+    single = bucket_scale.shape[0] == 1
+    if is_csr:
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            v = data[p] * (bucket_scale[0] if single else bucket_scale[bucket[np.uint64(indices[p])]])
+            acc += v * v
+        return acc
+    for j in range(X.shape[1]):
+        v = X[i, j] - (center[j] if center.shape[0] else 0.0)
+        v *= bucket_scale[0] if single else bucket_scale[bucket[j]]
+        acc += v * v
+    return acc
+
+
+@jit(inline="always")
+def _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight):
+    """Target of output ``k`` for row ``i``, and the row's weight there."""
+    if labels.shape[0] == 0:
+        return Y[i, k], weight
+    if labels[i] == k:
+        return 1.0, weight * pos_weight[k]
+    return -1.0, weight * neg_weight[k]
+
+
+@jit(inline="always")
+def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code, epsilon,
+                z, dloss, loss_out):
+    """Add row ``i``'s weighted losses at scores ``z`` to ``loss_out``.
+
+    Leaves in ``dloss`` the derivatives of the loss in each score, clipped to
+    ``[-MAX_DLOSS, MAX_DLOSS]`` (as scikit-learn's SGD does) and then
+    multiplied by the row's weight in that output.
+    """
+    weight = sample_weight[i]
+    if loss_code == MULTINOMIAL:
+        label = labels[i]
+        loss_out[label] += weight * multinomial_loss_and_gradient(z, label, dloss)
+        for k in range(z.shape[0]):
+            dloss[k] = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight
+        return
+    for k in range(z.shape[0]):
+        y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
+        value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
+        loss_out[k] += w * value
+        dloss[k] = min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
+
+
+@jit()
+def _pay_l1(W, bucket, accrued, received, j):
     """Cumulative l1 penalty on feature ``j`` (Tsuruoka et al., 2009).
 
-    ``accrued`` is the total shrinkage every coefficient is owed and
-    ``received[k, j]`` the signed shrinkage coefficient ``(k, j)`` has had,
-    both in units of ``V``. A coefficient moves towards zero by what it is
-    still owed in its direction, and stops at zero.
+    ``accrued[b]`` is the total shrinkage every coefficient of bucket ``b`` is
+    owed and ``received[k, j]`` the signed shrinkage coefficient ``(k, j)``
+    has had, both in the units of ``V`` (the weights are ``scale * V``), so
+    that paying lazily, at a feature's next use, is the same as paying at
+    every step. A coefficient moves towards zero by what it is still owed in
+    its direction, and stops at zero.
     """
+    owed = accrued[bucket[j]]
     for k in range(W.shape[0]):
         w = W[k, j]
         if w > 0.0:
-            W[k, j] = max(0.0, w - (accrued + received[k, j]))
+            W[k, j] = max(0.0, w - (owed + received[k, j]))
         elif w < 0.0:
-            W[k, j] = min(0.0, w + (accrued - received[k, j]))
+            W[k, j] = min(0.0, w + (owed - received[k, j]))
         received[k, j] += W[k, j] - w
 
 
 @jit()
-def _pay_all_l1(W, accrued, received):
+def _pay_all_l1(W, bucket, accrued, received):
     for j in range(W.shape[1]):
-        _pay_l1(W, accrued, received, j)
+        _pay_l1(W, bucket, accrued, received, j)
+
+
+@jit()
+def _pay_row_l1(W, bucket, accrued, received, indices, indptr, i):
+    """Pay the l1 penalty owed by the features of CSR row ``i``."""
+    for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+        _pay_l1(W, bucket, accrued, received, np.uint64(indices[p]))
 
 
 # How many rows ahead of the current one the kernels prefetch: far enough
@@ -139,109 +255,140 @@ def _prefetch_row(is_csr, X, data, indices, indptr, order, r):
 
 
 @jit(inline="always")
-def _row_loss(is_csr, X, data, indices, indptr, Y, sample_weight, i, W, scale, b,
-              loss_code, epsilon, z, dloss):
-    """Weighted loss of row ``i`` at the weights ``scale * W, b``.
-
-    Leaves in ``dloss`` the derivatives of the loss in each decision value,
-    clipped to ``[-MAX_DLOSS, MAX_DLOSS]`` and then multiplied by the row's
-    weight.
-    """
+def _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z):
     for k in range(W.shape[0]):
-        z[k] = scale * _row_dot(is_csr, W[k], X, data, indices, indptr, i) + b[k]
-    weight = sample_weight[i]
-    loss = 0.0
-    if loss_code == MULTINOMIAL:
-        loss = weight * multinomial_loss_and_gradient(z, Y[i], dloss)
-        for k in range(W.shape[0]):
-            dloss[k] = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight
-    else:
-        for k in range(W.shape[0]):
-            value, derivative = loss_and_derivative(loss_code, z[k], Y[i, k], epsilon)
-            loss += weight * value
-            dloss[k] = min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * weight
-    return loss
+        z[k] = _row_dot(is_csr, W[k], factor, bucket, center, X, data, indices, indptr, i) + b[k]
 
 
 @jit(inline="always")
-def _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, d, eta, scale):
-    """``w_k -= eta * d[k] * x_i`` for every output ``k``, in units of ``V = W / scale``."""
+def _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                  inverse, bucket, center):
+    """``w_k += step[k] * x~_i`` (and ``b_k += step[k]``) for every output ``k``."""
     for k in range(W.shape[0]):
-        if d[k] != 0.0:
-            _row_axpy(is_csr, -eta * d[k] / scale, W[k], X, data, indices, indptr, i)
+        if step[k] != 0.0:
+            _row_axpy(is_csr, step[k], W[k], inverse, bucket, center, X, data, indices, indptr, i)
             if fit_intercept:
-                b[k] -= eta * d[k]
+                b[k] += step[k]
 
 
 @jit()
-def _average(W_avg, b_avg, W, scale, b, count):
+def _average(W_avg, b_avg, W, scale, bucket, b, count):
     """Fold the weights ``scale * W, b`` into running means over ``count`` steps."""
+    single = scale.shape[0] == 1
     for k in range(W.shape[0]):
         for j in range(W.shape[1]):
-            W_avg[k, j] += (scale * W[k, j] - W_avg[k, j]) / count
+            s = scale[0] if single else scale[bucket[j]]
+            W_avg[k, j] += (s * W[k, j] - W_avg[k, j]) / count
         b_avg[k] += (b[k] - b_avg[k]) / count
 
 
-@jit(inline="always")
-def _decay(W, received, scale, accrued, eta, l2):
-    """Apply the l2 decay ``w <- (1 - eta l2) w`` to ``W = scale * V``.
+@jit()
+def _fold(W, scale, bucket, which, accrued, received):
+    """Fold bucket ``which``'s scale into ``V`` (all buckets if ``which < 0``).
 
-    Returns the new ``(scale, accrued)``. The decay goes into ``scale``, an
-    O(1) step, until ``scale`` gets so small that it is folded into ``V``.
+    The l1 books, in units of ``V``, are rescaled with it.
     """
-    decay = 1.0 - eta * l2
-    if decay >= MIN_SCALE / scale:
-        return scale * decay, accrued
-    factor = scale * max(decay, 0.0)
-    W *= factor
-    received *= factor  # the l1 penalty's books are in units of V too
-    return 1.0, accrued * factor
+    for j in range(W.shape[1]):
+        bj = bucket[j]
+        if which < 0 or bj == which:
+            s = scale[bj]
+            if s != 1.0:
+                for k in range(W.shape[0]):
+                    W[k, j] *= s
+                for k in range(received.shape[0]):
+                    received[k, j] *= s
+    for bk in range(scale.shape[0]):
+        if which < 0 or bk == which:
+            accrued[bk] *= scale[bk]
+            scale[bk] = 1.0
 
 
 @jit()
-def _accrue_l1(W, received, accrued, penalty, lazy):
-    """Add one step's l1 ``penalty`` to the books; pay it now unless ``lazy``.
+def _decay(W, scale, bucket, eta, l2, accrued, received):
+    """Apply each bucket's l2 decay ``w <- max(0, 1 - eta l2_b) w`` to ``W = scale * V``.
 
-    Returns the new ``(accrued, behind)``.
+    The decay goes into ``scale``, an O(1) step per bucket, until a scale
+    gets so small that it is folded into ``V``. As in scikit-learn, a decay
+    factor below zero sets the weights to zero instead of flipping them.
     """
-    accrued += penalty
+    for bk in range(scale.shape[0]):
+        if l2[bk] == 0.0:
+            continue
+        decay = max(1.0 - eta * l2[bk], 0.0)
+        if decay >= MIN_SCALE / scale[bk]:
+            scale[bk] *= decay
+        else:
+            scale[bk] *= decay  # zero or tiny: fold it in now
+            _fold(W, scale, bucket, bk, accrued, received)
+
+
+@jit()
+def _refresh_factors(scale, bucket_scale, factor, inverse):
+    """The dot's ``scale_b s_b`` and the step's ``s_b / scale_b`` per bucket."""
+    for bk in range(scale.shape[0]):
+        factor[bk] = scale[bk] * bucket_scale[bk]
+        inverse[bk] = bucket_scale[bk] / scale[bk]
+
+
+@jit()
+def _accrue_l1(W, scale, bucket, accrued, received, eta, l1, lazy):
+    """Add one step's l1 penalty to the books (in units of V); pay it now unless ``lazy``.
+
+    Returns whether some coefficients are now behind.
+    """
+    for bk in range(accrued.shape[0]):
+        accrued[bk] += eta * l1[bk] / scale[bk]
     if lazy:
-        return accrued, True
-    _pay_all_l1(W, accrued, received)
-    return accrued, False
+        return True
+    _pay_all_l1(W, bucket, accrued, received)
+    return False
 
 
 @jit()
-def _settle(W, received, accrued, scale, cumulative_l1):
-    """End of a plain epoch: pay every coefficient's l1 and fold ``scale`` into ``W``."""
-    if cumulative_l1:
-        _pay_all_l1(W, accrued, received)
-    if scale != 1.0:
-        W *= scale
+def _pa_step(schedule_code, loss, derivative, sq_norm, C):
+    """Passive-aggressive step of scikit-learn's ``"pa1"``/``"pa2"`` schedules.
+
+    The step moves the score against the loss's derivative by ``min(C,
+    loss / |x|^2)`` (PA-I) or ``loss / (|x|^2 + 1 / (2 C))`` (PA-II)
+    (Crammer et al., 2006). A zero row takes no PA-I step.
+    """
+    if loss == 0.0:
+        return 0.0
+    if schedule_code == PA1:
+        if sq_norm == 0.0:
+            return 0.0
+        size = min(C, loss / sq_norm)
+    else:
+        size = loss / (sq_norm + 0.5 / C)
+    return -size if derivative > 0.0 else size
 
 
 @jit(inline="always")
 def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
-    """Plain steps on one row at a time, with W = scale * V.
+    """Plain (or passive-aggressive) steps on one row at a time, with W = scale * V.
 
     The stochastic solver's hot loop. The row's loss is written out here
-    rather than taken from :func:`_row_loss` (inlined too): with the helper
-    the loop took 39 instead of 33 ms per epoch on 200,000 x 100 dense rows
-    (why is unknown: this machine has no hardware counters to tell).
+    rather than taken from :func:`_row_losses` for the multinomial-free
+    case: with the helper the loop took 39 instead of 33 ms per epoch on
+    200,000 x 100 dense rows (why is unknown: this machine has no hardware
+    counters to tell).
     """
-    (Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code, epsilon,
-     l2, l1, schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
-     S1, S2, average_start, W_avg, b_avg, t) = args
+    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     G_out, G_b_out, mode) = args
     n_samples = order.shape[0]
     n_outputs = W.shape[0]
-    cumulative_l1 = l1 > 0.0
+    n_buckets = bucket_scale.shape[0]
+    cumulative_l1 = l1_received.shape[0] > 0
+    passive_aggressive = schedule_code == PA1 or schedule_code == PA2
     z = np.empty(n_outputs)
-    dloss = np.empty(n_outputs)
-    received = np.zeros(W.shape if cumulative_l1 else (0, 0))
-    accrued = 0.0  # l1 shrinkage owed to every coefficient, in units of V
-    behind = False  # whether some coefficients have not been paid yet
-    scale = 1.0
-    loss_sum = 0.0
+    step = np.empty(n_outputs)
+    scale = np.ones(n_buckets)
+    factor = bucket_scale.copy()
+    inverse = bucket_scale.copy()
+    behind = False  # whether some coefficients have not been paid their l1 yet
 
     for r in range(n_samples):
         eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -249,60 +396,72 @@ def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
         # Averaging needs every coefficient up to date after every step.
         lazy = cumulative_l1 and is_csr and not averaging
         if behind and not lazy:
-            _pay_all_l1(W, accrued, received)
+            _pay_all_l1(W, bucket, l1_accrued, l1_received)
             behind = False
         _prefetch_row(is_csr, X, data, indices, indptr, order, r + PREFETCH_DISTANCE)
         i = np.uint64(order[r])
         if lazy:
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                _pay_l1(W, accrued, received, np.uint64(indices[p]))
+            _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i)
 
-        for k in range(n_outputs):
-            z[k] = scale * _row_dot(is_csr, W[k], X, data, indices, indptr, i) + b[k]
+        _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
         weight = sample_weight[i]
         if loss_code == MULTINOMIAL:
-            loss_sum += weight * multinomial_loss_and_gradient(z, Y[i], dloss)
+            label = labels[i]
+            loss_out[label] += weight * multinomial_loss_and_gradient(z, label, step)
             for k in range(n_outputs):
-                dloss[k] = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight
+                step[k] = -eta * min(max(step[k], -MAX_DLOSS), MAX_DLOSS) * weight
         else:
+            sq_norm = 0.0
+            if passive_aggressive:
+                sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
+                                       indices, indptr, i)
             for k in range(n_outputs):
-                value, derivative = loss_and_derivative(loss_code, z[k], Y[i, k], epsilon)
-                loss_sum += weight * value
-                dloss[k] = min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * weight
+                y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
+                value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
+                loss_out[k] += w * value
+                if passive_aggressive:
+                    step[k] = _pa_step(schedule_code, value, derivative, sq_norm, eta_base) * w
+                else:
+                    step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
-        scale, accrued = _decay(W, received, scale, accrued, eta, l2)
-        _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, dloss, eta, scale)
-        if cumulative_l1:
-            accrued, behind = _accrue_l1(W, received, accrued, eta * l1 / scale, lazy)
+        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received)
+        _refresh_factors(scale, bucket_scale, factor, inverse)
+        _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                      inverse, bucket, center)
         if averaging:
-            _average(W_avg, b_avg, W, scale, b, t - average_start + 1.0)
+            _average(W_avg, b_avg, W, scale, bucket, b, t - average_start + 1.0)
+        if cumulative_l1:
+            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy)
         t += 1
 
-    _settle(W, received, accrued, scale, cumulative_l1)
-    return loss_sum, t
+    if behind:
+        _pay_all_l1(W, bucket, l1_accrued, l1_received)
+    _fold(W, scale, bucket, -1, l1_accrued, l1_received)
+    return t
 
 
 @jit(inline="always")
 def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
     """Plain steps on batches of ``1 < batch_size < n_samples`` rows, with W = scale * V.
 
-    The l1 books (``received``, ``accrued``, ``behind``) are those of
-    :func:`_stochastic_epoch`.
+    The l1 books and the lazy payment are those of :func:`_stochastic_epoch`.
     """
-    (Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code, epsilon,
-     l2, l1, schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
-     S1, S2, average_start, W_avg, b_avg, t) = args
+    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     G_out, G_b_out, mode) = args
     n_samples = order.shape[0]
     n_outputs = W.shape[0]
-    cumulative_l1 = l1 > 0.0
+    n_buckets = bucket_scale.shape[0]
+    cumulative_l1 = l1_received.shape[0] > 0
     z = np.empty(n_outputs)
     dloss = np.empty(n_outputs)
-    dz = np.empty((batch_size, n_outputs))  # the batch's derivatives, divided by its size
-    received = np.zeros(W.shape if cumulative_l1 else (0, 0))
-    accrued = 0.0
+    dz = np.empty((batch_size, n_outputs))  # the batch's steps per row
+    scale = np.ones(n_buckets)
+    factor = bucket_scale.copy()
+    inverse = bucket_scale.copy()
     behind = False
-    scale = 1.0
-    loss_sum = 0.0
 
     for start in range(0, n_samples, batch_size):
         m = min(batch_size, n_samples - start)
@@ -310,7 +469,7 @@ def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
         averaging = average_start > 0 and t >= average_start
         lazy = cumulative_l1 and is_csr and not averaging
         if behind and not lazy:
-            _pay_all_l1(W, accrued, received)
+            _pay_all_l1(W, bucket, l1_accrued, l1_received)
             behind = False
 
         # Loss derivatives of the batch, all at the weights of its start.
@@ -318,40 +477,46 @@ def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
             _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
             i = np.uint64(order[start + r])
             if lazy:
-                for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                    _pay_l1(W, accrued, received, np.uint64(indices[p]))
-            loss_sum += _row_loss(is_csr, X, data, indices, indptr, Y, sample_weight, i,
-                                  W, scale, b, loss_code, epsilon, z, dloss)
+                _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i)
+            _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
+            _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                        epsilon, z, dloss, loss_out)
             for k in range(n_outputs):
-                dz[r, k] = dloss[k] / m
+                dz[r, k] = -eta * dloss[k] / m
 
-        scale, accrued = _decay(W, received, scale, accrued, eta, l2)
+        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received)
+        _refresh_factors(scale, bucket_scale, factor, inverse)
         for r in range(m):
             _plain_update(is_csr, X, data, indices, indptr, np.uint64(order[start + r]),
-                          W, b, fit_intercept, dz[r], eta, scale)
-        if cumulative_l1:
-            accrued, behind = _accrue_l1(W, received, accrued, eta * l1 / scale, lazy)
+                          W, b, fit_intercept, dz[r], inverse, bucket, center)
         if averaging:
-            _average(W_avg, b_avg, W, scale, b, t - average_start + 1.0)
+            _average(W_avg, b_avg, W, scale, bucket, b, t - average_start + 1.0)
+        if cumulative_l1:
+            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy)
         t += 1
 
-    _settle(W, received, accrued, scale, cumulative_l1)
-    return loss_sum, t
+    if behind:
+        _pay_all_l1(W, bucket, l1_accrued, l1_received)
+    _fold(W, scale, bucket, -1, l1_accrued, l1_received)
+    return t
 
 
 @jit(inline="always")
 def _general_epoch(is_csr, X, data, indices, indptr, args):
-    """Gradient of each batch, optimizer step, l1 soft-threshold."""
-    (Y, sample_weight, order, batch_size, W, b, fit_intercept, loss_code, epsilon,
-     l2, l1, schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper,
-     S1, S2, average_start, W_avg, b_avg, t) = args
+    """Gradient of each batch, optimizer step, l1 soft-threshold (or, by ``mode``, no step)."""
+    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     G_out, G_b_out, mode) = args
     n_samples = order.shape[0]
     n_outputs, n_features = W.shape
+    single = bucket_scale.shape[0] == 1
     z = np.empty(n_outputs)
     dloss = np.empty(n_outputs)
     G = np.empty(W.shape)
     G_b = np.empty(n_outputs)
-    loss_sum = 0.0
+    scale = np.ones(bucket_scale.shape[0])
     # The batch solver reads the rows in order, which the hardware prefetches
     # by itself: the software prefetch only added 10% to its step. (Smaller
     # batches prefetch even with shuffle=False, where it is merely wasted.)
@@ -368,13 +533,22 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
             if shuffled:
                 _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
             i = np.uint64(order[start + r])
-            loss_sum += _row_loss(is_csr, X, data, indices, indptr, Y, sample_weight, i,
-                                  W, 1.0, b, loss_code, epsilon, z, dloss)
+            _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
+            _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                        epsilon, z, dloss, loss_out)
+            if mode == EVALUATE:
+                continue
             for k in range(n_outputs):
                 g = dloss[k] / m
                 if g != 0.0:
-                    _row_axpy(is_csr, g, G[k], X, data, indices, indptr, i)
+                    _row_axpy(is_csr, g, G[k], bucket_scale, bucket, center, X, data,
+                              indices, indptr, i)
                     G_b[k] += g
+        if mode != TRAIN:
+            if mode == GRADIENT:
+                G_out[:, :] = G
+                G_b_out[:] = G_b
+            continue
 
         # Adam's bias corrections 1 / (1 - beta ** t), with the powers
         # carried from step to step rather than recomputed.
@@ -383,18 +557,18 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
         c1 = 1.0 / (1.0 - beta_1_t)
         c2 = 1.0 / (1.0 - beta_2_t)
         for k in range(n_outputs):
-            step_row(optimizer_code, W[k], G[k], l2, S1, S2, k, 0, eta, hyper, c1, c2)
-            if l1 > 0.0:
-                threshold = eta * l1
-                for j in range(n_features):
+            step_row(optimizer_code, W[k], G[k], l2, bucket, S1, S2, k, 0, eta, hyper, c1, c2)
+            for j in range(n_features):
+                threshold = eta * (l1[0] if single else l1[bucket[j]])
+                if threshold > 0.0:
                     W[k, j] = soft_threshold(W[k, j], threshold)
             if fit_intercept:
-                step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], 0.0, S1, S2, k,
-                         n_features, eta, hyper, c1, c2)
+                step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], l2[:0], bucket, S1, S2,
+                         k, n_features, eta, hyper, c1, c2)
         if average_start > 0 and t >= average_start:
-            _average(W_avg, b_avg, W, 1.0, b, t - average_start + 1.0)
+            _average(W_avg, b_avg, W, scale, bucket, b, t - average_start + 1.0)
         t += 1
-    return loss_sum, t
+    return t
 
 
 # One entry point per loop and storage format, each inlining its loop with
@@ -402,11 +576,11 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
 # loops took 18 s to compile per signature; one loop takes 3 to 5 s, and a
 # fit compiles only the loop its solver uses. All six take the storage's
 # arrays and one tuple ``args`` of the loops' other arguments, in the order
-# each loop unpacks it (the plain loops ignore the optimizer's), so that the
-# caller does not depend on which loop runs; each returns ``(loss_sum, t)``: the weighted sum of the losses
-# met during the epoch and the update count after it. ``W``, ``b``, the
-# optimizer state ``S1``/``S2`` and the averages ``W_avg``/``b_avg`` are
-# updated in place.
+# each loop unpacks it (see ``skgd._kernel_args``), so that the caller does
+# not depend on which loop runs; each returns the update count after the
+# epoch. ``W``, ``b``, the optimizer state ``S1``/``S2``, the averages
+# ``W_avg``/``b_avg``, the l1 books and ``loss_out`` (the weighted sum of the
+# losses met during the epoch, per output) are updated in place.
 #
 # Not "reassoc" on CSR: it makes LLVM vectorise the sparse dot product with
 # gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
@@ -450,15 +624,16 @@ def general_epoch_csr(data, indices, indptr, args):
     return _general_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
 
 
-def epoch_kernel(optimizer_code, batch_size, n_rows, sparse):
+def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN):
     """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
 
     Separate loops rather than one with branches inside: the stochastic one
     is the hot path, and kept small it leaves the CPU room to work on the
-    next rows while it waits for memory.
+    next rows while it waits for memory. Evaluations (``mode`` other than
+    TRAIN) run in the general loop.
     """
-    if optimizer_code == SGD and batch_size == 1 < n_rows:
+    if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:
         return stochastic_epoch_csr if sparse else stochastic_epoch_dense
-    if optimizer_code == SGD and batch_size < n_rows:
+    if mode == TRAIN and optimizer_code == SGD and batch_size < n_rows:
         return minibatch_epoch_csr if sparse else minibatch_epoch_dense
     return general_epoch_csr if sparse else general_epoch_dense

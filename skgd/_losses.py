@@ -120,14 +120,21 @@ def loss_and_derivative(code, p, y, epsilon):
             return 0.0, 0.0
         return -z, -y
     if code == LOG_LOSS:
-        # log(1 + exp(-z)) and its derivative, in forms that neither overflow
-        # for large |z| nor lose the tiny values to cancellation.
+        # log(1 + exp(-z)) in a form that neither overflows for large |z| nor
+        # loses the tiny values to cancellation. The derivative is
+        # scikit-learn's expit(p) - y01, computed as it does (one exp of -p,
+        # exact for p <= -37), so that the steps round as its steps do.
         if z > 18.0:
-            e = math.exp(-z)
-            return e, -y * e
-        if z < -18.0:
-            return -z, -y
-        return math.log1p(math.exp(-z)), -y / (math.exp(z) + 1.0)
+            value = math.exp(-z)
+        elif z < -18.0:
+            value = -z
+        else:
+            value = math.log1p(math.exp(-z))
+        y01 = 1.0 if y > 0.0 else 0.0
+        if p > -37.0:
+            e = math.exp(-p)
+            return value, ((1.0 - y01) - y01 * e) / (1.0 + e)
+        return value, math.exp(p) - y01
     if code == MODIFIED_HUBER:
         if z >= 1.0:
             return 0.0, 0.0
@@ -142,12 +149,12 @@ def loss_and_derivative(code, p, y, epsilon):
 
 
 @jit()
-def multinomial_loss_and_gradient(z, y, out):
-    """Softmax cross-entropy of scores ``z`` against one-hot ``y``.
+def multinomial_loss_and_gradient(z, label, out):
+    """Softmax cross-entropy of scores ``z`` for the true class ``label``.
 
-    Writes ``softmax(z) - y`` into ``out`` and returns the loss
-    ``logsumexp(z) - y . z``, computed with the maximum subtracted so that
-    large scores do not overflow.
+    Writes ``softmax(z) - onehot(label)`` into ``out`` and returns the loss
+    ``logsumexp(z) - z[label]``, computed with the maximum subtracted so
+    that large scores do not overflow.
     """
     z_max = z[0]
     for k in range(1, z.shape[0]):
@@ -157,44 +164,26 @@ def multinomial_loss_and_gradient(z, y, out):
     for k in range(z.shape[0]):
         out[k] = math.exp(z[k] - z_max)
         total += out[k]
-    loss = math.log(total) + z_max
     for k in range(z.shape[0]):
-        out[k] = out[k] / total - y[k]
-        loss -= y[k] * z[k]
-    return loss
-
-
-@jit()
-def mean_loss(code, P, Y, sample_weight, epsilon):
-    """Weighted mean loss of decision values ``P`` against targets ``Y``.
-
-    ``P`` and ``Y`` have shape ``(n_samples, n_outputs)``; ``sample_weight``
-    is normalised by its sum.
-    """
-    total = 0.0
-    grad = np.empty(P.shape[1])
-    for i in range(P.shape[0]):
-        if code == MULTINOMIAL:
-            loss = multinomial_loss_and_gradient(P[i], Y[i], grad)
-        else:
-            loss = 0.0
-            for k in range(P.shape[1]):
-                loss += loss_and_derivative(code, P[i, k], Y[i, k], epsilon)[0]
-        total += sample_weight[i] * loss
-    return total / sample_weight.sum()
+        out[k] = out[k] / total
+    out[label] -= 1.0
+    return math.log(total) + z_max - z[label]
 
 
 def optimal_init(code, alpha, epsilon):
     """Offset ``t0`` of the ``"optimal"`` schedule ``eta = 1 / (alpha (t0 + t - 1))``.
 
-    Uses the heuristic of Léon Bottou that scikit-learn's SGD estimators use:
-    the first step is the one that a typical weight of size
-    ``sqrt(1 / sqrt(alpha))`` would take on a misclassified sample.
+    Léon Bottou's heuristic as scikit-learn's SGD estimators implement it:
+    the first step is ``typw / max(1, g)`` with ``typw = sqrt(1 / sqrt(alpha))``
+    and ``g`` the loss's derivative at the margin ``-typw`` of a positive
+    sample. scikit-learn takes ``g`` with its sign, which is negative there
+    for every loss, so the first step is ``typw`` whatever the loss; skgd
+    does the same, so that the steps are scikit-learn's.
     """
     typw = np.sqrt(1.0 / np.sqrt(alpha))
     if code == MULTINOMIAL:
         slope = 1.0
     else:
-        slope = abs(loss_and_derivative(code, -typw, 1.0, epsilon)[1])
+        slope = loss_and_derivative(code, -typw, 1.0, epsilon)[1]
     initial_eta0 = typw / max(1.0, slope)
     return 1.0 / (initial_eta0 * alpha)

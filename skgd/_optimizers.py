@@ -56,12 +56,24 @@ def init_state(code, n_outputs, n_features):
     )
 
 
+@jit(inline="always")
+def _l2_of(l2, bucket, j):
+    """The l2 strength of coordinate ``j``: per bucket, one for all, or none."""
+    if l2.shape[0] == 0:
+        return 0.0
+    if l2.shape[0] == 1:
+        return l2[0]
+    return l2[bucket[j]]
+
+
 @jit()
-def step_row(code, w, g, l2, S1, S2, k, offset, eta, hyper, c1, c2):
+def step_row(code, w, g, l2, bucket, S1, S2, k, offset, eta, hyper, c1, c2):
     """Move ``w`` by ``-eta`` times the rule's direction for gradient ``g + l2 w``.
 
     ``w`` and ``g`` are one output's coefficients (or its intercept, as a
-    length-1 view) and their gradient; the rule's state for ``w[j]`` is
+    length-1 view) and their gradient; ``l2`` holds the penalty's strength
+    per bucket of coordinates (``bucket[j]`` is coordinate ``j``'s), a single
+    strength, or none (the intercept). The rule's state for ``w[j]`` is
     ``S1[k, offset + j]`` (and ``S2``). ``hyper`` is ``(momentum, rho,
     beta_1, beta_2, eps)``; ``c1`` and ``c2`` are Adam's bias corrections
     ``1 / (1 - beta ** t)`` for the current update. The branch sits outside
@@ -70,32 +82,32 @@ def step_row(code, w, g, l2, S1, S2, k, offset, eta, hyper, c1, c2):
     n = w.shape[0]
     if code == SGD:
         for j in range(n):
-            w[j] -= eta * (g[j] + l2 * w[j])
+            w[j] -= eta * (g[j] + _l2_of(l2, bucket, j) * w[j])
     elif code == MOMENTUM or code == NESTEROV:
         mu = hyper[0]
         for j in range(n):
-            gj = g[j] + l2 * w[j]
+            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
             v = mu * S1[k, offset + j] + gj
             S1[k, offset + j] = v
             w[j] -= eta * (v if code == MOMENTUM else gj + mu * v)
     elif code == ADAGRAD:
         eps = hyper[4]
         for j in range(n):
-            gj = g[j] + l2 * w[j]
+            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
             s = S1[k, offset + j] + gj * gj
             S1[k, offset + j] = s
             w[j] -= eta * gj / (math.sqrt(s) + eps)
     elif code == RMSPROP:
         rho, eps = hyper[1], hyper[4]
         for j in range(n):
-            gj = g[j] + l2 * w[j]
+            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
             s = rho * S1[k, offset + j] + (1.0 - rho) * gj * gj
             S1[k, offset + j] = s
             w[j] -= eta * gj / (math.sqrt(s) + eps)
     else:  # ADAM
         beta_1, beta_2, eps = hyper[2], hyper[3], hyper[4]
         for j in range(n):
-            gj = g[j] + l2 * w[j]
+            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
             m = beta_1 * S1[k, offset + j] + (1.0 - beta_1) * gj
             v = beta_2 * S2[k, offset + j] + (1.0 - beta_2) * gj * gj
             S1[k, offset + j] = m

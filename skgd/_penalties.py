@@ -13,7 +13,10 @@ PENALTIES = ("l2", "l1", "elasticnet")
 
 
 def split_penalty(penalty, alpha, l1_ratio):
-    """Return the ``(l2, l1)`` strengths of the objective ``l2/2 |w|^2 + l1 |w|_1``."""
+    """Return the ``(l2, l1)`` strengths of the objective ``l2/2 |w|^2 + l1 |w|_1``.
+
+    ``l1_ratio`` matters for the elastic net only (None is fine elsewhere).
+    """
     if penalty is None:
         return 0.0, 0.0
     if penalty == "l2":
@@ -23,10 +26,16 @@ def split_penalty(penalty, alpha, l1_ratio):
     return float(alpha * (1.0 - l1_ratio)), float(alpha * l1_ratio)
 
 
-def penalty_value(W, l2, l1):
-    """Value of the penalty at weights ``W``."""
+def penalty_values(W, bucket, l2, l1):
+    """The penalty of each output's weights ``W[k]``.
+
+    ``l2`` and ``l1`` hold the strengths of each bucket of columns
+    (``bucket[j]`` is column ``j``'s).
+    """
     W = np.asarray(W, dtype=np.float64)
-    return 0.5 * l2 * float(np.sum(W * W)) + l1 * float(np.sum(np.abs(W)))
+    if l2.shape[0] == 1:
+        return 0.5 * l2[0] * np.sum(W * W, axis=1) + l1[0] * np.sum(np.abs(W), axis=1)
+    return 0.5 * (W * W) @ l2[bucket] + np.abs(W) @ l1[bucket]
 
 
 @jit(inline="always")

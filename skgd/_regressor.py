@@ -1,12 +1,13 @@
 """GDRegressor: linear regression by gradient descent."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _assert_all_finite
 
-from ._base import BaseGD, _naming_non_numeric
+from ._base import BaseGD, Targets, _naming_non_numeric
 from ._losses import REGRESSION_LOSSES
 
 
@@ -222,6 +223,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         warm_start=False,
         average=False,
         epsilon=0.1,
+        n_jobs=None,
         verbose=0,
     ):
         self.loss = loss
@@ -251,6 +253,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.warm_start = warm_start
         self.average = average
         self.epsilon = epsilon
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -307,15 +310,16 @@ class GDRegressor(RegressorMixin, BaseGD):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         X = self._validate_predict_data(X)
-        scores = self._decision(X, np.atleast_2d(self.coef_), self.intercept_)
-        return scores.ravel() if self.coef_.ndim == 1 else scores
+        coef = self.coef_ if sp.issparse(self.coef_) else np.atleast_2d(self.coef_)
+        scores = self._decision(X, coef, self.intercept_)
+        return scores.ravel() if self._target_ndim == 1 else scores
 
     # ----------------------------------------------------------------- hooks
-    def _loss_code(self):
+    def _loss_code(self, n_outputs):
         return REGRESSION_LOSSES[self.loss]
 
     def _auto_stochastic_schedule(self):
-        return "invscaling", self.eta0 if self.eta0 > 0 else 0.01
+        return "invscaling", self.eta0
 
     def _prepare_targets(self, y, *, classes, partial, first_call):
         if first_call or not partial:
@@ -333,29 +337,45 @@ class GDRegressor(RegressorMixin, BaseGD):
         # scikit-learn checks an object y for NaN before converting it, so a
         # None only becomes NaN here.
         _assert_all_finite(Y, input_name="y")
-        return Y
+        return Targets(Y, np.empty(0, dtype=np.int32), Y.shape[1])
 
-    def _class_weights(self, y):
-        return 1.0
+    def _class_weights(self, y, labels):
+        n_targets = 1 if y.ndim == 1 else y.shape[1]
+        return np.ones(n_targets), np.ones(n_targets), 1.0
+
+    def _independent_outputs(self, problem):
+        return problem.n_outputs > 1
 
     def _split_stratify(self, y):
         return None
 
-    def _initial_intercept(self, Y, weight):
-        return np.average(Y, axis=0, weights=weight)
+    def _weighted_mean_target(self, problem):
+        train = problem.train
+        weight = problem.sample_weight[train]
+        return np.average(problem.Y[train], axis=0, weights=weight)
 
-    def _target_scale(self, Y, weight):
-        mean = np.average(Y, axis=0, weights=weight)
-        std = np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weight)).mean()
-        return float(std) if std > 0 else 1.0
+    def _initial_intercept(self, problem):
+        # "auto" starts from the best constant model; the explicit schedules
+        # from zero, as SGDRegressor does, so that they take its steps.
+        if self.learning_rate == "auto":
+            return self._weighted_mean_target(problem)
+        return 0.0
+
+    def _baseline_intercept(self, problem):
+        return self._weighted_mean_target(problem)
 
     def _coef_attributes(self, W, b):
         return {"coef_": W[0] if self._target_ndim == 1 else W, "intercept_": b}
 
-    def _validation_score(self, X, y, sample_weight, state):
-        W, b = self._current_weights(state)
+    def _coef_is_flat(self):
+        return self._target_ndim == 1
+
+    def _validation_scores(self, X, y, sample_weight, W, b):
+        """R² overall (the mean over targets), and of each target."""
         pred = self._decision(X, W, b)
-        return r2_score(y, pred.reshape(y.shape), sample_weight=sample_weight)
+        Y = y.reshape(y.shape[0], -1)
+        per_target = r2_score(Y, pred, sample_weight=sample_weight, multioutput="raw_values")
+        return float(np.mean(per_target)), np.atleast_1d(per_target)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

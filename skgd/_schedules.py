@@ -16,8 +16,11 @@ from ._jit import jit
 CONSTANT = 0  # eta = base
 INVSCALING = 1  # eta = base / t ** power_t
 OPTIMAL = 2  # eta = 1 / (alpha * (t0 + t - 1))
+PA1 = 3  # passive-aggressive steps (PA-I), eta0 the aggressiveness C
+PA2 = 4  # passive-aggressive steps (PA-II)
 
-SCHEDULES = ("constant", "invscaling", "optimal", "adaptive", "exponential")
+SCHEDULES = ("constant", "invscaling", "optimal", "adaptive", "exponential", "pa1", "pa2")
+PASSIVE_AGGRESSIVE = ("pa1", "pa2")
 
 # The ``"adaptive"`` rule divides the step by this factor when the objective
 # stalls and stops once the step falls below MIN_ADAPTIVE_ETA (scikit-learn's
@@ -53,13 +56,19 @@ class EpochSchedule:
         Base step.
     decay_rate : float
         Factor applied per epoch by the ``"exponential"`` schedule.
+    damping : float, default=1.0
+        Factor on the ``"optimal"`` steps (which do not use ``eta0``):
+        ``"auto"`` shortens them for momentum methods.
     """
 
-    def __init__(self, name, eta0, decay_rate):
+    def __init__(self, name, eta0, decay_rate, damping=1.0):
         self.name = name
         self.eta0 = eta0
         self.decay_rate = decay_rate
-        self.code = {"invscaling": INVSCALING, "optimal": OPTIMAL}.get(name, CONSTANT)
+        self.damping = damping
+        self.code = {"invscaling": INVSCALING, "optimal": OPTIMAL, "pa1": PA1, "pa2": PA2}.get(
+            name, CONSTANT
+        )
         self.eta = eta0  # current base step of the adaptive schedule
 
     def base_for_epoch(self, epoch):
@@ -70,16 +79,17 @@ class EpochSchedule:
             return self.eta
         return self.eta0
 
-    def on_stall(self):
-        """Called when the objective stalled; return True to stop the fit.
+    def can_shrink(self):
+        """Whether a stall shrinks the step (the adaptive schedule above its floor) or stops.
 
-        The adaptive schedule divides its step and goes on while the step is
-        above :data:`MIN_ADAPTIVE_ETA`; every other schedule stops.
+        The adaptive schedule divides its step by :data:`ADAPTIVE_DIVISOR`
+        while the step is above :data:`MIN_ADAPTIVE_ETA`, as in scikit-learn;
+        every other schedule stops.
         """
-        if self.name == "adaptive" and self.eta > MIN_ADAPTIVE_ETA:
-            self.eta /= ADAPTIVE_DIVISOR
-            return False
-        return True
+        return self.name == "adaptive" and self.eta > MIN_ADAPTIVE_ETA
+
+    def shrink(self):
+        self.eta /= ADAPTIVE_DIVISOR
 
 
 class BarzilaiBorweinSchedule(EpochSchedule):

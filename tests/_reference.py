@@ -52,26 +52,27 @@ def gradient_descent_regression(
 ):
     """Squared-error regression by (mini-)batch steps in row order, no shuffling.
 
-    Objective: weighted mean of ``(p - y)^2 / 2`` plus
-    ``alpha ((1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1)``; the intercept
-    starts at the weighted mean of ``y``; sample weights are normalised to
-    mean one. The l1 part is a soft-threshold after each step, except for
+    Objective (scikit-learn's SGD objective): the sum of ``s_i (p_i - y_i)^2 / 2``
+    divided by the number of rows, plus
+    ``alpha ((1 - l1_ratio) |w|^2 / 2 + l1_ratio |w|_1)``, with the sample
+    weights ``s`` as given; the intercept starts at 0 (an explicit
+    schedule). The l1 part is a soft-threshold after each step, except for
     plain steps on more than one batch per epoch, which use the cumulative
-    penalty of Tsuruoka et al. (2009): ``u`` is the penalty accrued in the
-    epoch and ``q`` what each coefficient received (both shrink with the l2
-    decay, as the weights do). Returns ``(coef, intercept)``.
+    penalty of Tsuruoka et al. (2009) as scikit-learn does: ``u`` is the
+    penalty accrued over the whole call and ``q`` what each coefficient
+    received (both shrink with the l2 decay, as the weights do). Returns
+    ``(coef, intercept)``.
     """
     n, d = X.shape
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    s = s * n / s.sum()
     w = np.zeros(d)
-    b = np.average(y, weights=s) if fit_intercept else 0.0
+    b = 0.0
     opt_w = NumpyOptimizer(optimizer, d)
     opt_b = NumpyOptimizer(optimizer, ())
     l2, l1 = alpha * (1 - l1_ratio), alpha * l1_ratio
     cumulative = optimizer == "sgd" and batch_size < n
+    u, q = 0.0, np.zeros(d)
     for _ in range(n_epochs):
-        u, q = 0.0, np.zeros(d)
         for start in range(0, n, batch_size):
             rows = slice(start, min(start + batch_size, n))
             m = X[rows].shape[0]

@@ -1,22 +1,29 @@
-"""Test-session set-up: never run stale compiled kernels.
+"""Test-session set-up.
 
-numba's disk cache of the epoch kernels is checked against
-``_kernels.py`` only, not against the modules whose functions it inlines
-(``_losses.py``, ``_optimizers.py``, ...). An edit to one of those would
-keep running the old compiled code. So the cache is cleared whenever the
-sources of the compiled modules change.
+* Never run stale compiled kernels. numba's disk cache of the epoch kernels
+  is checked against ``_kernels.py`` only, not against the modules whose
+  functions it inlines (``_losses.py``, ``_optimizers.py``, ...). An edit to
+  one of those would keep running the old compiled code. So the cache is
+  cleared whenever the sources of the compiled modules change.
+* scikit-learn's SGD test suite (``tests/test_upstream_sgd.py``): remove the
+  tests it lists as not about the estimators, mark its expected failures,
+  and print the reason for each deselection at the end of the run.
 """
 
 import hashlib
 from pathlib import Path
 
+import pytest
+
 import skgd
 
 PACKAGE = Path(skgd.__file__).resolve().parent
 CACHE = PACKAGE / "__pycache__"
+UPSTREAM = "test_upstream_sgd.py"
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "no_check_spmatrix: scikit-learn's marker (unused here)")
     digest = hashlib.sha256()
     for source in sorted(PACKAGE.glob("_*.py")):
         digest.update(source.read_bytes())
@@ -27,3 +34,48 @@ def pytest_configure(config):
         cached.unlink()
     CACHE.mkdir(exist_ok=True)
     stamp.write_text(digest.hexdigest())
+
+
+def _deselection_reason(item, module):
+    name = item.originalname or item.name
+    if name in module.DESELECTED:
+        return module.DESELECTED[name]
+    params = getattr(item, "callspec", None)
+    for value in (params.params.values() if params else ()):
+        try:
+            if value in module.DESELECTED_PARAMETERS:
+                return module.DESELECTED_PARAMETERS[value]
+        except TypeError:  # unhashable parameter values
+            continue
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    kept, deselected, reasons = [], [], []
+    for item in items:
+        if item.fspath.basename != UPSTREAM:
+            kept.append(item)
+            continue
+        module = item.module
+        reason = _deselection_reason(item, module)
+        if reason is not None:
+            deselected.append(item)
+            reasons.append(f"{item.name}: {reason}")
+            continue
+        name = item.originalname or item.name
+        for (failing, case), why in module.EXPECTED_FAILURES.items():
+            if failing == name and case in item.name:
+                item.add_marker(pytest.mark.xfail(reason=why, strict=True))
+        kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+    config._upstream_deselected = reasons
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    reasons = getattr(config, "_upstream_deselected", [])
+    if reasons:
+        terminalreporter.section(f"scikit-learn's SGD tests not run here ({len(reasons)})")
+        for line in reasons:
+            terminalreporter.write_line(line)

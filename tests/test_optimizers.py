@@ -60,12 +60,18 @@ def test_state_survives_partial_fit(optimizer):
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_warm_start_keeps_optimizer_state(optimizer):
+def test_warm_start_restarts_the_optimizer_state(optimizer):
+    # scikit-learn's warm start: a warm fit is a fit from coef_init and
+    # intercept_init set to the previous solution, with the step count (and
+    # here the optimizer's state) anew. partial_fit is what continues a fit.
     X, y = _data()
     params = dict(optimizer=optimizer, solver="batch", tol=None, learning_rate="constant", eta0=0.01)
-    full = GDRegressor(max_iter=4, **params).fit(X, y)
+    first = GDRegressor(max_iter=2, **params).fit(X, y)
+    cold = GDRegressor(max_iter=2, **params).fit(X, y, coef_init=first.coef_,
+                                                  intercept_init=first.intercept_)
     warm = GDRegressor(max_iter=2, warm_start=True, **params).fit(X, y).fit(X, y)
-    np.testing.assert_allclose(warm.coef_, full.coef_, rtol=1e-12)
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=1e-12)
+    assert warm.t_ == cold.t_ == 3
 
 
 def _diabetes():

@@ -4,24 +4,21 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgd import GDClassifier, GDRegressor
 
-# scikit-learn grants its own SGD estimators exactly these two failures: a
-# solver that takes one step per sample (or per batch) with a per-sample
-# weight follows a different path from one that sees a repeated sample twice,
-# so the two fits differ although both minimise the same objective. The batch
-# solver takes the exact weighted-mean gradient and passes them.
+# scikit-learn grants its own SGD estimators exactly these two failures, and
+# skgd fails them for the same reasons: its objective is theirs, the weighted
+# losses summed and divided by the number of rows n, and repeating a row
+# changes n where a weight of 2 does not (so the penalty weighs differently);
+# and the stochastic and mini-batch solvers scale a row's step by its weight
+# instead of visiting it twice, so their paths differ too.
 SAMPLE_WEIGHT_REASON = (
-    "stochastic and mini-batch steps scale a sample's gradient by its weight "
-    "instead of visiting it repeatedly, so the path (and the stopping point) "
-    "differs from fitting repeated rows; SGDRegressor/SGDClassifier fail "
-    "these checks for the same reason (the mini-batch solver passes them "
-    "when the check's 15 rows fit in one batch, and then runs as the batch "
-    "solver)"
+    "the objective is scikit-learn's SGD objective, the weighted losses divided by "
+    "the number of rows, which repeating rows changes and weighting does not; "
+    "SGDRegressor/SGDClassifier fail these checks for this reason (and their "
+    "per-sample steps), as documented in the user guide, 'The objective'"
 )
 
 
 def expected_failed_checks(estimator):
-    if estimator.solver == "batch":
-        return {}
     return {
         "check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON,
         "check_sample_weight_equivalence_on_sparse_data": SAMPLE_WEIGHT_REASON,

@@ -1,0 +1,211 @@
+"""The Python side of the compiled kernels: a fit's prepared data and each call.
+
+numba does not check array bounds, so a kernel given arrays of mismatched
+shapes reads or writes outside them. Everything a kernel receives is checked
+here first: the data once per ``fit`` or ``partial_fit`` call
+(:func:`check_problem`, O(n_samples + nnz)) and the shapes at every call
+(:func:`_check_shapes`, O(1)). A failed check is a bug in skgd, not in the
+caller's input, so it raises ``RuntimeError``.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._jit import jit
+from ._kernels import EVALUATE, GRADIENT, TRAIN, _row_losses, epoch_kernel
+from ._losses import MULTINOMIAL
+from ._optimizers import N_STATE_ARRAYS
+
+
+class Problem(NamedTuple):
+    """The prepared training data of one ``fit`` or ``partial_fit`` call.
+
+    The model is ``z = W x~ + b`` in the coordinates of ``preconditioner``
+    (:mod:`skgd._precondition`); ``l2`` and ``l1`` are the penalty's
+    strengths per bucket of columns in those coordinates.
+    """
+
+    X: object  # validated dense array or CSR matrix (read-only views)
+    Y: np.ndarray  # float64 regression targets (n_samples, n_outputs), or (0, 0)
+    labels: np.ndarray  # int32 class codes (n_samples,), or (0,) for regression
+    pos_weight: np.ndarray  # per-output weight of the rows labelled with the output
+    neg_weight: np.ndarray  # per-output weight of the other rows
+    sample_weight: np.ndarray  # float64 (n_samples,), as given (times class weights)
+    train: np.ndarray  # int64 indices of the training rows, sorted
+    n_outputs: int
+    loss_code: int
+    epsilon: float
+    fit_intercept: bool
+    preconditioner: object
+    l2: np.ndarray  # float64 (n_buckets,)
+    l1: np.ndarray  # float64 (n_buckets,)
+
+
+def _read_only(array):
+    """A read-only view of ``array``.
+
+    numba compiles a kernel once per argument type, and whether an array is
+    writeable is part of its type. The kernels only read these arrays, so
+    passing them read-only always means one compile per dtype rather than one
+    for each mix of writeable and read-only inputs (a first compile takes
+    3 to 5 s for each loop).
+    """
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _fail(what):
+    raise RuntimeError(f"skgd internal error: {what}; please report it.")
+
+
+def check_problem(problem):
+    """Check once per call that the kernels cannot index outside ``problem``'s arrays."""
+    X = problem.X
+    n, d = X.shape
+    k = problem.n_outputs
+    if sp.issparse(X):
+        if X.indptr.shape != (n + 1,) or X.indptr[0] != 0 or X.indptr[-1] != X.data.size:
+            _fail("CSR row pointers do not match the data")
+        if np.any(np.diff(X.indptr) < 0):
+            _fail("CSR row pointers decrease")
+        if X.indices.size != X.data.size or (X.indices.size and (
+                X.indices.min() < 0 or X.indices.max() >= d)):
+            _fail("CSR column indices out of range")
+    if problem.labels.size:
+        if problem.labels.shape != (n,) or problem.Y.size:
+            _fail("labels of the wrong shape")
+        low = 0 if problem.loss_code == MULTINOMIAL else -1
+        if problem.labels.min() < low or problem.labels.max() >= k:
+            _fail(f"class codes outside [{low}, {k})")
+    elif problem.Y.shape != (n, k):
+        _fail(f"targets of shape {problem.Y.shape} for {n} rows and {k} outputs")
+    if problem.pos_weight.shape != (k,) or problem.neg_weight.shape != (k,):
+        _fail("class weights of the wrong shape")
+    if problem.sample_weight.shape != (n,):
+        _fail("sample weights of the wrong shape")
+    train = problem.train
+    if train.ndim != 1 or (train.size and (train.min() < 0 or train.max() >= n)):
+        _fail("training rows out of range")
+    p = problem.preconditioner
+    n_buckets = p.bucket_scale.shape[0]
+    if p.bucket.shape != (d,) or (d and p.bucket.max() >= n_buckets) or n_buckets < 1:
+        _fail("preconditioner buckets out of range")
+    if p.center.shape not in ((0,), (d,)) or (p.center.size and sp.issparse(X)):
+        _fail("preconditioner centre of the wrong shape")
+    if problem.l2.shape != (n_buckets,) or problem.l1.shape != (n_buckets,):
+        _fail("penalty strengths of the wrong shape")
+
+
+def _check_shapes(X, args):
+    """O(1) checks of the shapes of one kernel call's arguments."""
+    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     G_out, G_b_out, mode) = args
+    n, d = X.shape
+    k = W.shape[0]
+    if W.shape != (k, d) or b.shape != (k,) or loss_out.shape != (k,):
+        _fail(f"weights of shape {W.shape} for {d} features")
+    if labels.size == 0 and Y.shape != (n, k):
+        _fail(f"targets of shape {Y.shape} for weights of shape {W.shape}")
+    if labels.size and labels.shape != (n,):
+        _fail("labels of the wrong length")
+    if pos_weight.shape != (k,) or neg_weight.shape != (k,) or sample_weight.shape != (n,):
+        _fail("weights of the wrong shape")
+    if order.ndim != 1 or order.size > n or not 1 <= batch_size <= max(order.size, 1):
+        _fail("row order or batch size out of range")
+    if bucket.shape != (d,) or center.shape not in ((0,), (d,)):
+        _fail("preconditioner of the wrong shape")
+    n_buckets = bucket_scale.shape[0]
+    if l2.shape != (n_buckets,) or l1.shape != (n_buckets,) or l1_accrued.shape != (n_buckets,):
+        _fail("penalty strengths of the wrong shape")
+    state_shape = (k, d + 1)
+    for index, state in enumerate((S1, S2)):
+        expected = state_shape if index < N_STATE_ARRAYS[optimizer_code] else (0, 0)
+        if state.shape != expected:
+            _fail(f"optimizer state of shape {state.shape}, expected {expected}")
+    if average_start > 0 and (W_avg.shape != (k, d) or b_avg.shape != (k,)):
+        _fail("averages of the wrong shape")
+    if l1_received.shape not in ((0, 0), (k, d)):
+        _fail("l1 books of the wrong shape")
+    if mode == GRADIENT and (G_out.shape != (k, d) or G_b_out.shape != (k,)):
+        _fail("gradient outputs of the wrong shape")
+
+
+def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRAIN,
+                gradient_out=None):
+    """Run one kernel call over the rows ``order``; return ``(t, losses)``.
+
+    ``schedule`` is ``(code, eta_base, power_t, alpha, t0)``; ``state_args``
+    is ``(optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
+    l1_received, l1_accrued)``. ``losses`` is the weighted sum of the losses
+    met, per output.
+    """
+    p = problem.preconditioner
+    loss_out = np.zeros(W.shape[0])
+    G_out, G_b_out = gradient_out if gradient_out is not None else (EMPTY_2D, EMPTY_1D)
+    batch_size = int(min(batch_size, max(order.size, 1)))  # a numpy integer would compile anew
+    args = (  # in the order the kernels unpack it
+        _read_only(problem.Y), _read_only(problem.labels), _read_only(problem.pos_weight),
+        _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(order),
+        batch_size, W, b, problem.fit_intercept, problem.loss_code, problem.epsilon,
+        _read_only(p.center), _read_only(p.bucket), _read_only(p.bucket_scale),
+        _read_only(problem.l2), _read_only(problem.l1), *schedule, *state_args,
+        loss_out, G_out, G_b_out, mode,
+    )
+    X = problem.X
+    _check_shapes(X, args)
+    sparse = sp.issparse(X)
+    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode)
+    if sparse:
+        t = kernel(_read_only(X.data), _read_only(X.indices), _read_only(X.indptr), args)
+    else:
+        t = kernel(_read_only(X), args)
+    return t, loss_out
+
+
+EMPTY_1D = np.empty(0)
+EMPTY_2D = np.empty((0, 0))
+_NO_STATE = (0, np.zeros(5), EMPTY_2D, EMPTY_2D, 0, EMPTY_2D, EMPTY_1D, 1, EMPTY_2D)
+
+
+def evaluate(problem, W, b, rows, gradient=False):
+    """Weighted loss sums per output at ``W, b`` over ``rows`` (and the mean gradient).
+
+    With ``gradient``, also returns ``(G, G_b)``: the gradient of the mean
+    loss over ``rows`` (without the penalty) in the kernels' coordinates.
+    """
+    out = (np.zeros(W.shape), np.zeros(W.shape[0])) if gradient else None
+    schedule = (0, 0.0, 0.0, 0.0, 0.0)
+    state_args = (*_NO_STATE, np.zeros(problem.l2.shape[0]))
+    _, losses = call_kernel(
+        problem, rows, max(rows.size, 1), W.copy(), b.copy(), schedule, state_args,
+        mode=GRADIENT if gradient else EVALUATE, gradient_out=out,
+    )
+    return (losses, *out) if gradient else losses
+
+
+@jit()
+def _intercept_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows, loss_code,
+                      epsilon, b, loss_out):
+    z = np.empty(b.shape[0])
+    dloss = np.empty(b.shape[0])
+    for r in range(rows.shape[0]):
+        z[:] = b
+        _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows[r], loss_code,
+                    epsilon, z, dloss, loss_out)
+
+
+def intercept_only_losses(problem, b, rows):
+    """Weighted loss sums per output of the model that predicts ``b`` everywhere."""
+    loss_out = np.zeros(b.shape[0])
+    _intercept_losses(
+        _read_only(problem.Y), _read_only(problem.labels), _read_only(problem.pos_weight),
+        _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(rows),
+        problem.loss_code, problem.epsilon, np.asarray(b, dtype=np.float64), loss_out,
+    )
+    return loss_out

@@ -1,0 +1,212 @@
+"""When a fit stops, and when it has failed.
+
+Stopping rules look at one figure per epoch and per *group* of outputs: the
+outputs of a one-vs-rest classifier or of a multi-output regressor are
+independent problems, so each is a group of its own and stops on its own, as
+``SGDClassifier`` stops each binary problem (its weights are kept as they
+were then while the others go on); a binary or multinomial classifier and a
+single-output regressor are one group.
+
+Divergence: a fit whose weights or objective become non-finite has failed.
+So has one whose objective grows far past the intercept-only model's, except
+under an explicit decaying schedule, which may start with long steps and
+recover, as scikit-learn's SGD does; the end of such a call is checked
+instead (:func:`check_final_objective`).
+"""
+
+import math
+
+import numpy as np
+
+from ._schedules import BarzilaiBorweinSchedule
+
+# A fit whose objective grows past this multiple of the intercept-only
+# model's has diverged, even where clipped derivatives keep it finite.
+DIVERGENCE_FACTOR = 1e8
+
+DECAYING_SCHEDULES = ("optimal", "invscaling", "exponential")
+
+
+class DivergenceError(ValueError):
+    """A fit whose weights or objective became non-finite or exploded.
+
+    A subclass of ``ValueError``, which scikit-learn's SGD estimators raise
+    in the same case. The estimator keeps the state it had before the call.
+    """
+
+
+def advice(est, schedule):
+    """What would change the outcome of a diverging fit with these settings (a phrase)."""
+    if est.learning_rate == "auto" and schedule.name != "optimal":
+        return (
+            f"learning_rate={_explicit(schedule.name)!r} with an eta0 below the "
+            f"{schedule.eta0:.3g} that 'auto' chose, or features scaled with StandardScaler"
+        )
+    if schedule.name == "optimal":
+        return (
+            f"a larger alpha (now {est.alpha:g}; learning_rate='optimal' takes steps "
+            "1 / (alpha (t0 + t))), or learning_rate='invscaling' with eta0"
+        )
+    what = "the aggressiveness C, " if schedule.name in ("pa1", "pa2") else ""
+    return f"a smaller eta0 ({what}now {est.eta0:g}) or learning_rate='auto'"
+
+
+def _explicit(name):
+    """An explicit schedule that reproduces an "auto" choice."""
+    return "constant" if name == "barzilai-borwein" else name
+
+
+def divergence_error(est, schedule, epoch, what, non_finite):
+    """The error for a fit that diverged at ``epoch``: ``what`` happened."""
+    if non_finite:
+        # scikit-learn's words first, so that code matching them still does.
+        message = (
+            f"Floating-point under-/overflow occurred at epoch #{epoch}: {what}. "
+            "Scaling input data with StandardScaler or MinMaxScaler might help; so "
+            f"might {advice(est, schedule)}."
+        )
+    else:
+        message = f"The fit diverged at epoch {epoch}: {what}. Try {advice(est, schedule)}."
+    return DivergenceError(message + " The estimator keeps its previous state.")
+
+
+class Reference:
+    """The objectives a call's objective is judged against.
+
+    ``baseline`` is the intercept-only model's, ``floor`` the larger of the
+    zero model's and what rounding can explain, and ``start`` (a function,
+    called at most once and only when needed: it costs a pass over the
+    data) the objective at the weights the call started from, when those
+    are not zero.
+    """
+
+    def __init__(self, baseline, floor, start=None):
+        self.baseline = baseline
+        self.floor = floor
+        self._start = start
+
+    def exceeded(self, value, factor):
+        """Whether ``value`` is above ``factor`` times each reference.
+
+        Never, where every reference is zero (a perceptron at w = 0 has no
+        loss at all): there is no scale to judge growth by.
+        """
+        if value <= factor * max(self.baseline, self.floor):
+            return False
+        if self._start is not None:
+            self.floor = max(self.floor, self._start())
+            self._start = None
+            return value > factor * max(self.baseline, self.floor)
+        return max(self.baseline, self.floor) > 0
+
+
+def check_divergence(est, schedule, epoch, objective, weights_finite, reference):
+    """Raise if the weights or the objective are non-finite or exploding.
+
+    Derivative clipping can keep a diverging fit finite, so growth far past
+    the :class:`Reference` counts as divergence too, unless the schedule is
+    an explicit decaying one (which may recover).
+    """
+    finite = weights_finite and math.isfinite(objective)
+    if not finite:
+        raise divergence_error(est, schedule, epoch, "the weights or the objective "
+                               "became non-finite", non_finite=True)
+    may_recover = est.learning_rate != "auto" and schedule.name in DECAYING_SCHEDULES
+    if may_recover or not reference.exceeded(objective, DIVERGENCE_FACTOR):
+        return
+    raise divergence_error(est, schedule, epoch, f"the objective grew to {objective:.3g}, "
+                           f"against {reference.baseline:.3g} for the intercept-only model",
+                           non_finite=False)
+
+
+def check_final_objective(est, schedule, epoch, final, first, reference):
+    """Raise if the call ended far worse than the intercept-only model.
+
+    Far worse: above it and either 10 times the first epoch's objective or,
+    with a step that does not decay, 100 times its own. Returns a warning
+    message instead for an explicit decaying schedule, which scikit-learn
+    would let run on.
+    """
+    if not math.isfinite(final):
+        raise divergence_error(est, schedule, epoch, "the objective at the final weights "
+                               "is non-finite", non_finite=True)
+    decaying = schedule.name in DECAYING_SCHEDULES
+    worse = reference.exceeded(final, 1.0) and (
+        (first > 0 and final > 10 * first) or (not decaying and reference.exceeded(final, 100.0))
+    )
+    if not worse:
+        return None
+    what = (f"its objective ended at {final:.3g}, worse than the intercept-only model's "
+            f"({reference.baseline:.3g}) and than the {first:.3g} of the call's first epoch")
+    if est.learning_rate != "auto" and decaying:
+        return f"The fit may not have recovered from its first steps: {what}. Try {advice(est, schedule)}."
+    raise divergence_error(est, schedule, epoch, what, non_finite=False)
+
+
+class ToleranceStopping:
+    """scikit-learn's SGD rule, per group of outputs.
+
+    A group stalls in an epoch whose criterion (lower is better) is not
+    below its best so far minus ``tol``; it is done after
+    ``n_iter_no_change`` stalled epochs in a row.
+    """
+
+    def __init__(self, n_groups, tol, n_iter_no_change):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.best = np.full(n_groups, np.inf)
+        self.count = np.zeros(n_groups, dtype=int)
+
+    def update(self, criterion, history=None):
+        stalled = criterion > self.best - self.tol
+        self.count = np.where(stalled, self.count + 1, 0)
+        self.best = np.minimum(self.best, criterion)
+        return self.count >= self.n_iter_no_change
+
+    def reset(self):
+        self.count[:] = 0
+
+
+class ConstantStepStopping(ToleranceStopping):
+    """The batch solver with a constant step: stop when the remaining decrease is small.
+
+    Near the optimum, gradient descent shrinks the objective's excess by a
+    roughly constant factor ``rho`` per epoch; with the last two decreases
+    ``d0`` and ``d1`` that gives ``rho = d1 / d0`` and a remaining decrease
+    of ``d1 rho / (1 - rho) = d1^2 / (d0 - d1)``. An epoch stalls when that
+    estimate is at most ``tol``, or when the objective did not decrease (as
+    with the subgradients of non-smooth losses). Requiring
+    ``n_iter_no_change`` stalled epochs in a row guards against a single
+    sudden slow-down being read as convergence.
+    """
+
+    def update(self, criterion, history=None):
+        stalled = False
+        if len(history) >= 3:
+            d0 = history[-3] - history[-2]
+            d1 = history[-2] - history[-1]
+            stalled = d1 <= 0 or (d0 > d1 and d1 * d1 / (d0 - d1) <= self.tol)
+        self.count[:] = self.count + 1 if stalled else 0
+        return self.count >= self.n_iter_no_change
+
+
+class BarzilaiBorweinStopping(ToleranceStopping):
+    """The batch solver with Barzilai-Borwein steps: the schedule's own estimate."""
+
+    def __init__(self, schedule, tol, n_iter_no_change):
+        super().__init__(1, tol, n_iter_no_change)
+        self.schedule = schedule
+
+    def update(self, criterion, history=None):
+        stalled = self.schedule.stalled(self.tol)
+        self.count[:] = self.count + 1 if stalled else 0
+        return self.count >= self.n_iter_no_change
+
+
+def stopping_rule(est, schedule, n_groups, validating):
+    """The rule for this fit: scikit-learn's, or the batch solver's estimates."""
+    if not validating and isinstance(schedule, BarzilaiBorweinSchedule):
+        return BarzilaiBorweinStopping(schedule, est.tol, est.n_iter_no_change)
+    if not validating and est.solver == "batch" and schedule.name == "constant":
+        return ConstantStepStopping(1, est.tol, est.n_iter_no_change)
+    return ToleranceStopping(n_groups, est.tol, est.n_iter_no_change)
