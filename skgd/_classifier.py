@@ -24,9 +24,11 @@ def _has_proba(estimator):
 class GDClassifier(ClassifierMixin, BaseGD):
     """Linear classifier fitted by batch, stochastic or mini-batch gradient descent.
 
-    Minimises the weighted mean loss plus ``alpha * R(w)``, the objective of
-    :class:`sklearn.linear_model.SGDClassifier`; with the defaults it behaves
-    as a drop-in ``SGDClassifier()``. Binary problems train one weight
+    Minimises the objective of :class:`sklearn.linear_model.SGDClassifier`
+    (the weighted losses over the number of training rows, plus
+    ``alpha * R(w)``); with the defaults it behaves as a drop-in
+    ``SGDClassifier()``, and under an explicit ``learning_rate`` its
+    stochastic solver takes the same steps. Binary problems train one weight
     vector. With more classes, ``multi_class="ovr"`` trains every
     one-vs-rest problem in a single pass over the data (one row of ``coef_``
     per class), and ``multi_class="multinomial"`` trains the softmax
@@ -43,25 +45,33 @@ class GDClassifier(ClassifierMixin, BaseGD):
         How more than two classes are trained. For two classes both train
         one weight vector (the multinomial loss then is the logistic loss).
     class_weight : dict, "balanced" or None, default=None
-        Weights multiplied into each sample's gradient, as in
-        ``SGDClassifier``. ``"balanced"`` is not available in
-        ``partial_fit``.
-    eta0 : float, default=0.0
+        Weights multiplied into the rows' losses, as in ``SGDClassifier``:
+        with two classes each row weighs its class's weight; in the
+        one-vs-rest problem of class ``k``, the rows of class ``k`` weigh
+        ``class_weight[k]`` and the other rows 1; under
+        ``multi_class="multinomial"`` (one joint problem) each row weighs its
+        class's weight. ``"balanced"`` is not available in ``partial_fit``.
+    eta0 : float, default=0.01
         Base step of the ``"constant"``, ``"invscaling"``, ``"adaptive"`` and
-        ``"exponential"`` schedules, which need it > 0. ``"auto"`` does not
-        use it: it resolves to ``"optimal"`` for the stochastic solver
-        (SGDClassifier's default; for the squared losses its first step is
-        capped at ``1 / L_max`` so that they do not diverge, and ``eta0_``
-        holds the cap), and to the tuning-free steps of
-        :class:`~skgd.GDRegressor` for the mini-batch and batch solvers.
+        ``"exponential"`` schedules (the aggressiveness C of ``"pa1"`` and
+        ``"pa2"``), as in ``SGDClassifier``. ``"auto"`` resolves to
+        ``"optimal"`` for the stochastic solver (SGDClassifier's default; for
+        the squared losses its first step is capped at ``1 / L_max`` so that
+        they do not diverge, and ``eta0_`` holds the cap; with momentum its
+        steps are shortened by ``1 - momentum``), and to the tuning-free
+        steps of :class:`~skgd.GDRegressor` for the mini-batch and batch
+        solvers.
     power_t : float, default=0.5
         Exponent of ``"invscaling"``.
     penalty, alpha, l1_ratio, fit_intercept, solver, batch_size, optimizer, \
 learning_rate, decay_rate, momentum, rho, beta_1, beta_2, adaptive_eps, \
 max_iter, tol, n_iter_no_change, early_stopping, validation_fraction, \
-shuffle, random_state, warm_start, average, epsilon, verbose
+shuffle, random_state, warm_start, average, epsilon, n_jobs, verbose
         As in :class:`~skgd.GDRegressor` (the ``"auto"`` steps of the
-        adaptive optimizers use a target scale of 1).
+        adaptive optimizers use a target scale of 1; ``"pa1"`` and ``"pa2"``
+        need the hinge loss; the intercept starts at 0; with the stochastic
+        solver each one-vs-rest problem stops on its own, as in
+        ``SGDClassifier``).
 
     Attributes
     ----------

@@ -104,7 +104,7 @@ def _check_shapes(X, args):
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
     n, d = X.shape
     k = W.shape[0]
@@ -130,6 +130,8 @@ def _check_shapes(X, args):
             _fail(f"optimizer state of shape {state.shape}, expected {expected}")
     if average_start > 0 and (W_avg.shape != (k, d) or b_avg.shape != (k,)):
         _fail("averages of the wrong shape")
+    if average_power not in (0, 1):
+        _fail(f"averaging power {average_power}")
     if l1_received.shape not in ((0, 0), (k, d)):
         _fail("l1 books of the wrong shape")
     if mode == GRADIENT and (G_out.shape != (k, d) or G_b_out.shape != (k,)):
@@ -170,7 +172,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
 
 EMPTY_1D = np.empty(0)
 EMPTY_2D = np.empty((0, 0))
-_NO_STATE = (0, np.zeros(5), EMPTY_2D, EMPTY_2D, 0, EMPTY_2D, EMPTY_1D, 1, EMPTY_2D)
+_NO_STATE = (0, np.zeros(5), EMPTY_2D, EMPTY_2D, 0, 0, EMPTY_2D, EMPTY_1D, 1, EMPTY_2D)
 
 
 def evaluate(problem, W, b, rows, gradient=False):

@@ -71,6 +71,8 @@ from ._schedules import PA1, PA2, step_size
 # Below this a bucket's scale of ``W = scale * V`` is folded into V, before
 # float underflow could make it meaningless.
 MIN_SCALE = 1e-9
+MIN_SCALE_AVERAGING = 1e-3
+
 
 # What the general loop does (``mode``).
 TRAIN = 0
@@ -192,7 +194,7 @@ def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code, 
 
 
 @jit()
-def _pay_l1(W, bucket, accrued, received, j):
+def _pay_l1(W, bucket, accrued, received, j, acc, S):
     """Cumulative l1 penalty on feature ``j`` (Tsuruoka et al., 2009).
 
     ``accrued[b]`` is the total shrinkage every coefficient of bucket ``b`` is
@@ -213,16 +215,16 @@ def _pay_l1(W, bucket, accrued, received, j):
 
 
 @jit()
-def _pay_all_l1(W, bucket, accrued, received):
+def _pay_all_l1(W, bucket, accrued, received, acc, S):
     for j in range(W.shape[1]):
-        _pay_l1(W, bucket, accrued, received, j)
+        _pay_l1(W, bucket, accrued, received, j, acc, S)
 
 
 @jit()
-def _pay_row_l1(W, bucket, accrued, received, indices, indptr, i):
+def _pay_row_l1(W, bucket, accrued, received, indices, indptr, i, acc, S):
     """Pay the l1 penalty owed by the features of CSR row ``i``."""
     for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-        _pay_l1(W, bucket, accrued, received, np.uint64(indices[p]))
+        _pay_l1(W, bucket, accrued, received, np.uint64(indices[p]), acc, S)
 
 
 # How many rows ahead of the current one the kernels prefetch: far enough
@@ -271,55 +273,151 @@ def _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step
                 b[k] += step[k]
 
 
+@jit(inline="always")
+def _average_weight(tau, power):
+    """Weight of the ``tau``-th averaged iterate (from 1): 1, or ``tau`` (``power`` 1).
+
+    Uniform weights are scikit-learn's ``average`` (the mean of the
+    iterates). Weights growing with ``tau`` (polynomial-decay averaging,
+    Shamir and Zhang, 2013) forget the iterates of the start, which are far
+    from the optimum; ``learning_rate="auto"`` uses them.
+    """
+    return tau if power == 1 else 1.0
+
+
+@jit(inline="always")
+def _total_average_weight(tau, power):
+    """Sum of the weights of the first ``tau`` averaged iterates."""
+    return tau * (tau + 1.0) / 2.0 if power == 1 else tau
+
+
 @jit()
-def _average(W_avg, b_avg, W, scale, bucket, b, count):
-    """Fold the weights ``scale * W, b`` into running means over ``count`` steps."""
-    single = scale.shape[0] == 1
+def _average(W_avg, b_avg, W, b, rate):
+    """Move the averages towards the weights ``W, b`` by ``rate`` (a weight over the total)."""
     for k in range(W.shape[0]):
         for j in range(W.shape[1]):
-            s = scale[0] if single else scale[bucket[j]]
-            W_avg[k, j] += (s * W[k, j] - W_avg[k, j]) / count
-        b_avg[k] += (b[k] - b_avg[k]) / count
+            W_avg[k, j] += (W[k, j] - W_avg[k, j]) * rate
+        b_avg[k] += (b[k] - b_avg[k]) * rate
+
+
+@jit(inline="always")
+def _axpy_averaged(is_csr, c, w, acc, S, inverse, bucket, center, X, data, indices, indptr, i):
+    """:func:`_row_axpy` that also keeps the lazy average's books.
+
+    The weighted sum of the iterates of coefficient ``j`` is kept as
+    ``acc_j + V_j S_b``: ``S_b`` sums the averaging weight times bucket
+    ``b``'s scale over the averaged steps, so a step that leaves ``V_j``
+    alone costs nothing, and a change ``d`` of ``V_j`` subtracts ``d S_b``
+    from ``acc_j`` (the iterates before it keep their value). O(nnz) per
+    step, where an average of every coefficient costs O(n_features).
+    """
+    if is_csr:
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[p])
+            d = c * inverse[bucket[j]] * data[p]
+            w[j] += d
+            acc[j] -= d * S[bucket[j]]
+        return
+    single = inverse.shape[0] == 1
+    for j in range(X.shape[1]):
+        x = X[i, j] - center[j] if center.shape[0] else X[i, j]
+        bj = 0 if single else bucket[j]
+        d = c * inverse[bj] * x
+        w[j] += d
+        acc[j] -= d * S[bj]
+
+
+@jit(inline="always")
+def _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                     inverse, bucket, center, acc, S):
+    """:func:`_plain_update` that also keeps the lazy average's books."""
+    for k in range(W.shape[0]):
+        if step[k] != 0.0:
+            _axpy_averaged(is_csr, step[k], W[k], acc[k], S, inverse, bucket, center, X,
+                           data, indices, indptr, i)
+            if fit_intercept:
+                b[k] += step[k]
 
 
 @jit()
-def _fold(W, scale, bucket, which, accrued, received):
+def _start_lazy_average(W_avg, t, average_start, power, averages):
+    """The lazy average's ``(acc, total)`` at the start of an epoch (empty if not ``averages``)."""
+    if not averages:
+        return np.empty((0, 0)), 0.0
+    tau = max(t - average_start, 0)
+    total = _total_average_weight(float(tau), power)
+    acc = np.empty(W_avg.shape)
+    for k in range(W_avg.shape[0]):
+        for j in range(W_avg.shape[1]):
+            acc[k, j] = W_avg[k, j] * total
+    return acc, total
+
+
+@jit()
+def _finish_lazy_average(W_avg, W, bucket, acc, S, total):
+    """``W_avg = (acc + V S) / total``: the weighted mean of the iterates so far."""
+    if total == 0.0:
+        return
+    for k in range(W.shape[0]):
+        for j in range(W.shape[1]):
+            W_avg[k, j] = (acc[k, j] + W[k, j] * S[bucket[j]]) / total
+
+
+@jit()
+def _accumulate_average(S, scale, b_avg, b, weight, total):
+    """One averaged step of weight ``weight``: ``S_b += weight scale_b``; the intercept eagerly."""
+    for bk in range(S.shape[0]):
+        S[bk] += weight * scale[bk]
+    for k in range(b.shape[0]):
+        b_avg[k] += (b[k] - b_avg[k]) * (weight / total)
+
+
+@jit()
+def _fold(W, scale, bucket, which, accrued, received, acc, S):
     """Fold bucket ``which``'s scale into ``V`` (all buckets if ``which < 0``).
 
-    The l1 books, in units of ``V``, are rescaled with it.
+    The l1 books, in units of ``V``, are rescaled with it; the lazy
+    average's sum so far, ``acc + V S``, moves into ``acc`` and ``S``
+    restarts from zero.
     """
+    averaging = acc.shape[0] > 0
     for j in range(W.shape[1]):
         bj = bucket[j]
         if which < 0 or bj == which:
             s = scale[bj]
+            for k in range(W.shape[0]):
+                if averaging:
+                    acc[k, j] += W[k, j] * S[bj]
+                W[k, j] *= s
             if s != 1.0:
-                for k in range(W.shape[0]):
-                    W[k, j] *= s
                 for k in range(received.shape[0]):
                     received[k, j] *= s
     for bk in range(scale.shape[0]):
         if which < 0 or bk == which:
             accrued[bk] *= scale[bk]
+            S[bk] = 0.0
             scale[bk] = 1.0
 
 
 @jit()
-def _decay(W, scale, bucket, eta, l2, accrued, received):
+def _decay(W, scale, bucket, eta, l2, accrued, received, acc, S):
     """Apply each bucket's l2 decay ``w <- max(0, 1 - eta l2_b) w`` to ``W = scale * V``.
 
     The decay goes into ``scale``, an O(1) step per bucket, until a scale
-    gets so small that it is folded into ``V``. As in scikit-learn, a decay
-    factor below zero sets the weights to zero instead of flipping them.
+    gets so small that it is folded into ``V``: below :data:`MIN_SCALE`, or
+    below :data:`MIN_SCALE_AVERAGING` while the lazy average runs (its sum
+    ``acc + V S`` loses the digits of ``1 / scale`` to cancellation). As in
+    scikit-learn, a decay factor below zero sets the weights to zero instead
+    of flipping them.
     """
+    floor = MIN_SCALE_AVERAGING if acc.shape[0] else MIN_SCALE
     for bk in range(scale.shape[0]):
         if l2[bk] == 0.0:
             continue
         decay = max(1.0 - eta * l2[bk], 0.0)
-        if decay >= MIN_SCALE / scale[bk]:
-            scale[bk] *= decay
-        else:
-            scale[bk] *= decay  # zero or tiny: fold it in now
-            _fold(W, scale, bucket, bk, accrued, received)
+        scale[bk] *= decay
+        if scale[bk] < floor:  # zero or tiny: fold it in now
+            _fold(W, scale, bucket, bk, accrued, received, acc, S)
 
 
 @jit()
@@ -331,7 +429,7 @@ def _refresh_factors(scale, bucket_scale, factor, inverse):
 
 
 @jit()
-def _accrue_l1(W, scale, bucket, accrued, received, eta, l1, lazy):
+def _accrue_l1(W, scale, bucket, accrued, received, eta, l1, lazy, acc, S):
     """Add one step's l1 penalty to the books (in units of V); pay it now unless ``lazy``.
 
     Returns whether some coefficients are now behind.
@@ -340,7 +438,7 @@ def _accrue_l1(W, scale, bucket, accrued, received, eta, l1, lazy):
         accrued[bk] += eta * l1[bk] / scale[bk]
     if lazy:
         return True
-    _pay_all_l1(W, bucket, accrued, received)
+    _pay_all_l1(W, bucket, accrued, received, acc, S)
     return False
 
 
@@ -376,7 +474,7 @@ def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
     n_samples = order.shape[0]
     n_outputs = W.shape[0]
@@ -389,6 +487,9 @@ def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
     factor = bucket_scale.copy()
     inverse = bucket_scale.copy()
     behind = False  # whether some coefficients have not been paid their l1 yet
+    averages = average_start > 0
+    S = np.zeros(n_buckets)
+    acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
 
     for r in range(n_samples):
         eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -396,12 +497,12 @@ def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
         # Averaging needs every coefficient up to date after every step.
         lazy = cumulative_l1 and is_csr and not averaging
         if behind and not lazy:
-            _pay_all_l1(W, bucket, l1_accrued, l1_received)
+            _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
             behind = False
         _prefetch_row(is_csr, X, data, indices, indptr, order, r + PREFETCH_DISTANCE)
         i = np.uint64(order[r])
         if lazy:
-            _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i)
+            _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
 
         _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
         weight = sample_weight[i]
@@ -424,19 +525,26 @@ def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
                 else:
                     step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
-        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received)
+        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
         _refresh_factors(scale, bucket_scale, factor, inverse)
-        _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                      inverse, bucket, center)
         if averaging:
-            _average(W_avg, b_avg, W, scale, bucket, b, t - average_start + 1.0)
+            _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                             inverse, bucket, center, acc, S)
+            weight = _average_weight(t - average_start + 1.0, average_power)
+            total += weight
+            _accumulate_average(S, scale, b_avg, b, weight, total)
+        else:
+            _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                          inverse, bucket, center)
         if cumulative_l1:
-            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy)
+            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
         t += 1
 
     if behind:
-        _pay_all_l1(W, bucket, l1_accrued, l1_received)
-    _fold(W, scale, bucket, -1, l1_accrued, l1_received)
+        _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
+    if averages:
+        _finish_lazy_average(W_avg, W, bucket, acc, S, total)
+    _fold(W, scale, bucket, -1, l1_accrued, l1_received, acc, S)
     return t
 
 
@@ -449,7 +557,7 @@ def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
     n_samples = order.shape[0]
     n_outputs = W.shape[0]
@@ -462,6 +570,9 @@ def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
     factor = bucket_scale.copy()
     inverse = bucket_scale.copy()
     behind = False
+    averages = average_start > 0
+    S = np.zeros(n_buckets)
+    acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
 
     for start in range(0, n_samples, batch_size):
         m = min(batch_size, n_samples - start)
@@ -469,7 +580,7 @@ def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
         averaging = average_start > 0 and t >= average_start
         lazy = cumulative_l1 and is_csr and not averaging
         if behind and not lazy:
-            _pay_all_l1(W, bucket, l1_accrued, l1_received)
+            _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
             behind = False
 
         # Loss derivatives of the batch, all at the weights of its start.
@@ -477,27 +588,36 @@ def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
             _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
             i = np.uint64(order[start + r])
             if lazy:
-                _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i)
+                _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
             _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
             _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
                         epsilon, z, dloss, loss_out)
             for k in range(n_outputs):
                 dz[r, k] = -eta * dloss[k] / m
 
-        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received)
+        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
         _refresh_factors(scale, bucket_scale, factor, inverse)
         for r in range(m):
-            _plain_update(is_csr, X, data, indices, indptr, np.uint64(order[start + r]),
-                          W, b, fit_intercept, dz[r], inverse, bucket, center)
+            i = np.uint64(order[start + r])
+            if averaging:
+                _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
+                                 dz[r], inverse, bucket, center, acc, S)
+            else:
+                _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
+                              dz[r], inverse, bucket, center)
         if averaging:
-            _average(W_avg, b_avg, W, scale, bucket, b, t - average_start + 1.0)
+            weight = _average_weight(t - average_start + 1.0, average_power)
+            total += weight
+            _accumulate_average(S, scale, b_avg, b, weight, total)
         if cumulative_l1:
-            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy)
+            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
         t += 1
 
     if behind:
-        _pay_all_l1(W, bucket, l1_accrued, l1_received)
-    _fold(W, scale, bucket, -1, l1_accrued, l1_received)
+        _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
+    if averages:
+        _finish_lazy_average(W_avg, W, bucket, acc, S, total)
+    _fold(W, scale, bucket, -1, l1_accrued, l1_received, acc, S)
     return t
 
 
@@ -507,7 +627,7 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
     n_samples = order.shape[0]
     n_outputs, n_features = W.shape
@@ -516,7 +636,8 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
     dloss = np.empty(n_outputs)
     G = np.empty(W.shape)
     G_b = np.empty(n_outputs)
-    scale = np.ones(bucket_scale.shape[0])
+    tau = max(t - average_start, 0) if average_start > 0 else 0
+    total = _total_average_weight(float(tau), average_power)
     # The batch solver reads the rows in order, which the hardware prefetches
     # by itself: the software prefetch only added 10% to its step. (Smaller
     # batches prefetch even with shuffle=False, where it is merely wasted.)
@@ -566,7 +687,9 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
                 step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], l2[:0], bucket, S1, S2,
                          k, n_features, eta, hyper, c1, c2)
         if average_start > 0 and t >= average_start:
-            _average(W_avg, b_avg, W, scale, bucket, b, t - average_start + 1.0)
+            weight = _average_weight(t - average_start + 1.0, average_power)
+            total += weight
+            _average(W_avg, b_avg, W, b, weight / total)
         t += 1
     return t
 

@@ -14,11 +14,13 @@ from ._losses import REGRESSION_LOSSES
 class GDRegressor(RegressorMixin, BaseGD):
     """Linear regression fitted by batch, stochastic or mini-batch gradient descent.
 
-    Minimises the weighted mean loss plus ``alpha * R(w)`` (the intercept is
-    not penalised), the objective of :class:`sklearn.linear_model.SGDRegressor`.
-    With the defaults it behaves as a drop-in ``SGDRegressor()``; the
-    ``solver``, ``optimizer`` and ``learning_rate="auto"`` parameters add a
-    deterministic batch solver with a tuning-free step, mini-batches and
+    Minimises the objective of :class:`sklearn.linear_model.SGDRegressor`:
+    the weighted losses summed over the training rows and divided by their
+    number, plus ``alpha * R(w)`` (the intercept is not penalised). With the
+    defaults it behaves as a drop-in ``SGDRegressor()``, and under an
+    explicit ``learning_rate`` its stochastic solver takes the same steps;
+    the ``solver``, ``optimizer`` and ``learning_rate="auto"`` parameters add
+    a deterministic batch solver with a tuning-free step, mini-batches and
     adaptive optimizers. One compiled kernel trains every target of a 2-D
     ``y`` in the same pass over the data.
 
@@ -38,10 +40,12 @@ class GDRegressor(RegressorMixin, BaseGD):
     alpha : float, default=0.0001
         Regularisation strength. With ``solver="batch"`` and the l2 penalty
         the fit converges to ``Ridge(alpha=alpha * n_samples)``.
-    l1_ratio : float, default=0.15
-        Mix of l1 in the elastic-net penalty.
+    l1_ratio : float or None, default=0.15
+        Mix of l1 in the elastic-net penalty (None is fine for the others).
     fit_intercept : bool, default=True
-        Whether to fit an intercept. It starts at the weighted mean of ``y``.
+        Whether to fit an intercept. It starts at the weighted mean of ``y``
+        under ``learning_rate="auto"``, at 0 (as in ``SGDRegressor``) under an
+        explicit schedule.
     solver : {"stochastic", "minibatch", "batch"}, default="stochastic"
         Samples per update: one, ``batch_size``, or all of them.
     batch_size : int, default=32
@@ -54,13 +58,16 @@ class GDRegressor(RegressorMixin, BaseGD):
         update; every other rule also moves every coefficient at each update
         (O(n_features) more per update).
     learning_rate : {"auto", "constant", "invscaling", "optimal", "adaptive", \
-            "exponential"}, default="auto"
+            "exponential", "pa1", "pa2"}, default="auto"
         Step-size schedule. ``"constant"``: ``eta0``; ``"invscaling"``:
         ``eta0 / t^power_t``; ``"optimal"``: ``1 / (alpha (t0 + t))``;
         ``"adaptive"``: ``eta0``, divided by 5 each time the objective stalls
         for ``n_iter_no_change`` epochs; ``"exponential"``:
-        ``eta0 * decay_rate^epoch``. ``"auto"`` resolves to (see
-        ``learning_rate_`` and ``eta0_`` after fit):
+        ``eta0 * decay_rate^epoch``; ``"pa1"``/``"pa2"``: scikit-learn's
+        passive-aggressive steps with aggressiveness ``eta0`` (loss
+        ``"epsilon_insensitive"``, stochastic solver, plain steps). The
+        explicit schedules take ``SGDRegressor``'s steps. ``"auto"``
+        resolves to (see ``learning_rate_`` and ``eta0_`` after fit):
 
         ============  ===============================================
         stochastic    ``"invscaling"`` with ``eta0`` (SGDRegressor's
@@ -86,7 +93,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         ``X' X / n``, by power iteration) and ``L_max`` the largest such
         constant of a single sample's loss. Momentum and Nesterov steps are
         multiplied by ``1 - momentum`` on the stochastic and mini-batch
-        solvers. AdaGrad, RMSProp and Adam move each coefficient by about
+        solvers. The stochastic solver's ``fit`` then publishes a weighted
+        average of its iterates (see ``average``). AdaGrad, RMSProp and Adam move each coefficient by about
         the step per update, so they get ``"adaptive"`` from a base step
         times ``std(y) / sqrt(k)``, ``k`` the mean number of non-zero
         features per row:
@@ -119,7 +127,8 @@ class GDRegressor(RegressorMixin, BaseGD):
     tol : float or None, default=1e-3
         Stop when the objective (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs
-        in a row. The batch solver estimates instead how much the objective
+        in a row; with the stochastic solver each target of a 2-D ``y``
+        stops on its own. The batch solver estimates instead how much the objective
         can still fall, and counts an epoch as stalled when that is at most
         ``tol``: with Barzilai-Borwein steps ``|g|^2 eta_max / 2`` (gradient
         ``g``, longest step taken ``eta_max``); with constant plain steps,
@@ -131,7 +140,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         Epochs without improvement before stopping (or, with
         ``"adaptive"``, before dividing the step).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and stop on its R².
+        Hold out ``validation_fraction`` of the data (scikit-learn's split)
+        and stop on its R². Not available in ``partial_fit``.
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping.
     shuffle : bool, default=True
@@ -139,13 +149,24 @@ class GDRegressor(RegressorMixin, BaseGD):
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the validation split.
     warm_start : bool, default=False
-        Start ``fit`` from the previous solution, optimizer state and step
-        count.
+        Start ``fit`` from the previous ``coef_`` and ``intercept_`` (unless
+        ``coef_init``/``intercept_init`` are given), with the step count,
+        schedule, optimizer state and averages anew, as scikit-learn does.
+        Data of another shape is an error; use ``partial_fit`` to continue a
+        fit.
     average : bool or int, default=False
         Polyak-Ruppert averaging: ``coef_`` is the mean of the iterates,
-        from the first update (True) or from update number ``average``.
+        from the first update (True) or from update number ``average``, as
+        in scikit-learn. False: under ``learning_rate="auto"``, a ``fit`` of
+        the stochastic solver publishes the average in which update ``t``
+        weighs ``t`` (coefficients that are zero at the last iterate stay
+        zero); otherwise the last iterate.
     epsilon : float, default=0.1
         Width of the Huber and epsilon-insensitive losses.
+    n_jobs : int or None, default=None
+        Accepted and validated as in scikit-learn (joblib's conventions:
+        None is 1 unless in a ``joblib.parallel_backend`` context, -1 all
+        cores).
     verbose : int, default=0
         Print one line per epoch.
 
@@ -269,6 +290,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         intercept_init : array-like of shape (1,) or (n_targets,), default=None
             Starting intercept.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows' losses, used as given (as in
+            ``SGDRegressor``; see the user guide, "The objective").
 
         Returns
         -------

@@ -12,38 +12,42 @@ class GDState:
 
     ``W`` and ``b`` are the weights the optimizer moves, in the coordinates
     of ``preconditioner``; ``W_avg`` and ``b_avg`` their Polyak-Ruppert
-    averages, taken from update number ``average_start`` on (0: none);
-    ``S1``/``S2`` the optimizer's state; ``t`` the update count (from 1);
-    ``epochs`` the epochs run.
+    averages, taken from update number ``average_start`` on (0: none), with
+    weights 1 (``average_power`` 0: the mean) or growing with the update
+    number (1); ``S1``/``S2`` the optimizer's state; ``t`` the update count
+    (from 1); ``epochs`` the epochs run. ``average`` is the estimator's
+    parameter the averages were set up for.
     """
 
-    def __init__(self, W, b, preconditioner, optimizer_code, average):
+    def __init__(self, W, b, preconditioner, optimizer_code, average, averaging):
         self.W = W
         self.b = b
         self.preconditioner = preconditioner
         self.t = 1
         self.epochs = 0
         self.optimizer_code = None
-        self.average = None
-        self.average_start = 0
-        self.match_parameters(optimizer_code, average)
+        self.average = object()  # matches no parameter value
+        self.keep_zeros = False
+        self.match_parameters(optimizer_code, average, averaging)
 
-    def match_parameters(self, optimizer_code, average):
+    def match_parameters(self, optimizer_code, average, averaging):
         """Reset the optimizer state or the averages if their parameters changed.
 
         A ``set_params`` between ``partial_fit`` calls may switch the
         optimizer or the averaging; the old state then means nothing.
+        ``averaging`` is ``(start, power)`` for the parameter ``average``.
         Averaging switched on part-way starts at the current update (or at
-        update ``average``, if that is later): the mean is over the updates
-        it has seen, not over updates it was not there for.
+        update ``start``, if that is later): the mean is over the updates it
+        has seen, not over updates it was not there for.
         """
         if optimizer_code != self.optimizer_code:
             self.S1, self.S2 = init_state(optimizer_code, *self.W.shape)
             self.optimizer_code = optimizer_code
         if average != self.average:
+            start, self.average_power = averaging
             self.average = average
-            self.average_start = max(average, self.t) if average > 0 else 0
-            shape = self.W.shape if average > 0 else (0, 0)
+            self.average_start = max(start, self.t) if start > 0 else 0
+            shape = self.W.shape if start > 0 else (0, 0)
             self.W_avg = np.zeros(shape, dtype=self.W.dtype)
             self.b_avg = np.zeros(shape[0], dtype=self.W.dtype)
 
@@ -53,8 +57,20 @@ class GDState:
         return self.average_start > 0 and self.t > self.average_start
 
     def current_weights(self):
-        """The weights a prediction uses now, in the kernels' coordinates."""
-        return (self.W_avg, self.b_avg) if self.averaged else (self.W, self.b)
+        """The weights a prediction uses now, in the kernels' coordinates.
+
+        The averages once averaging has run; with ``keep_zeros`` (the
+        averaging of ``learning_rate="auto"`` under an l1 penalty), the
+        coefficients that are exactly zero at the last iterate are zero:
+        the l1 steps find which coefficients the optimum leaves out, the
+        average smooths the others. (The arrays returned may be the state's
+        own: do not write to them.)
+        """
+        if not self.averaged:
+            return self.W, self.b
+        if self.keep_zeros:
+            return np.where(self.W == 0, 0, self.W_avg).astype(self.W.dtype), self.b_avg
+        return self.W_avg, self.b_avg
 
     def flat_weights(self):
         """A float64 copy of the coefficients and intercepts as one vector."""
