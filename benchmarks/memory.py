@@ -18,6 +18,11 @@ Usage::
     python benchmarks/memory.py                    # 2_500_000 x 100 (2 GB)
     python benchmarks/memory.py --n 500000 --d 50  # smaller
     python benchmarks/memory.py --only batch-auto stochastic-auto
+    python benchmarks/memory.py --n 20000 --d 20 --only clf-1000-classes-stochastic \
+        clf-1000-classes-batch clf-1000-multinomial-batch clf-1000-classes-early-stopping
+
+With 1,000 classes the fit's own memory must stay O(n_samples + n_classes x
+n_features): no (n_samples, n_classes) targets, baselines or scores.
 """
 
 import argparse
@@ -50,6 +55,12 @@ CONFIGS = {
     "csr-stochastic-auto": ("regressor", "csr", {"solver": "stochastic"}),
     "csr-minibatch-auto": ("regressor", "csr", {"solver": "minibatch"}),
     "csr-batch-auto": ("regressor", "csr", {"solver": "batch"}),
+    # 1,000 classes: memory O(n + k d), not O(n k).
+    "clf-1000-classes-stochastic": ("classes1000", "float64", {"solver": "stochastic"}),
+    "clf-1000-classes-batch": ("classes1000", "float64", {"solver": "batch"}),
+    "clf-1000-multinomial-batch": ("multinomial1000", "float64", {"solver": "batch"}),
+    "clf-1000-classes-early-stopping": ("classes1000", "float64",
+                                        {"solver": "minibatch", "early_stopping": True}),
 }
 
 
@@ -127,13 +138,15 @@ def child(name, n, d, max_iter):
             return X, y
         if kind == "classifier3" or kind == "multinomial":
             return X, np.digitize(y, np.quantile(y[:10000], [1 / 3, 2 / 3]))
+        if kind.endswith("1000"):  # every class present, even in the small warm-up
+            return X, rng.permutation(np.arange(n_rows) % min(1000, n_rows // 20))
         return X, (y > 0).astype(np.int64)
 
     def estimator():
         common = dict(random_state=0, max_iter=max_iter, tol=None, **params)
         if kind == "regressor":
             return GDRegressor(**common)
-        if kind == "multinomial":
+        if kind.startswith("multinomial"):
             return GDClassifier(loss="log_loss", multi_class="multinomial", **common)
         return GDClassifier(loss="log_loss", **common)
 

@@ -8,7 +8,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._base import PREDICT_BLOCK, BaseGD, Targets
+from ._base import BaseGD, Targets, row_blocks
 from ._losses import CLASSIFICATION_LOSSES, MULTINOMIAL
 
 
@@ -264,11 +264,9 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         labels : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X)
-        if X.shape[0] <= PREDICT_BLOCK:
-            return self._labels(self._decision(X, self.coef_, self.intercept_))
         return np.concatenate([
-            self._labels(self._decision(X[start:start + PREDICT_BLOCK], self.coef_, self.intercept_))
-            for start in range(0, X.shape[0], PREDICT_BLOCK)
+            self._labels(self._decision(X[rows], self.coef_, self.intercept_))
+            for rows in row_blocks(X.shape[0], len(self.intercept_))
         ])
 
     def _labels(self, scores):
@@ -406,11 +404,18 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         return y
 
     def _validation_scores(self, X, y, sample_weight, W, b):
-        """Weighted accuracy overall, and of each one-vs-rest problem's own sign."""
-        scores = self._decision(X, W, b)
-        overall = float(np.average(self._labels(scores) == y, weights=sample_weight))
-        if scores.shape[1] == 1 or self.multi_class == "multinomial":
-            return overall, np.array([overall])
-        truth = y[:, None] == self.classes_[None, :]
-        per_class = np.average((scores > 0) == truth, axis=0, weights=sample_weight)
-        return overall, per_class
+        """Weighted accuracy overall, and of each one-vs-rest problem's own sign.
+
+        In blocks of rows, so that memory stays O(block x n_classes).
+        """
+        one_vs_rest = W.shape[0] > 1 and self.multi_class != "multinomial"
+        correct, per_class = 0.0, np.zeros(W.shape[0])
+        for rows in row_blocks(X.shape[0], W.shape[0]):
+            scores = self._decision(X[rows], W, b)
+            weight = sample_weight[rows]
+            correct += weight @ (self._labels(scores) == y[rows])
+            if one_vs_rest:
+                per_class += weight @ ((scores > 0) == (y[rows, None] == self.classes_[None, :]))
+        total = sample_weight.sum()
+        overall = float(correct / total)
+        return overall, (per_class / total if one_vs_rest else np.array([overall]))

@@ -3,8 +3,8 @@
 numba does not check array bounds, so a kernel given arrays of mismatched
 shapes reads or writes outside them. Everything a kernel receives is checked
 here first: the data once per ``fit`` or ``partial_fit`` call
-(:func:`check_problem`, O(n_samples + nnz)) and the shapes at every call
-(:func:`_check_shapes`, O(1)). A failed check is a bug in skgd, not in the
+(:func:`check_problem`, O(n_samples + nnz)) and the shapes and the rows to
+visit at every call (:func:`_check_shapes`). A failed check is a bug in skgd, not in the
 caller's input, so it raises ``RuntimeError``.
 """
 
@@ -100,7 +100,7 @@ def check_problem(problem):
 
 
 def _check_shapes(X, args):
-    """O(1) checks of the shapes of one kernel call's arguments."""
+    """Checks of the shapes of one kernel call's arguments (O(1), and the row order's range)."""
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
@@ -118,6 +118,9 @@ def _check_shapes(X, args):
         _fail("weights of the wrong shape")
     if order.ndim != 1 or order.size > n or not 1 <= batch_size <= max(order.size, 1):
         _fail("row order or batch size out of range")
+    # O(len(order)), a fraction of a millisecond per epoch of 200,000 rows.
+    if order.size and (order.min() < 0 or order.max() >= n):
+        _fail("row order out of range")
     if bucket.shape != (d,) or center.shape not in ((0,), (d,)):
         _fail("preconditioner of the wrong shape")
     n_buckets = bucket_scale.shape[0]
@@ -130,7 +133,7 @@ def _check_shapes(X, args):
             _fail(f"optimizer state of shape {state.shape}, expected {expected}")
     if average_start > 0 and (W_avg.shape != (k, d) or b_avg.shape != (k,)):
         _fail("averages of the wrong shape")
-    if average_power not in (0, 1):
+    if not 0 <= average_power <= 8:
         _fail(f"averaging power {average_power}")
     if l1_received.shape not in ((0, 0), (k, d)):
         _fail("l1 books of the wrong shape")

@@ -275,20 +275,26 @@ def _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step
 
 @jit(inline="always")
 def _average_weight(tau, power):
-    """Weight of the ``tau``-th averaged iterate (from 1): 1, or ``tau`` (``power`` 1).
+    """Weight of the ``tau``-th averaged iterate (from 1): ``tau (tau + 1) ... (tau + power - 1)``.
 
-    Uniform weights are scikit-learn's ``average`` (the mean of the
-    iterates). Weights growing with ``tau`` (polynomial-decay averaging,
-    Shamir and Zhang, 2013) forget the iterates of the start, which are far
-    from the optimum; ``learning_rate="auto"`` uses them.
+    ``power`` 0 gives uniform weights, scikit-learn's ``average`` (the mean
+    of the iterates). Weights growing as ``tau ** power`` (polynomial-decay
+    averaging, Shamir and Zhang, 2013) forget the iterates of the start,
+    which are far from the optimum; ``learning_rate="auto"`` uses power 3.
     """
-    return tau if power == 1 else 1.0
+    weight = 1.0
+    for i in range(power):
+        weight *= tau + i
+    return weight
 
 
 @jit(inline="always")
 def _total_average_weight(tau, power):
-    """Sum of the weights of the first ``tau`` averaged iterates."""
-    return tau * (tau + 1.0) / 2.0 if power == 1 else tau
+    """Sum of the weights of the first ``tau`` averaged iterates (a closed form)."""
+    total = tau
+    for i in range(1, power + 1):
+        total *= tau + i
+    return total / (power + 1)
 
 
 @jit()

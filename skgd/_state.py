@@ -16,7 +16,9 @@ class GDState:
     weights 1 (``average_power`` 0: the mean) or growing with the update
     number (1); ``S1``/``S2`` the optimizer's state; ``t`` the update count
     (from 1); ``epochs`` the epochs run. ``average`` is the estimator's
-    parameter the averages were set up for.
+    parameter the averages were set up for; ``first_schedule`` the
+    ``(name, eta0)`` that the first call of the fit resolved to (see
+    :func:`skgd._steps.resolve_schedule`).
     """
 
     def __init__(self, W, b, preconditioner, optimizer_code, average, averaging):
@@ -28,6 +30,7 @@ class GDState:
         self.optimizer_code = None
         self.average = object()  # matches no parameter value
         self.keep_zeros = False
+        self.first_schedule = None
         self.match_parameters(optimizer_code, average, averaging)
 
     def match_parameters(self, optimizer_code, average, averaging):

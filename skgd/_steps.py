@@ -214,18 +214,26 @@ def auto_schedule(est, problem, rows):
     return name, longest, damping
 
 
-def resolve_schedule(est, problem):
+def resolve_schedule(est, problem, first=None):
     """Turn ``learning_rate`` (possibly ``"auto"``) into the rule of this call.
 
     Resolved anew at every ``fit`` and ``partial_fit`` call, from that
-    call's training rows: a later ``partial_fit`` on other data gets a step
-    that is stable on it.
+    call's training rows, so that a later ``partial_fit`` on other data gets
+    a step that is stable on it. ``first`` is ``(name, eta0)`` of the first
+    call of a ``partial_fit`` sequence: under ``"auto"`` a later call keeps
+    that step unless its own rows need a shorter one. The sample weights
+    then keep their meaning across calls, as in scikit-learn, where a fixed
+    step is multiplied by each row's weight: a chunk of weight 100 pulls 100
+    times as hard as one of weight 1 (up to the step that is stable on it),
+    instead of getting a step 100 times shorter.
     """
     name, eta0, damping = est.learning_rate, est.eta0, 1.0
     if name == "optimal":
         eta0 = 0.0  # as in scikit-learn, "optimal" ignores eta0 (unless "auto" capped it)
     if name == "auto":
         name, eta0, damping = auto_schedule(est, problem, problem.train)
+        if first is not None and first[0] == name and first[1] > 0:
+            eta0 = min(eta0, first[1]) if eta0 > 0 else first[1]
     if name == "barzilai-borwein":
         return BarzilaiBorweinSchedule(float(eta0))
     return EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
