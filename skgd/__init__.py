@@ -2,7 +2,8 @@
 
 from ._classifier import GDClassifier
 from ._regressor import GDRegressor
+from ._stopping import DivergenceError
 
 __version__ = "0.1.0"
 
-__all__ = ["GDClassifier", "GDRegressor", "__version__"]
+__all__ = ["DivergenceError", "GDClassifier", "GDRegressor", "__version__"]

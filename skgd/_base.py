@@ -17,6 +17,7 @@ hard as a row of weight 1.
 """
 
 import contextlib
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -24,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -33,15 +35,31 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import row_norms, safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import Problem, call_kernel, check_problem, evaluate, intercept_only_losses
-from ._losses import optimal_init
+from ._engine import (
+    Problem,
+    batch_epoch,
+    call_kernel,
+    check_problem,
+    evaluate,
+    intercept_only_losses,
+)
 from ._optimizers import OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
-from ._precondition import Preconditioner
+from ._precondition import ColumnStats, Preconditioner, move_state
 from ._schedules import PASSIVE_AGGRESSIVE, SCHEDULES, step_size
 from ._state import GDState
-from ._steps import resolve_schedule, row_weight_bound
-from ._stopping import Reference, check_divergence, check_final_objective, stopping_rule
+from ._steps import csr_row_sums, resolve_schedule, row_weight_bound
+from ._losses import NONSMOOTH_LOSSES, optimal_init
+from ._stopping import (
+    FAR_FROM_STATIONARY,
+    Reference,
+    certifies,
+    check_divergence,
+    check_final_objective,
+    estimated_excess,
+    stationarity,
+    stopping_rule,
+)
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 
@@ -51,6 +69,12 @@ SOLVERS = ("stochastic", "minibatch", "batch")
 # the last iterate) and power 3 lags little (0.995) while keeping the test
 # scores at or above SGD*'s (see _averaging).
 AUTO_AVERAGE_POWER = 3
+
+# Relative differences of objectives that rounding can explain.
+ROUNDING = 1e-12
+
+# Rows below which a pass over the data is not cut into blocks for threads.
+ROWS_PER_THREAD = 2048
 
 # Schedules that take their base step from eta0.
 NEEDS_ETA0 = ("constant", "invscaling", "adaptive", "exponential", *PASSIVE_AGGRESSIVE)
@@ -72,10 +96,14 @@ def row_blocks(n_rows, n_outputs):
 
 
 def _warn_if_badly_scaled(X):
-    """Warn when the features' scale is so far from 1 that the intercept cannot be fitted."""
+    """Warn when the features' scale is so far from 1 that the intercept cannot be fitted.
+
+    Only without a preconditioner (explicit schedules), which scales the
+    features itself.
+    """
     if sp.issparse(X):
         data = X.data.astype(np.float64)
-        norms = np.add.reduceat(data * data, X.indptr[:-1]) if data.size else np.zeros(1)
+        norms = csr_row_sums(data * data, X.indptr)
     else:
         norms = row_norms(X.astype(np.float64, copy=False), squared=True)
     largest = float(norms.max()) if norms.size else 0.0
@@ -84,7 +112,8 @@ def _warn_if_badly_scaled(X):
             f"The largest squared row norm of X is {largest:.3g}, far from the "
             "intercept's 1: gradient steps small enough for the features barely "
             "move the intercept (or the reverse), so the fit may stop far from "
-            "the optimum: scale the features, e.g. with StandardScaler.",
+            "the optimum: scale the features, e.g. with StandardScaler, or use "
+            "learning_rate='auto', which scales them itself.",
             ConvergenceWarning,
         )
 
@@ -124,6 +153,11 @@ class Targets(NamedTuple):
     Y: np.ndarray  # (n_samples, n_outputs) float64, or (0, 0)
     labels: np.ndarray  # (n_samples,) int32, or (0,)
     n_outputs: int
+
+
+def _relative(norm, start):
+    """A gradient norm relative to the start's (0 where the start was already stationary)."""
+    return norm / start if start > 0 else 0.0
 
 
 def _is_fit_state(name):
@@ -166,6 +200,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "epsilon": [Interval(Real, 0, None, closed="left")],
         "n_jobs": [Integral, None],
+        "precondition": [StrOptions({"auto", "diagonal"}), None],
         "verbose": ["verbose"],
     }
 
@@ -211,6 +246,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "n_jobs == 0 has no meaning; use n_jobs=None or 1 for one thread, "
                 "-1 for all cores."
             )
+
+    def _threads(self, n_rows):
+        """Threads for the passes over all rows (joblib's ``n_jobs`` conventions).
+
+        Only blocks of at least :data:`ROWS_PER_THREAD` rows are worth a
+        thread of their own.
+        """
+        return max(1, min(effective_n_jobs(self.n_jobs), n_rows // ROWS_PER_THREAD))
 
     def _averaging(self, partial=False):
         """``(start, power)``: the update from which the published weights are averaged (0: never).
@@ -313,8 +356,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
         return np.sort(train), np.sort(val)
 
-    def _build_problem(self, X, y, sample_weight, classes, partial, first_call, rng):
-        """Targets, weights, training rows and coordinates of this call."""
+    def _preconditioned(self):
+        """Whether the kernels work in preconditioned coordinates (``precondition``)."""
+        if self.precondition == "auto":
+            return self.learning_rate == "auto"
+        return self.precondition == "diagonal"
+
+    def _build_problem(self, X, y, sample_weight, classes, partial, first_call, rng,
+                       stats=None):
+        """Targets, weights, training rows and coordinates of this call.
+
+        The coordinates come from the column statistics of this call's
+        training rows, merged into ``stats`` (those of the earlier calls of
+        a ``partial_fit`` sequence) when given; without preconditioning,
+        and no ``stats``, they are the identity.
+        """
         targets = self._prepare_targets(y, classes=classes, partial=partial, first_call=first_call)
         weight, pos_weight, neg_weight = self._sample_weights(X, y, sample_weight, targets.labels)
         train, val = (
@@ -338,24 +394,41 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 f"The sample weights (times the class weights) are zero on {where}; "
                 "at least one training row needs a positive weight."
             )
-        preconditioner = Preconditioner.identity(X.shape[1])
         l2, l1 = split_penalty(self.penalty, self.alpha, self.l1_ratio)
-        l2_b, l1_b = preconditioner.penalty(l2, l1)
         problem = Problem(
             X=X, Y=targets.Y, labels=targets.labels, pos_weight=pos_weight,
             neg_weight=neg_weight, sample_weight=weight, train=train.astype(np.int64),
             n_outputs=targets.n_outputs, loss_code=self._loss_code(targets.n_outputs),
             epsilon=float(self.epsilon), fit_intercept=bool(self.fit_intercept),
-            preconditioner=preconditioner, l2=l2_b, l1=l1_b,
+            preconditioner=Preconditioner.identity(X.shape[1]), l2=np.array([l2]),
+            l1=np.array([l1]),
         )
-        if not row_weight_bound(problem)[train].max() > 0:
+        row_weight = row_weight_bound(problem)
+        if not row_weight[train].max() > 0:
             raise ValueError(
                 "The class weights times the sample weights are zero on every training "
                 f"row (class_weight={self.class_weight!r}); give some class a positive "
                 "weight."
             )
+        if stats is not None or self._preconditioned():
+            # The rows' weights in the objective (sample times class weight),
+            # which one set of coordinates can follow where there is one
+            # problem. The problems of one-vs-rest weigh a row by its class's
+            # weight in one problem and by 1 in the others: their coordinates
+            # follow the sample weights, which all share (scikit-learn's
+            # check_class_weight_classifiers, weights 1000 and 1e-4: 0.98 of
+            # the predictions in class 0 instead of 0.86).
+            one_vs_rest = problem.labels.size and self._independent_outputs(problem)
+            shared = weight if one_vs_rest else row_weight
+            train_weight = np.zeros_like(row_weight)
+            train_weight[train] = shared[train]
+            if stats is None:
+                stats = ColumnStats(X.shape[1], sp.issparse(X))
+            preconditioner = stats.update(X, train_weight).preconditioner(self.fit_intercept)
+            l2_b, l1_b = preconditioner.penalty(l2, l1)
+            problem = problem._replace(preconditioner=preconditioner, l2=l2_b, l1=l1_b)
         check_problem(problem)
-        return problem, val
+        return problem, val, stats
 
     # --------------------------------------------------------- the weights
     def _checked_init(self, value, shape, name, warm):
@@ -399,7 +472,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         fitted = {k: v for k, v in vars(self).items() if _is_fit_state(k)}
         try:
-            return self._fit_or_fail(X, y, **kwargs)
+            # Underflow is never an error here (a user's np.seterr(all="raise")
+            # would turn the scale of a column of size 1e300 into one).
+            with np.errstate(under="ignore"):
+                return self._fit_or_fail(X, y, **kwargs)
         except BaseException:
             for name in [k for k in vars(self) if _is_fit_state(k)]:
                 delattr(self, name)
@@ -420,16 +496,25 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             warm = (coef_init is self.coef_, intercept_init is self.intercept_)
         fresh = first_call or not partial
         X, y = self._validate_fit_data(X, y, reset=fresh)
-        if fresh and self.fit_intercept:
+        if fresh and self.fit_intercept and not self._preconditioned():
             _warn_if_badly_scaled(X)
         rng = check_random_state(self.random_state)
-        problem, val = self._build_problem(X, y, sample_weight, classes, partial, first_call, rng)
+        # A partial_fit sequence merges each call's column statistics into
+        # those of the calls before (a copy: a failed call changes nothing).
+        stats = None
+        if not fresh and self._preconditioned() and self._state.stats is not None:
+            stats = copy.deepcopy(self._state.stats)
+        problem, val, stats = self._build_problem(X, y, sample_weight, classes, partial,
+                                                  first_call, rng, stats)
 
         if fresh:
             state = self._fresh_state(problem, coef_init, intercept_init, warm, partial)
         else:
             state = self._state.copy()
             state.match_parameters(OPTIMIZERS[self.optimizer], self.average, self._averaging(partial))
+            if problem.preconditioner is not state.preconditioner:
+                move_state(state, state.preconditioner, problem.preconditioner)
+        state.stats = stats
         schedule = resolve_schedule(self, problem, state.first_schedule)
         if state.first_schedule is None:
             state.first_schedule = (schedule.name, schedule.eta0)
@@ -479,23 +564,31 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         early stopping, else None. Each epoch is a sub-task of the
         ``callbacks`` context; a callback may ask to stop after any epoch.
         Groups of outputs that stop before the others (one-vs-rest problems)
-        keep the weights they had then.
+        keep the weights they had then. A ``fit`` ends with the certificate
+        (:meth:`_certify`).
         """
         train = problem.train
         n_train = train.size
         bucket = problem.preconditioner.bucket
         groups = self._output_groups(problem)
-        rule = stopping_rule(self, schedule, len(groups), validation is not None)
+        validating = validation is not None
+        rule = stopping_rule(self, problem.loss_code, schedule, len(groups), validating)
+        certified = certifies(self, problem.loss_code, schedule, validating)
         reference = self._baselines(problem, state)
-        history = {"loss": [], "val": [], "converged": partial, "stop": None}
+        history = {"loss": [], "val": [], "converged": partial, "stop": None,
+                   "start_norm": None if partial else self._start_norm(problem, state)}
         frozen = {}  # group -> (its weights when it stopped, its objective then)
         cumulative_l1 = (float(problem.l1.max()) > 0 and OPTIMIZERS[self.optimizer] == 0
                          and self.solver != "batch")
         l1_received = np.zeros(state.W.shape if cumulative_l1 else (0, 0))
         l1_accrued = np.zeros(problem.l2.shape[0])
         batch_size = {"stochastic": 1, "minibatch": self.batch_size, "batch": n_train}[self.solver]
+        # The batch solver's epoch leaves its full gradient, for the certificate.
+        gradient = (np.zeros(state.W.shape), np.zeros(problem.n_outputs)) \
+            if self.solver == "batch" else None
         hyper = np.array([self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps])
         t0 = self._optimal_t0(schedule, problem.loss_code)
+        longest_step = 0.0  # of the batch solver's accepted epochs
         start_time = time.perf_counter()
         for _ in range(n_epochs):
             epoch_callbacks = callbacks.subcontext(task_name="epoch")
@@ -505,6 +598,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             order = rng.permutation(train) if shuffle else train
             eta_base = schedule.base_for_epoch(state.epochs)
             penalty_before = penalty_values(state.W, bucket, problem.l2, problem.l1)
+            W_before = state.W.copy() if gradient is not None else None
             observing = hasattr(schedule, "observe")
             before = state.flat_weights() if observing else None
             state_args = (
@@ -514,31 +608,44 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             # The "optimal" step 1 / (alpha (t0 + t)) is damped through its alpha.
             timing = (schedule.code, eta_base, float(self.power_t),
                       float(self.alpha) / schedule.damping, t0)
-            state.t, losses = call_kernel(problem, order, batch_size, state.W, state.b,
-                                          timing, state_args)
+            if self.solver == "batch":
+                state.t, losses = batch_epoch(problem, order, state.W, state.b, timing,
+                                              state_args, gradient, self._threads(n_train))
+            else:
+                state.t, losses = call_kernel(problem, order, batch_size, state.W, state.b,
+                                              timing, state_args)
             state.epochs += 1
             per_output = losses / n_train + penalty_before
             per_group = np.array([per_output[g].sum() for g in groups])
             for g, (_, value) in frozen.items():
                 per_group[g] = value
             objective = float(per_group.sum())
+            certificate = excess = None
+            if gradient is not None:
+                norm = stationarity(*gradient, W_before, problem)
+                if history["start_norm"] is None:
+                    history["start_norm"] = norm  # the first epoch starts at the start
+                certificate = _relative(norm, history["start_norm"])
             restart = None
             if observing:
                 restart = schedule.observe(before, state.flat_weights(), eta_base, objective)
             if restart is None:
                 finite = bool(np.isfinite(state.W).all() and np.isfinite(state.b).all())
                 check_divergence(self, schedule, state.epochs, objective, finite, reference)
-            else:  # the schedule took back a step that went astray
+                if gradient is not None:
+                    longest_step = max(longest_step, eta_base)
+                    first = history["loss"][0] if history["loss"] else objective
+                    excess = estimated_excess(norm, longest_step, objective,
+                                              (self.tol or 0.0) * first)
+            else:  # the line search took back a step: the next starts from before it
                 state.set_flat_weights(restart)
+                certificate = None
             history["loss"].append(objective)
             if self.verbose:
-                print(
-                    f"Epoch {state.epochs}: objective={objective:.6g}, "
-                    f"eta={step_size(schedule.code, eta_base, state.t - 1, *timing[2:]):.4g}, "
-                    f"t={state.t - 1}, elapsed={time.perf_counter() - start_time:.3f}s"
-                )
+                self._print_epoch(state, schedule, objective, eta_base, timing, certificate,
+                                  start_time)
             scores = None
-            if validation is not None:
+            if validating:
                 W, b = self._published(state, frozen, groups)
                 overall, scores = self._validation_scores(*validation, W, b)
                 history["val"].append(overall)
@@ -553,10 +660,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 break
             if partial or self.tol is None:
                 continue
-            if scores is not None:
+            if certified:
+                criterion = np.array([np.inf if certificate is None else max(certificate, excess)])
+            elif scores is not None:
                 # Per-output scores where each output is a group of its own.
                 scores = scores if len(groups) == len(scores) else np.array([history["val"][-1]])
-            criterion = -scores if scores is not None else per_group
+                criterion = -scores
+            else:
+                criterion = per_group
             done = rule.update(criterion, history["loss"])
             active = np.array([g not in frozen for g in range(len(groups))])
             done &= active
@@ -573,25 +684,79 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 frozen[g] = (self._group_weights(state, groups[g]), per_group[g])
             if len(frozen) == len(groups):
                 history["converged"] = True
-                history["stop"] = (
-                    "the validation score" if scores is not None else "the objective"
-                ) + f" improved by less than tol={self.tol:g} in {self.n_iter_no_change} epochs"
+                history["stop"] = self._stop_reason(certified, scores is not None)
                 break
         for g, (weights, _) in frozen.items():
             self._restore_group_weights(state, groups[g], weights)
-        self._check_final(problem, state, schedule, history, reference)
+        self._check_final(problem, state, schedule, history, reference, partial)
         if self.verbose and not partial:
             reason = history["stop"] or f"max_iter={self.max_iter} epochs ran"
             print(f"Stopped after {len(history['loss'])} epochs "
-                  f"({time.perf_counter() - start_time:.2f} s): {reason}.")
+                  f"({time.perf_counter() - start_time:.2f} s): {reason}"
+                  + (f"; stationarity {history['stationarity']:.3g}."
+                     if history.get("stationarity") is not None else "."))
+        if not partial:
+            self._warn_if_unconverged(problem, schedule, history, certified)
+        return history
+
+    def _start_norm(self, problem, state):
+        """The certificate's unit: the gradient norm at the weights a ``fit`` starts from.
+
+        The batch solver's first epoch computes it anyway (None: take it
+        from there); the other solvers pay one pass over the data.
+        """
+        if self.solver == "batch":
+            return None
+        _, G, G_b = evaluate(problem, state.W, state.b, problem.train, gradient=True,
+                             n_threads=self._threads(problem.train.size))
+        return stationarity(G, G_b, state.W, problem)
+
+    def _stop_reason(self, certified, validating):
+        if certified:
+            return (f"the gradient fell to tol / 10 = {self.tol / 10:g} of its size at the "
+                    "start (stationarity_)")
+        what = "the validation score" if validating else "the objective"
+        return f"{what} improved by less than tol={self.tol:g} in {self.n_iter_no_change} epochs"
+
+    def _print_epoch(self, state, schedule, objective, eta_base, timing, certificate,
+                     start_time):
+        """verbose=1: one line per epoch, with the step the last update took."""
+        step = step_size(schedule.code, eta_base, state.t - 1, *timing[2:])
+        line = (f"Epoch {state.epochs}: objective={objective:.6g}, step={step:.4g}, "
+                f"t={state.t - 1}")
+        if certificate is not None:
+            line += f", stationarity={certificate:.3g}"
+        print(f"{line}, elapsed={time.perf_counter() - start_time:.3f}s")
+
+    def _warn_if_unconverged(self, problem, schedule, history, certified):
+        """The ConvergenceWarning of a ``fit`` that ran out of epochs or stopped far off.
+
+        Far off: a smooth loss whose gradient at the published weights is
+        still above :data:`FAR_FROM_STATIONARY` of its size at the start.
+        """
+        ratio = history.get("stationarity")
+        figure = "" if ratio is None else (
+            f" The gradient of the objective is {ratio:.2g} of its size at the start "
+            "(stationarity_; 0 at the optimum).")
         if not history["converged"] and self.tol is not None:
             warnings.warn(
                 "Maximum number of iteration reached before convergence. Consider "
                 f"increasing max_iter to improve the fit (all {self.max_iter} epochs ran "
-                f"with tol={self.tol:g}).",
+                f"with tol={self.tol:g})." + figure,
                 ConvergenceWarning,
             )
-        return history
+            return
+        smooth = problem.loss_code not in NONSMOOTH_LOSSES
+        # tol=None: the caller chose the number of epochs, and says nothing.
+        if (certified or not smooth or self.tol is None or ratio is None
+                or ratio <= FAR_FROM_STATIONARY):
+            return
+        warnings.warn(
+            f"The fit stopped far from the optimum of its objective.{figure} A smaller "
+            f"tol (now {self.tol}) or a larger n_iter_no_change (now {self.n_iter_no_change}) "
+            "lets it run longer; solver='batch' stops on this certificate itself.",
+            ConvergenceWarning,
+        )
 
     def _optimal_t0(self, schedule, loss_code):
         """Offset of the "optimal" schedule: Bottou's first step, no longer than eta0."""
@@ -646,7 +811,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 self._restore_group_weights(state, groups[g], weights)
         return state.preconditioner.to_original(*state.current_weights())
 
-    def _check_final(self, problem, state, schedule, history, reference):
+    def _check_final(self, problem, state, schedule, history, reference, partial):
         """Raise (or warn) if the call ended far worse than the intercept-only model.
 
         The per-epoch check sees the losses met during an epoch, not the
@@ -654,25 +819,45 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         call, would go unseen (it is the only step of a ``partial_fit`` with
         the batch solver). So the objective at the final weights is computed
         once per call (one pass over the data), unless the last epoch's
-        running objective already beat the intercept-only model. Barzilai-
-        Borwein steps whose last one went astray end at the best point they
-        met instead.
+        running objective already beat the intercept-only model; a ``fit``
+        always takes that pass, which also gives the certificate,
+        ``history["stationarity"]``. Barzilai-Borwein steps end at the best
+        point their line search accepted, if the last trial is worse.
         """
-        if self.solver != "batch" and history["loss"][-1] <= reference.baseline:
+        running_ok = self.solver != "batch" and history["loss"][-1] <= reference.baseline
+        if partial and running_ok:
             return  # (the batch solver's running objective is one step behind)
-        final = self._objective_at(problem, *state.current_weights())
+        final, norm = self._objective_and_norm(problem, state, certify=not partial)
         best = getattr(schedule, "best", (np.inf, None))
-        if not final <= best[0]:
+        # (Within rounding of the best, the last point is as good and, being
+        # later, has the smaller gradient.)
+        if best[1] is not None and not final <= best[0] + ROUNDING * abs(best[0]):
             state.set_flat_weights(best[1])
-            final = best[0]
+            final, norm = self._objective_and_norm(problem, state, certify=not partial)
+        if norm is not None and history["start_norm"] is not None:
+            history["stationarity"] = _relative(norm, history["start_norm"])
+        if running_ok:
+            return
         message = check_final_objective(self, schedule, state.epochs, final,
                                         history["loss"][0], reference)
         if message:
             warnings.warn(message, ConvergenceWarning)
 
+    def _objective_and_norm(self, problem, state, certify):
+        """The objective at the published weights, and their gradient norm if ``certify``."""
+        W, b = state.current_weights()
+        if not certify:
+            return self._objective_at(problem, W, b), None
+        losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True,
+                                  n_threads=self._threads(problem.train.size))
+        penalty = penalty_values(W, problem.preconditioner.bucket, problem.l2, problem.l1)
+        objective = float((losses / problem.train.size + penalty).sum())
+        return objective, stationarity(G, G_b, W, problem)
+
     def _objective_at(self, problem, W, b):
         """The training objective at ``W, b`` (one pass over the data)."""
-        losses = evaluate(problem, W, b, problem.train)
+        losses = evaluate(problem, W, b, problem.train,
+                          n_threads=self._threads(problem.train.size))
         bucket = problem.preconditioner.bucket
         penalty = penalty_values(W, bucket, problem.l2, problem.l1)
         return float((losses / problem.train.size + penalty).sum())
@@ -696,6 +881,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         for name, value in self._fitted_attributes(state).items():
             setattr(self, name, value)
         self.t_ = state.t
+        self.stationarity_ = history.get("stationarity")
         self.learning_rate_ = schedule.name
         self.eta0_ = schedule.eta0
         self.optimizer_state_ = (state.S1, state.S2)

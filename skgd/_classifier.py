@@ -56,9 +56,9 @@ class GDClassifier(ClassifierMixin, BaseGD):
         ``"exponential"`` schedules (the aggressiveness C of ``"pa1"`` and
         ``"pa2"``), as in ``SGDClassifier``. ``"auto"`` resolves to
         ``"optimal"`` for the stochastic solver (SGDClassifier's default; for
-        the squared losses its first step is capped at ``1 / L_max`` so that
-        they do not diverge, and ``eta0_`` holds the cap; with momentum its
-        steps are shortened by ``1 - momentum``), and to the tuning-free
+        the squared losses and with momentum its first step is capped at
+        ``1 / L_max`` so that they do not diverge, and ``eta0_`` holds the
+        cap; with momentum its steps are shortened by ``1 - momentum``), and to the tuning-free
         steps of :class:`~skgd.GDRegressor` for the mini-batch and batch
         solvers.
     power_t : float, default=0.5
@@ -66,7 +66,7 @@ class GDClassifier(ClassifierMixin, BaseGD):
     penalty, alpha, l1_ratio, fit_intercept, solver, batch_size, optimizer, \
 learning_rate, decay_rate, momentum, rho, beta_1, beta_2, adaptive_eps, \
 max_iter, tol, n_iter_no_change, early_stopping, validation_fraction, \
-shuffle, random_state, warm_start, average, epsilon, n_jobs, verbose
+shuffle, random_state, warm_start, average, epsilon, n_jobs, verbose, precondition
         As in :class:`~skgd.GDRegressor` (the ``"auto"`` steps of the
         adaptive optimizers use a target scale of 1; ``"pa1"`` and ``"pa2"``
         need the hinge loss; the intercept starts at 0; with the stochastic
@@ -79,7 +79,8 @@ shuffle, random_state, warm_start, average, epsilon, n_jobs, verbose
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_, t_, loss_curve_, validation_scores_, best_validation_score_, \
-learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
+learning_rate_, eta0_, optimizer_state_, stationarity_, n_features_in_, \
+feature_names_in_
         As in :class:`~skgd.GDRegressor`; the validation score is accuracy.
 
     Examples
@@ -138,6 +139,7 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         class_weight=None,
         multi_class="ovr",
         n_jobs=None,
+        precondition="auto",
         verbose=0,
     ):
         self.loss = loss
@@ -170,6 +172,7 @@ learning_rate_, eta0_, optimizer_state_, n_features_in_, feature_names_in_
         self.class_weight = class_weight
         self.multi_class = multi_class
         self.n_jobs = n_jobs
+        self.precondition = precondition
         self.verbose = verbose
 
     def _more_validate_params(self, for_partial_fit=False):

@@ -8,13 +8,15 @@ visit at every call (:func:`_check_shapes`). A failed check is a bug in skgd, no
 caller's input, so it raises ``RuntimeError``.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
+from . import _jit
 from ._jit import jit
-from ._kernels import EVALUATE, GRADIENT, TRAIN, _row_losses, epoch_kernel
+from ._kernels import EVALUATE, GRADIENT, STEP, TRAIN, _row_losses, epoch_kernel
 from ._losses import MULTINOMIAL
 from ._optimizers import N_STATE_ARRAYS
 
@@ -137,7 +139,8 @@ def _check_shapes(X, args):
         _fail(f"averaging power {average_power}")
     if l1_received.shape not in ((0, 0), (k, d)):
         _fail("l1 books of the wrong shape")
-    if mode == GRADIENT and (G_out.shape != (k, d) or G_b_out.shape != (k,)):
+    if (mode in (GRADIENT, STEP) or G_out.size) and (G_out.shape != (k, d)
+                                                    or G_b_out.shape != (k,)):
         _fail("gradient outputs of the wrong shape")
 
 
@@ -150,6 +153,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     l1_received, l1_accrued)``. ``losses`` is the weighted sum of the losses
     met, per output.
     """
+    _jit.load()
     p = problem.preconditioner
     loss_out = np.zeros(W.shape[0])
     G_out, G_b_out = gradient_out if gradient_out is not None else (EMPTY_2D, EMPTY_1D)
@@ -173,17 +177,56 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     return t, loss_out
 
 
+def _evaluate_in_threads(problem, W, b, rows, gradient, n_threads):
+    blocks = np.array_split(rows, n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        parts = list(pool.map(lambda block: evaluate(problem, W, b, block, gradient), blocks))
+    if not gradient:
+        return sum(parts[1:], parts[0].copy())
+    losses, G, G_b = parts[0][0].copy(), np.zeros(W.shape), np.zeros(W.shape[0])
+    for block, (block_losses, block_G, block_G_b) in zip(blocks, parts):
+        if block is not blocks[0]:
+            losses += block_losses
+        share = block.size / rows.size  # each block's gradient is a mean over its rows
+        G += share * block_G
+        G_b += share * block_G_b
+    return losses, G, G_b
+
+
+def batch_epoch(problem, rows, W, b, schedule, state_args, gradient_out, n_threads):
+    """One step of the batch solver: ``(t, losses)``, as :func:`call_kernel` returns.
+
+    With one thread, the kernel's own epoch; with more, the gradient comes
+    from :func:`evaluate` over row blocks in threads and the kernel takes
+    the step from it (its STEP mode).
+    """
+    if n_threads <= 1 or rows.size < 2 * n_threads:
+        return call_kernel(problem, rows, rows.size, W, b, schedule, state_args,
+                           gradient_out=gradient_out)
+    losses, G, G_b = evaluate(problem, W, b, rows, gradient=True, n_threads=n_threads)
+    gradient_out[0][:] = G
+    gradient_out[1][:] = G_b
+    t, _ = call_kernel(problem, rows[:1], 1, W, b, schedule, state_args, mode=STEP,
+                       gradient_out=gradient_out)
+    return t, losses
+
+
 EMPTY_1D = np.empty(0)
 EMPTY_2D = np.empty((0, 0))
 _NO_STATE = (0, np.zeros(5), EMPTY_2D, EMPTY_2D, 0, 0, EMPTY_2D, EMPTY_1D, 1, EMPTY_2D)
 
 
-def evaluate(problem, W, b, rows, gradient=False):
+def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
     """Weighted loss sums per output at ``W, b`` over ``rows`` (and the mean gradient).
 
     With ``gradient``, also returns ``(G, G_b)``: the gradient of the mean
     loss over ``rows`` (without the penalty) in the kernels' coordinates.
+    With ``n_threads`` > 1, the rows are cut into that many blocks, each
+    evaluated in a thread (the kernels release the GIL), and the blocks'
+    sums added in block order: the same bits for the same ``n_threads``.
     """
+    if n_threads > 1 and rows.size >= 2 * n_threads:
+        return _evaluate_in_threads(problem, W, b, rows, gradient, n_threads)
     out = (np.zeros(W.shape), np.zeros(W.shape[0])) if gradient else None
     schedule = (0, 0.0, 0.0, 0.0, 0.0)
     state_args = (*_NO_STATE, np.zeros(problem.l2.shape[0]))
@@ -207,6 +250,7 @@ def _intercept_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows, lo
 
 def intercept_only_losses(problem, b, rows):
     """Weighted loss sums per output of the model that predicts ``b`` everywhere."""
+    _jit.load()
     loss_out = np.zeros(b.shape[0])
     _intercept_losses(
         _read_only(problem.Y), _read_only(problem.labels), _read_only(problem.pos_weight),

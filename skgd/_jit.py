@@ -1,4 +1,4 @@
-"""The one set of numba options every compiled function of skgd uses.
+"""The one set of numba options every compiled function of skgd uses, and their lazy loading.
 
 * ``cache=True``: compiled code is stored next to the sources, so a new
   process loads it instead of compiling (check_estimator and grid searches
@@ -11,12 +11,63 @@
 * ``fastmath={"reassoc", "contract"}``: lets dot products and axpys
   vectorise and fuse multiply-adds. Not the full ``fastmath=True``, which
   assumes no NaN or inf: divergence detection depends on seeing them.
+
+numba itself is imported only when the first kernel runs (:func:`load`), not
+with ``import skgd``: importing it costs about 0.2 s, which a user who only
+builds an estimator, clones it or reads its parameters should not pay.
+Until then :func:`jit` leaves each function as plain Python and records it;
+:func:`load` compiles them all (lazily, per signature, from numba's disk
+cache when it can) and puts the compiled dispatchers in place of the Python
+functions in every module that holds them, so that compiled code calls
+compiled code.
 """
 
-import functools
-
-from numba import njit
+import sys
 
 FASTMATH = {"reassoc", "contract"}
+OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": FASTMATH}
 
-jit = functools.partial(njit, cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+_registered = []  # (python function, numba options), in definition order
+_intrinsics = []  # (python placeholder, factory that builds the numba intrinsic)
+_loaded = False
+
+
+def jit(**options):
+    """``numba.njit`` with skgd's options (overridable), applied at :func:`load`."""
+    def record(function):
+        _registered.append((function, {**OPTIONS, **options}))
+        return function
+    return record
+
+
+def intrinsic(factory):
+    """Record a numba intrinsic: ``factory()`` builds it at :func:`load`.
+
+    The decorated name is a placeholder (a no-op) until then.
+    """
+    def placeholder(*args):
+        return None
+    placeholder.__name__ = factory.__name__
+    _intrinsics.append((placeholder, factory))
+    return placeholder
+
+
+def load():
+    """Import numba and put the compiled functions in place (once per process)."""
+    global _loaded
+    if _loaded:
+        return
+    from numba import njit
+
+    replacement = {id(p): factory() for p, factory in _intrinsics}
+    for function, options in _registered:
+        replacement[id(function)] = njit(**options)(function)
+    originals = {id(p) for p, _ in _intrinsics} | {id(f) for f, _ in _registered}
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not namespace or not getattr(module, "__name__", "").startswith(("skgd", "tests")):
+            continue
+        for name, value in list(namespace.items()):
+            if id(value) in originals:
+                namespace[name] = replacement[id(value)]
+    _loaded = True

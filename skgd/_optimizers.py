@@ -57,7 +57,7 @@ def init_state(code, n_outputs, n_features):
 
 
 @jit(inline="always")
-def _l2_of(l2, bucket, j):
+def l2_of(l2, bucket, j):
     """The l2 strength of coordinate ``j``: per bucket, one for all, or none."""
     if l2.shape[0] == 0:
         return 0.0
@@ -70,6 +70,9 @@ def _l2_of(l2, bucket, j):
 def step_row(code, w, g, l2, bucket, S1, S2, k, offset, eta, hyper, c1, c2):
     """Move ``w`` by ``-eta`` times the rule's direction for gradient ``g + l2 w``.
 
+    (Plain steps take the l2 part as a proximal step instead:
+    ``w <- (w - eta g) / (1 + eta l2)``.)
+
     ``w`` and ``g`` are one output's coefficients (or its intercept, as a
     length-1 view) and their gradient; ``l2`` holds the penalty's strength
     per bucket of coordinates (``bucket[j]`` is coordinate ``j``'s), a single
@@ -81,33 +84,36 @@ def step_row(code, w, g, l2, bucket, S1, S2, k, offset, eta, hyper, c1, c2):
     """
     n = w.shape[0]
     if code == SGD:
+        # The l2 part as a proximal step: stable for any strength (a column
+        # of tiny spread has a huge one in preconditioned coordinates), with
+        # the optimum as its fixed point.
         for j in range(n):
-            w[j] -= eta * (g[j] + _l2_of(l2, bucket, j) * w[j])
+            w[j] = (w[j] - eta * g[j]) / (1.0 + eta * l2_of(l2, bucket, j))
     elif code == MOMENTUM or code == NESTEROV:
         mu = hyper[0]
         for j in range(n):
-            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
+            gj = g[j] + l2_of(l2, bucket, j) * w[j]
             v = mu * S1[k, offset + j] + gj
             S1[k, offset + j] = v
             w[j] -= eta * (v if code == MOMENTUM else gj + mu * v)
     elif code == ADAGRAD:
         eps = hyper[4]
         for j in range(n):
-            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
+            gj = g[j] + l2_of(l2, bucket, j) * w[j]
             s = S1[k, offset + j] + gj * gj
             S1[k, offset + j] = s
             w[j] -= eta * gj / (math.sqrt(s) + eps)
     elif code == RMSPROP:
         rho, eps = hyper[1], hyper[4]
         for j in range(n):
-            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
+            gj = g[j] + l2_of(l2, bucket, j) * w[j]
             s = rho * S1[k, offset + j] + (1.0 - rho) * gj * gj
             S1[k, offset + j] = s
             w[j] -= eta * gj / (math.sqrt(s) + eps)
     else:  # ADAM
         beta_1, beta_2, eps = hyper[2], hyper[3], hyper[4]
         for j in range(n):
-            gj = g[j] + _l2_of(l2, bucket, j) * w[j]
+            gj = g[j] + l2_of(l2, bucket, j) * w[j]
             m = beta_1 * S1[k, offset + j] + (1.0 - beta_1) * gj
             v = beta_2 * S2[k, offset + j] + (1.0 - beta_2) * gj * gj
             S1[k, offset + j] = m

@@ -33,9 +33,12 @@ def penalty_values(W, bucket, l2, l1):
     (``bucket[j]`` is column ``j``'s).
     """
     W = np.asarray(W, dtype=np.float64)
-    if l2.shape[0] == 1:
-        return 0.5 * l2[0] * np.sum(W * W, axis=1) + l1[0] * np.sum(np.abs(W), axis=1)
-    return 0.5 * (W * W) @ l2[bucket] + np.abs(W) @ l1[bucket]
+    # Tiny weights underflow harmlessly; huge ones overflow to inf, which the
+    # divergence check reports with a clear error.
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        if l2.shape[0] == 1:
+            return 0.5 * l2[0] * np.sum(W * W, axis=1) + l1[0] * np.sum(np.abs(W), axis=1)
+        return 0.5 * (W * W) @ l2[bucket] + np.abs(W) @ l1[bucket]
 
 
 @jit(inline="always")

@@ -46,8 +46,14 @@ class Preconditioner:
         return self.bucket_scale[self.bucket]
 
     def penalty(self, l2, l1):
-        """Per-bucket ``(l2, l1)`` strengths in the kernels' coordinates."""
-        return l2 * self.bucket_scale**2, l1 * self.bucket_scale
+        """Per-bucket ``(l2, l1)`` strengths in the kernels' coordinates.
+
+        For columns of size 1e150 and more the l2 strength underflows to 0,
+        which is right to working precision (their coefficients are of size
+        1e-150 and less): the underflow is not an error.
+        """
+        with np.errstate(under="ignore"):
+            return l2 * self.bucket_scale**2, l1 * self.bucket_scale
 
     def to_original(self, W, b):
         """``(W, b)`` of the kernels' coordinates in the original ones (new arrays)."""
@@ -64,3 +70,208 @@ class Preconditioner:
         if self.center.size:
             b += (W @ self.center).astype(b.dtype, copy=False)
         return W / self.column_scale().astype(W.dtype, copy=False), b
+
+
+# Scales are rounded to powers of this base: half an octave, so that every
+# preconditioned column's spread is within 2 ** (1 / 4) of 1.
+SCALE_BASE = 2.0 ** 0.5
+# No preconditioned value is larger than this in absolute value: a column
+# whose spread is tiny next to its extremes (a rare non-zero among n rows,
+# whose spread is sqrt(1 / n) of it; a column constant up to rounding) is
+# scaled less, so that no single row gets a squared norm of n and with it
+# steps n times too short (standardised digits, a pixel almost constant on
+# the training rows: a stochastic step of 1e-27). Gaussian columns, whose
+# extremes are within 5 standard deviations of their mean at these sizes,
+# keep their standard deviation.
+MAX_VALUE = 8.0
+# A column whose spread is at most this share of its size is constant.
+CONSTANT = 1e-9
+# Rows per block of the statistics pass over dense data (float64 temporaries).
+BLOCK_ROWS = 4096
+
+
+class ColumnStats:
+    """Weighted statistics of the columns, merged over ``partial_fit`` calls.
+
+    Dense data: total weight, mean and sum of squared deviations (merged as
+    Chan et al., 1979). CSR data: per column, the weight and the weighted
+    sum of squares of its non-zero entries. All are kept in units of each
+    column's largest absolute value seen so far (``unit``), so that values
+    near 1e300, or near float32's 3e38, square without overflow; float32
+    data is read in blocks of rows, never copied whole to float64.
+    """
+
+    def __init__(self, n_features, sparse):
+        self.sparse = sparse
+        self.unit = np.ones(n_features)
+        self.seen = np.zeros(n_features, dtype=bool)  # whether unit is a peak yet
+        self.weight = np.zeros(n_features) if sparse else 0.0
+        self.mean = np.zeros(n_features)
+        self.square = np.zeros(n_features)  # sum of squared deviations (of values, CSR)
+        self.low = np.full(n_features, np.inf)  # the extremes of the rows seen
+        self.high = np.full(n_features, -np.inf)
+
+    def _rescale(self, peak):
+        """Move the sums to the units of the new peaks."""
+        grow = peak > np.where(self.seen, self.unit, 0.0)
+        new_unit = np.where(grow & (peak > 0), peak, self.unit)
+        ratio = np.where(self.seen, self.unit / new_unit, 1.0)
+        self.mean *= ratio
+        self.square *= ratio * ratio
+        self.unit = new_unit
+        self.seen |= peak > 0
+
+    def update(self, X, weight):
+        """Merge the rows of ``X`` with weights ``weight`` (zero: not counted)."""
+        self._update_extremes(X, weight)
+        if self.sparse:
+            data = X.data.astype(np.float64)
+            peak = np.zeros(X.shape[1])
+            np.maximum.at(peak, X.indices, np.abs(data))
+            self._rescale(peak)
+            row_weight = np.repeat(weight, np.diff(X.indptr))
+            scaled = data / self.unit[X.indices]
+            self.square += np.bincount(X.indices, row_weight * scaled * scaled,
+                                       minlength=X.shape[1])
+            self.weight += np.bincount(X.indices, row_weight, minlength=X.shape[1])
+            return self
+        peak = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], BLOCK_ROWS):
+            block = np.abs(X[start:start + BLOCK_ROWS]).max(axis=0, initial=0.0)
+            peak = np.maximum(peak, block.astype(np.float64))
+        self._rescale(peak)
+        total = float(weight.sum())
+        if total <= 0:
+            return self
+        mean = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], BLOCK_ROWS):
+            rows = slice(start, start + BLOCK_ROWS)
+            mean += weight[rows] @ (X[rows].astype(np.float64) / self.unit)
+        mean /= total
+        square = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], BLOCK_ROWS):
+            rows = slice(start, start + BLOCK_ROWS)
+            centred = X[rows].astype(np.float64) / self.unit - mean
+            square += weight[rows] @ (centred * centred)
+        delta = mean - self.mean
+        merged = self.weight + total
+        self.square += square + delta * delta * self.weight * total / merged
+        self.mean += delta * total / merged
+        self.weight = merged
+        return self
+
+    def _update_extremes(self, X, weight):
+        """The smallest and largest values of each column over the weighted rows."""
+        import scipy.sparse as sp
+
+        rows = np.flatnonzero(weight > 0)
+        if sp.issparse(X):
+            Xw = X[rows]
+            low, high = np.asarray(Xw.min(axis=0).todense()).ravel(), \
+                np.asarray(Xw.max(axis=0).todense()).ravel()
+        else:
+            low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
+            for start in range(0, rows.size, BLOCK_ROWS):
+                block = X[rows[start:start + BLOCK_ROWS]]
+                low = np.minimum(low, block.min(axis=0, initial=np.inf))
+                high = np.maximum(high, block.max(axis=0, initial=-np.inf))
+        self.low = np.minimum(self.low, low.astype(np.float64))
+        self.high = np.maximum(self.high, high.astype(np.float64))
+
+    def preconditioner(self, center):
+        """The :class:`Preconditioner` these statistics give (see :func:`fit_preconditioner`)."""
+        if self.sparse:
+            rms = np.sqrt(np.divide(self.square, self.weight, out=np.zeros_like(self.square),
+                                    where=self.weight > 0))
+            return _bucketed(np.empty(0), rms * self.unit, self._extreme(0.0))
+        var = self.square / self.weight if self.weight > 0 else np.zeros_like(self.square)
+        mean, spread = self.mean * self.unit, np.sqrt(np.maximum(var, 0.0)) * self.unit
+        if center:
+            return _bucketed(mean, spread, self._extreme(mean))
+        return _bucketed(np.empty(0), np.sqrt(spread * spread + mean * mean), self._extreme(0.0))
+
+    def _extreme(self, center):
+        """The largest distance of each column's values from ``center``."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            far = np.maximum(np.abs(self.high - center), np.abs(self.low - center))
+        return np.where(np.isfinite(far), far, 0.0)
+
+
+def _bucketed(center, spread, extreme):
+    """Scales ``1 / spread`` rounded to powers of :data:`SCALE_BASE`, in buckets.
+
+    The spread is at least ``extreme / MAX_VALUE``: no scaled value is
+    larger than :data:`MAX_VALUE`. Columns without spread keep a scale of 1
+    (their centred values are zero).
+    """
+    spread = np.maximum(spread, extreme / MAX_VALUE)
+    # A column constant up to rounding (a spread of 1e-9 of its size) is not
+    # to be blown up to unit spread: it is scaled by its size.
+    size = np.abs(center) if np.ndim(center) and np.size(center) else 0.0
+    constant = spread <= CONSTANT * np.maximum(size, extreme)
+    spread = np.where(constant, np.maximum(size, extreme), spread)
+    with np.errstate(divide="ignore"):
+        exponent = np.where(spread > 0, np.round(-np.log(spread) / np.log(SCALE_BASE)), 0.0)
+    exponent = exponent.astype(np.int64)
+    if exponent.size and exponent.max() - exponent.min() > 254:
+        # 255 half-octaves cover 1e-38 to 1e38: merge the extremes.
+        exponent = np.clip(exponent, exponent.min(), exponent.min() + 254)
+    levels, bucket = np.unique(exponent, return_inverse=True)
+    bucket_scale = SCALE_BASE ** levels.astype(np.float64)
+    return Preconditioner(center, bucket.astype(np.uint8), bucket_scale)
+
+
+def fit_preconditioner(X, weight, center=True):
+    """The preconditioner of ``X`` under row weights ``weight`` (zero outside the training rows).
+
+    Dense: centre on the weighted mean (only with ``center``: the centre
+    moves into the intercept, so a model without one cannot be centred),
+    scale by the weighted standard deviation (the root mean square without
+    a centre). CSR: no centre (it would make every step O(n_features)),
+    scale by the RMS of the non-zero entries, which keeps a preconditioned
+    row's squared norm near its number of non-zeros on sparse data (text,
+    one-hot blocks), where the RMS over all rows would blow a rare feature
+    up to the square root of the number of rows. Returns the preconditioner
+    and the :class:`ColumnStats` it came from.
+    """
+    import scipy.sparse as sp
+
+    stats = ColumnStats(X.shape[1], sp.issparse(X)).update(X, weight)
+    return stats.preconditioner(center), stats
+
+
+# Optimizer states by how they change with the coordinates: sums of
+# gradients (momentum, Adam's first moment) or of squared gradients.
+LINEAR_STATE = {1: (0,), 2: (0,), 5: (0,)}  # optimizer code -> state arrays (S1=0, S2=1)
+QUADRATIC_STATE = {3: (0,), 4: (0,), 5: (1,)}
+
+
+def move_state(state, old, new):
+    """Express ``state`` (weights, averages, optimizer state) in ``new``'s coordinates.
+
+    The weights and averages move exactly (through the original
+    coordinates). A gradient in the kernels' coordinates is ``s (g_w - c
+    g_b)`` for the weights and ``g_b`` for the intercept, so the sums of
+    gradients of momentum and Adam move exactly too; the sums of squared
+    gradients (AdaGrad, RMSProp, Adam's second moment) are rescaled by the
+    square of the change of scale, which ignores what the centre mixes in.
+    """
+    state.W, state.b = _moved(state.W, state.b, old, new)
+    if state.W_avg.size:
+        state.W_avg, state.b_avg = _moved(state.W_avg, state.b_avg, old, new)
+    old_scale, new_scale = old.column_scale(), new.column_scale()
+    arrays = [state.S1, state.S2]
+    for index in LINEAR_STATE.get(state.optimizer_code, ()):
+        S = arrays[index]
+        g_b = S[:, -1:]
+        g_w = S[:, :-1] / old_scale + (g_b * old.center if old.center.size else 0.0)
+        S[:, :-1] = new_scale * (g_w - (g_b * new.center if new.center.size else 0.0))
+    for index in QUADRATIC_STATE.get(state.optimizer_code, ()):
+        arrays[index][:, :-1] *= (new_scale / old_scale) ** 2
+    state.preconditioner = new
+
+
+def _moved(W, b, old, new):
+    W_orig, b_orig = old.to_original(W.astype(np.float64), b.astype(np.float64))
+    W_new, b_new = new.from_original(W_orig, b_orig)
+    return W_new.astype(W.dtype), b_new.astype(b.dtype)

@@ -81,10 +81,10 @@ class GDRegressor(RegressorMixin, BaseGD):
                       the last change ``s`` of the weights and ``y``
                       of the gradient, at least ``1 / L``, rounded to
                       powers of ``2^(1/4)`` (so that rounding noise
-                      does not change the path), restarting from the
-                      best point with ``1 / L`` when the objective
-                      rises above its last 10 values; ``"constant"``
-                      ``1 / L`` for the kinked losses
+                      does not change the path), with a non-monotone
+                      line search that halves a step whose objective
+                      is above the highest of the last 10;
+                      ``"constant"`` ``1 / L`` for the kinked losses
                       (``epsilon_insensitive``) and other optimizers
         ============  ===============================================
 
@@ -104,7 +104,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         ============  ==========  ==========  =====
         adagrad       0.3         1.0         1.0
         rmsprop       0.01        0.1         0.1
-        adam          0.01        0.1         0.03
+        adam          0.01        0.1         0.1
         ============  ==========  ==========  =====
 
     eta0 : float, default=0.01
@@ -128,14 +128,14 @@ class GDRegressor(RegressorMixin, BaseGD):
         Stop when the objective (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs
         in a row; with the stochastic solver each target of a 2-D ``y``
-        stops on its own. The batch solver estimates instead how much the objective
-        can still fall, and counts an epoch as stalled when that is at most
-        ``tol``: with Barzilai-Borwein steps ``|g|^2 eta_max / 2`` (gradient
-        ``g``, longest step taken ``eta_max``); with constant plain steps,
-        whose objective falls geometrically near the optimum,
-        ``d1^2 / (d0 - d1)`` from the last two decreases ``d0, d1`` (an
-        epoch where the objective did not fall also counts). None: run
-        ``max_iter`` epochs.
+        stops on its own. The batch solver on a smooth loss, with plain
+        steps, stops instead at the first epoch where the gradient of the
+        objective is at most ``tol / 10`` of its size at the start (see
+        ``stationarity_``); with constant plain steps on a kinked loss it
+        counts an epoch as stalled when the decrease still to come,
+        extrapolated from the last two decreases ``d0, d1`` as
+        ``d1^2 / (d0 - d1)``, is at most ``tol``. None: run ``max_iter``
+        epochs.
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or, with
         ``"adaptive"``, before dividing the step).
@@ -159,16 +159,30 @@ class GDRegressor(RegressorMixin, BaseGD):
         from the first update (True) or from update number ``average``, as
         in scikit-learn. False: under ``learning_rate="auto"``, a ``fit`` of
         the stochastic solver publishes the average in which update ``t``
-        weighs ``t`` (coefficients that are zero at the last iterate stay
-        zero); otherwise the last iterate.
+        weighs ``t (t + 1) (t + 2)`` (coefficients that are zero at the
+        last iterate stay zero); otherwise the last iterate.
     epsilon : float, default=0.1
         Width of the Huber and epsilon-insensitive losses.
     n_jobs : int or None, default=None
-        Accepted and validated as in scikit-learn (joblib's conventions:
-        None is 1 unless in a ``joblib.parallel_backend`` context, -1 all
-        cores).
+        Threads for the passes over all rows: the batch solver's gradient
+        and every solver's final certificate pass, cut into ``n_jobs`` blocks
+        of at least 2048 rows whose sums are added in block order (the same
+        bits for the same ``n_jobs``; other ``n_jobs`` differ by rounding).
+        The stochastic and mini-batch epochs run on one thread. joblib's
+        conventions: None is 1 unless in a ``joblib.parallel_backend``
+        context, -1 all cores.
     verbose : int, default=0
-        Print one line per epoch.
+        Print one line per epoch (objective, the last step taken and, for
+        the batch solver, the relative gradient norm).
+    precondition : {"auto", "diagonal"} or None, default="auto"
+        ``"diagonal"``: the solvers work on rescaled (and, for dense data
+        with an intercept, centred) columns, from running statistics of
+        ``X``; the objective and the published ``coef_`` and ``intercept_``
+        are those of the original columns, so only the path to the optimum
+        changes, and raw, badly scaled columns converge as standardised
+        ones do. ``"auto"``: ``"diagonal"`` under ``learning_rate="auto"``,
+        None (the columns as given, scikit-learn's steps) under an explicit
+        schedule.
 
     Attributes
     ----------
@@ -190,7 +204,13 @@ class GDRegressor(RegressorMixin, BaseGD):
         The base step it resolved to (for ``"optimal"``, the longest step
         allowed: 0 for none).
     optimizer_state_ : tuple of ndarray
-        The optimizer's state arrays (empty for plain steps).
+        The optimizer's state arrays (empty for plain steps), in the
+        preconditioned coordinates.
+    stationarity_ : float or None
+        After ``fit``: the norm of the objective's (minimal sub-)gradient at
+        the published weights relative to its norm at the weights the fit
+        started from, in the preconditioned coordinates; 0 at the optimum.
+        A smooth loss that ends above 0.1 warns. None after ``partial_fit``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -245,6 +265,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         average=False,
         epsilon=0.1,
         n_jobs=None,
+        precondition="auto",
         verbose=0,
     ):
         self.loss = loss
@@ -275,6 +296,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.average = average
         self.epsilon = epsilon
         self.n_jobs = n_jobs
+        self.precondition = precondition
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)

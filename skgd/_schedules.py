@@ -93,79 +93,87 @@ class EpochSchedule:
 
 
 class BarzilaiBorweinSchedule(EpochSchedule):
-    """Barzilai-Borwein steps for the batch solver's plain steps.
+    """Barzilai-Borwein steps with a non-monotone line search, for the batch solver.
 
-    After each epoch the driver reports the weights before and after the
-    step; the gradient is recovered as ``(before - after) / eta``, and the
-    next step is ``s's / s'y`` with ``s`` the last change of the weights and
-    ``y`` that of the gradient (the inverse of the curvature along the last
-    step), clipped to ``[eta0, 1e4 eta0]`` where ``eta0 = 1 / L`` is the
-    always-safe step. Because the current gradient is only known once its
-    step is taken, the rule uses the previous pair (a step "with retard",
-    Friedlander et al., 1999).
-
-    The fit stalls (see :meth:`stalled`) when the objective's remaining
-    decrease, estimated from the gradient and the longest step taken, is at
-    most ``tol``. The objective may rise now and then. When the objective at the start of
-    an epoch is above the highest of the last ``memory`` epochs, the weights
-    go back to the best point seen (:meth:`observe` returns it) and the
-    rule restarts from ``eta0``, so the fit never ends worse than plain
-    ``1 / L`` steps would have left it.
+    Each epoch computes the objective and the gradient at the weights it
+    starts from and steps from there; the driver then reports the weights
+    before and after (:meth:`observe`), and the gradient (mapping, with an
+    l1 part) is recovered as ``(before - after) / eta``. A point is accepted
+    when its objective is below the highest of the last ``memory`` accepted
+    ones by at least ``GAMMA |w - w_a|^2 / eta`` (``w_a`` the point it was
+    stepped from): the Grippo-Lampariello-Lucidi (1986) condition, which
+    lets the objective rise now and then, as Barzilai-Borwein steps need,
+    and still guarantees convergence on smooth convex objectives. Otherwise
+    the weights go back to ``w_a`` and the step is halved until a point is
+    accepted, so that a fit cannot diverge (the halving goes below the
+    estimated ``1 / L`` if need be). After an accepted point ``w`` with
+    gradient ``g``, the next step is ``s's / s'y`` (``s = w - w_a``,
+    ``y = g - g_a``), clipped to ``[eta0, MAX_RATIO eta0]`` and rounded to
+    powers of ``2 ** (1 / 4)``, so that rounding noise in ``s`` and ``y``
+    (almost) never changes the step and fits that differ only by rounding
+    (rows repeated instead of weighted, another row order) follow the same
+    path.
 
     Parameters
     ----------
     eta0 : float
-        The safe step ``1 / L``, the smallest step taken.
+        The step ``1 / L``, the first one and the shortest BB step.
     memory : int, default=10
-        Epochs over which the objective may rise before the restart.
+        Accepted objectives the line search compares with.
     """
 
     MAX_RATIO = 1e4
+    GAMMA = 1e-4
 
     def __init__(self, eta0, memory=10):
         super().__init__("barzilai-borwein", eta0, 1.0)
         self.memory = memory
-        self.objectives = []
-        self.previous = None  # (weights before the last step, its gradient)
-        self.best = (np.inf, None)  # (objective, weights) of the best start seen
-        self.longest = eta0
-        self.remaining_decrease = np.inf
+        self.accepted = []  # objectives of the accepted points
+        self.anchor = None  # (weights, gradient) of the last accepted point
+        self.anchor_eta = eta0  # the step taken from the anchor
+        self.returning = False  # the next epoch starts at the anchor again
+        self.last_accepted = False  # whether the last epoch's start was accepted
+        self.minimum = (np.inf, None)  # (objective, weights) of the best accepted point
 
     def observe(self, before, after, eta, objective):
         """Take the epoch that moved ``before`` (objective ``objective``) to ``after``.
 
-        Returns the weights to go back to after a rise, else None.
+        Returns the weights to go back to when ``before`` is rejected, else None.
         """
-        recent = self.objectives[-self.memory:]
-        self.objectives.append(objective)
-        if objective < self.best[0]:
-            self.best = (objective, before)
-        if not math.isfinite(objective) or (recent and objective > max(recent)):
-            self.eta = self.eta0
-            self.previous = None
-            return self.best[1]
+        if self.returning:  # back at the anchor, stepping with the shorter step
+            self.returning = False
+            self.anchor_eta = eta
+            self.last_accepted = False
+            return None
+        if self.anchor is not None:
+            w_a, g_a = self.anchor
+            decrease = self.GAMMA * float(np.sum((before - w_a) ** 2)) / self.anchor_eta
+            reference = max(self.accepted[-self.memory:])
+            if not (math.isfinite(objective) and objective <= reference - decrease):
+                self.eta = self.anchor_eta / 2.0
+                self.returning = True
+                self.last_accepted = False
+                return w_a
         gradient = (before - after) / eta
-        # Near the optimum the objective's excess is at most |g|^2 / (2 mu)
-        # for curvature mu; the longest step taken estimates 1 / mu.
-        self.longest = max(self.longest, self.eta)
-        self.remaining_decrease = 0.5 * float(gradient @ gradient) * self.longest
-        if self.previous is not None:
-            s = before - self.previous[0]
-            y = gradient - self.previous[1]
+        self.accepted.append(objective)
+        self.last_accepted = True
+        if objective < self.minimum[0]:
+            self.minimum = (objective, before)
+        if self.anchor is not None:
+            w_a, g_a = self.anchor
+            s, y = before - w_a, gradient - g_a
             sy = float(s @ y)
             ratio = float(s @ s) / sy / self.eta0 if sy > 0 else 1.0
             ratio = min(max(ratio, 1.0), self.MAX_RATIO)
-            # Round to a grid of 2^(1/4): rounding noise in s and y then
-            # (almost) never changes the step, so fits that differ only by
-            # rounding (rows repeated instead of weighted, another row
-            # order) follow the same path instead of drifting apart.
             self.eta = self.eta0 * 2.0 ** (round(4.0 * math.log2(ratio)) / 4.0)
-        self.previous = (before, gradient)
+        self.anchor = (before, gradient)
+        self.anchor_eta = eta
         return None
 
     def base_for_epoch(self, epoch):
         return self.eta
 
-    def stalled(self, tol):
-        """Whether the last epoch counts towards stopping."""
-        return self.remaining_decrease <= tol
+    @property
+    def best(self):
+        """``(objective, weights)`` of the best accepted point (where a fit may end)."""
+        return self.minimum

@@ -18,7 +18,8 @@ class GDState:
     (from 1); ``epochs`` the epochs run. ``average`` is the estimator's
     parameter the averages were set up for; ``first_schedule`` the
     ``(name, eta0)`` that the first call of the fit resolved to (see
-    :func:`skgd._steps.resolve_schedule`).
+    :func:`skgd._steps.resolve_schedule`); ``stats`` the column statistics
+    the coordinates come from (:class:`skgd._precondition.ColumnStats`).
     """
 
     def __init__(self, W, b, preconditioner, optimizer_code, average, averaging):
@@ -31,6 +32,7 @@ class GDState:
         self.average = object()  # matches no parameter value
         self.keep_zeros = False
         self.first_schedule = None
+        self.stats = None  # the column statistics behind the preconditioner
         self.match_parameters(optimizer_code, average, averaging)
 
     def match_parameters(self, optimizer_code, average, averaging):

@@ -18,13 +18,18 @@ import math
 
 import numpy as np
 
-from ._schedules import BarzilaiBorweinSchedule
+from ._losses import NONSMOOTH_LOSSES
 
 # A fit whose objective grows past this multiple of the intercept-only
 # model's has diverged, even where clipped derivatives keep it finite.
 DIVERGENCE_FACTOR = 1e8
 
 DECAYING_SCHEDULES = ("optimal", "invscaling", "exponential")
+
+# A fit of a smooth loss whose gradient at the published weights is above
+# this share of its size at the start stopped far from its optimum, and
+# says so (see BaseGD._warn_if_unconverged).
+FAR_FROM_STATIONARY = 0.1
 
 
 class DivergenceError(ValueError):
@@ -190,23 +195,80 @@ class ConstantStepStopping(ToleranceStopping):
         return self.count >= self.n_iter_no_change
 
 
-class BarzilaiBorweinStopping(ToleranceStopping):
-    """The batch solver with Barzilai-Borwein steps: the schedule's own estimate."""
+class GradientStopping(ToleranceStopping):
+    """The batch solver on a smooth loss: stop on the certificate.
 
-    def __init__(self, schedule, tol, n_iter_no_change):
-        super().__init__(1, tol, n_iter_no_change)
-        self.schedule = schedule
+    The criterion is the larger of two figures, both at the epoch's start:
+    the norm of the objective's gradient (the minimal subgradient with an l1
+    part) relative to its norm at the start of the fit (see
+    :func:`stationarity`), and the objective's excess over its optimum
+    relative to the objective, as estimated by :func:`estimated_excess`.
+    The fit stops at the first epoch where it is at most ``tol / 10``. The
+    gradient is exact, so one such epoch suffices. The relative gradient
+    alone is not enough: near the optimum the excess is about
+    ``|g|^2 / (2 mu)`` for curvature ``mu``, and a weakly penalised logistic
+    regression has a tiny ``mu`` (on the standardised breast cancer data,
+    a relative gradient of 1e-4 left 1.6e-3 of the objective). With the
+    default tol=1e-3 the batch solver ends within 2e-6 (relative) of Ridge's
+    objective on the bundled diabetes data, raw and standardised.
+    """
+
+    SHARE = 0.1  # of tol
 
     def update(self, criterion, history=None):
-        stalled = self.schedule.stalled(self.tol)
-        self.count[:] = self.count + 1 if stalled else 0
-        return self.count >= self.n_iter_no_change
+        return np.array([criterion[0] <= self.SHARE * self.tol])
 
 
-def stopping_rule(est, schedule, n_groups, validating):
-    """The rule for this fit: scikit-learn's, or the batch solver's estimates."""
-    if not validating and isinstance(schedule, BarzilaiBorweinSchedule):
-        return BarzilaiBorweinStopping(schedule, est.tol, est.n_iter_no_change)
+def estimated_excess(norm, longest_step, objective, scale):
+    """The objective's excess over its optimum, relative, as a quadratic model puts it.
+
+    A gradient step of length ``eta`` that the line search accepts sees a
+    curvature of about ``1 / eta`` along the gradient; the smallest
+    curvature met so far is about ``1 / longest_step``, and a quadratic of
+    that curvature with gradient norm ``norm`` lies ``norm^2 longest_step /
+    2`` above its minimum. (An estimate, not a bound: curvature not yet met
+    would leave more.) Relative to the objective, or to ``scale`` where the
+    objective is smaller: an optimum of objective 0 (data fitted exactly)
+    has no relative excess to speak of.
+    """
+    denominator = max(objective, scale)
+    if denominator <= 0:
+        return 0.0
+    return norm * norm * longest_step / (2.0 * denominator)
+
+
+def certifies(est, loss_code, schedule, validating):
+    """Whether this fit stops on the gradient certificate (:class:`GradientStopping`)."""
+    return (not validating and est.solver == "batch" and loss_code not in NONSMOOTH_LOSSES
+            and schedule.name in ("constant", "barzilai-borwein"))
+
+
+def stopping_rule(est, loss_code, schedule, n_groups, validating):
+    """The rule for this fit: scikit-learn's, or the batch solver's."""
+    if certifies(est, loss_code, schedule, validating):
+        return GradientStopping(1, est.tol, est.n_iter_no_change)
     if not validating and est.solver == "batch" and schedule.name == "constant":
         return ConstantStepStopping(1, est.tol, est.n_iter_no_change)
     return ToleranceStopping(n_groups, est.tol, est.n_iter_no_change)
+
+
+def stationarity(G, G_b, W, problem):
+    """Norm of the objective's minimal (sub)gradient at ``W`` (the kernels' coordinates).
+
+    ``G`` and ``G_b`` are the mean loss's gradient in the weights and the
+    intercepts. The penalty adds ``l2 W`` and, where the l1 part applies,
+    ``l1 sign(W)`` at non-zero weights; at zero weights the smallest
+    subgradient is the loss's gradient soft-thresholded by ``l1``. The
+    intercepts count when they are fitted.
+    """
+    bucket = problem.preconditioner.bucket
+    l2 = problem.l2[0] if problem.l2.shape[0] == 1 else problem.l2[bucket]
+    l1 = problem.l1[0] if problem.l1.shape[0] == 1 else problem.l1[bucket]
+    W = np.asarray(W, dtype=np.float64)
+    grad = G + l2 * W
+    sub = np.where(W != 0, grad + l1 * np.sign(W),
+                   np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0))
+    total = float(np.sum(sub * sub))
+    if problem.fit_intercept:
+        total += float(np.sum(np.asarray(G_b) ** 2))
+    return math.sqrt(total)

@@ -60,8 +60,9 @@ def gradient_descent_regression(
     plain steps on more than one batch per epoch, which use the cumulative
     penalty of Tsuruoka et al. (2009) as scikit-learn does: ``u`` is the
     penalty accrued over the whole call and ``q`` what each coefficient
-    received (both shrink with the l2 decay, as the weights do). Returns
-    ``(coef, intercept)``.
+    received (both shrink with the l2 decay, as the weights do). The batch
+    solver's plain step is the elastic net's proximal step,
+    ``w <- soft(w - eta g, eta l1) / (1 + eta l2)``. Returns ``(coef, intercept)``.
     """
     n, d = X.shape
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
@@ -69,7 +70,8 @@ def gradient_descent_regression(
     b = 0.0
     opt_w = NumpyOptimizer(optimizer, d)
     opt_b = NumpyOptimizer(optimizer, ())
-    l2, l1 = alpha * (1 - l1_ratio), alpha * l1_ratio
+    # alpha may be one strength per column (a preconditioned problem).
+    l2, l1 = np.asarray(alpha) * (1 - l1_ratio), np.asarray(alpha) * l1_ratio
     cumulative = optimizer == "sgd" and batch_size < n
     u, q = 0.0, np.zeros(d)
     for _ in range(n_epochs):
@@ -77,15 +79,19 @@ def gradient_descent_regression(
             rows = slice(start, min(start + batch_size, n))
             m = X[rows].shape[0]
             dz = squared_error_derivative(X[rows] @ w + b, y[rows]) * s[rows] / m
-            g = X[rows].T @ dz + l2 * w
-            w = w - eta * opt_w.direction(g)
-            if not cumulative:
-                w = soft_threshold(w, eta * l1)
-            elif l1 > 0:
-                u, q = u * (1 - eta * l2) + eta * l1, q * (1 - eta * l2)
-                before = w
-                w = np.where(w > 0, np.maximum(0, w - (u + q)), np.where(w < 0, np.minimum(0, w + (u - q)), 0.0))
-                q = q + w - before
+            if optimizer == "sgd" and batch_size >= n:
+                # The batch solver's plain step: the elastic net's prox.
+                w = soft_threshold(w - eta * (X[rows].T @ dz), eta * l1) / (1 + eta * l2)
+            else:
+                w = w - eta * opt_w.direction(X[rows].T @ dz + l2 * w)
+                if not cumulative:
+                    w = soft_threshold(w, eta * l1)
+                elif np.any(l1 > 0):
+                    u, q = u * (1 - eta * l2) + eta * l1, q * (1 - eta * l2)
+                    before = w
+                    w = np.where(w > 0, np.maximum(0, w - (u + q)),
+                                 np.where(w < 0, np.minimum(0, w + (u - q)), 0.0))
+                    q = q + w - before
             if fit_intercept:
                 b = b - eta * opt_b.direction(dz.sum())
     return w, b

@@ -5,6 +5,8 @@
   functions it inlines (``_losses.py``, ``_optimizers.py``, ...). An edit to
   one of those would keep running the old compiled code. So the cache is
   cleared whenever the sources of the compiled modules change.
+* The compiled functions are put in place before the test modules import
+  them (``skgd._jit.load``).
 * scikit-learn's SGD test suite (``tests/test_upstream_sgd.py``): remove the
   tests it lists as not about the estimators, mark its expected failures,
   and print the reason for each deselection at the end of the run.
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import skgd
+import skgd._jit
 
 PACKAGE = Path(skgd.__file__).resolve().parent
 CACHE = PACKAGE / "__pycache__"
@@ -24,6 +27,9 @@ UPSTREAM = "test_upstream_sgd.py"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "no_check_spmatrix: scikit-learn's marker (unused here)")
+    # The tests import compiled functions by name: compiled from the start
+    # (``import skgd`` alone leaves them plain Python until the first fit).
+    skgd._jit.load()
     digest = hashlib.sha256()
     for source in sorted(PACKAGE.glob("_*.py")):
         digest.update(source.read_bytes())

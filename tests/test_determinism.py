@@ -245,7 +245,8 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
     out_dir = sys.argv[1]
     with open(f"{out_dir}/models.pkl", "rb") as f:
         models, X = pickle.load(f)
-    report = {"after_load": specialisations(), "predict_seconds": {}}
+    # numba itself loads at the first fit, not with skgd or a prediction.
+    report = {"numba_after_load": "numba" in sys.modules, "predict_seconds": {}}
     outputs = {}
     for key, model in models.items():
         start = time.perf_counter()
@@ -255,8 +256,7 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
             outputs[f"{key}/decision_function"] = model.decision_function(X)
         if getattr(model, "loss", None) == "log_loss":
             outputs[f"{key}/predict_proba"] = model.predict_proba(X)
-    report["after_predict"] = specialisations()
-    report["n_dispatchers"] = len(dispatchers())
+    report["numba_after_predict"] = "numba" in sys.modules
     # Cross-process determinism: refit every model from its parameters.
     with open(f"{out_dir}/data.pkl", "rb") as f:
         data = pickle.load(f)
@@ -267,6 +267,7 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
         outputs[f"{key}/refit_intercept"] = refit.intercept_
     # Positive control: fitting does register specialisations.
     report["after_fit"] = specialisations()
+    report["n_dispatchers"] = len(dispatchers())
     np.savez(f"{out_dir}/outputs.npz", **outputs)
     with open(f"{out_dir}/report.json", "w") as f:
         json.dump(report, f)
@@ -278,14 +279,12 @@ def test_fresh_process_predicts_identically_without_numba(tmp_path):
     """A pickled model predicts in a fresh process with the same bits and
     without touching numba.
 
-    Robust check: every numba dispatcher in skgd lists a signature per
-    specialisation it holds, whether it compiled it or loaded it from the
-    on-disk cache. If unpickling and predicting leave every dispatcher with
-    zero signatures, predict neither compiled nor even loaded a kernel. A
+    Robust check: numba is imported only when the first kernel runs, so
+    after unpickling and predicting it is not in ``sys.modules`` at all. A
     timing threshold would be flaky on a shared machine and would miss a
-    cache load; the signature count has neither problem. The positive
-    control (a fit in the same process does register signatures) shows the
-    probe works.
+    cache load. The positive control (a fit in the same process leaves
+    numba dispatchers with specialisations, compiled or loaded from the
+    disk cache) shows the probe works.
     """
     models, data = {}, {}
     for key, kind, params in [
@@ -313,9 +312,8 @@ def test_fresh_process_predicts_identically_without_numba(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     outputs = np.load(tmp_path / "outputs.npz")
 
+    assert not report["numba_after_load"] and not report["numba_after_predict"]
     assert report["n_dispatchers"] > 0
-    assert sum(report["after_load"].values()) == 0, report["after_load"]
-    assert sum(report["after_predict"].values()) == 0, report["after_predict"]
     assert sum(report["after_fit"].values()) > 0, "the probe cannot see specialisations"
 
     for key, model in models.items():

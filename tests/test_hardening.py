@@ -416,13 +416,19 @@ SPARSE_FORMATS = [
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_every_sparse_format_gives_the_csr_and_dense_model(kind, solver):
-    est, X, y = _make(kind, solver=solver)
+    # Under an explicit schedule dense and CSR take the same steps; under
+    # "auto" dense data is centred and CSR is not, so only converged fits
+    # agree (test_auto_converges_to_the_same_model_on_dense_and_csr). Every
+    # sparse format gives the CSR model exactly, under any schedule.
+    est, X, y = _make(kind, solver=solver, learning_rate="constant", eta0=0.01)
     X = X.copy()
     X[np.abs(X) < 0.5] = 0.0  # some real sparsity
     dense = _fit_quietly(est.__class__(**est.get_params()), X, y)
     csr = _fit_quietly(est.__class__(**est.get_params()), sp.csr_matrix(X), y)
     assert_allclose(csr.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
     assert_allclose(csr.intercept_, dense.intercept_, rtol=1e-9, atol=1e-12)
+    est.set_params(learning_rate="auto")
+    csr = _fit_quietly(est.__class__(**est.get_params()), sp.csr_matrix(X), y)
     for fmt in SPARSE_FORMATS:
         model = _fit_quietly(est.__class__(**est.get_params()), fmt(X), y)
         assert_array_equal(model.coef_, csr.coef_, err_msg=fmt.__name__)
@@ -430,6 +436,20 @@ def test_every_sparse_format_gives_the_csr_and_dense_model(kind, solver):
         assert_array_equal(
             model.predict(fmt(X)), csr.predict(sp.csr_matrix(X)), err_msg=fmt.__name__
         )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_converges_to_the_same_model_on_dense_and_csr(kind):
+    est, X, y = _make(kind, solver="batch", tol=1e-10, max_iter=100_000)
+    X = X.copy()
+    X[np.abs(X) < 0.5] = 0.0
+    if kind == "classifier":
+        est.set_params(loss="log_loss")  # a smooth loss: the batch solver certifies
+    dense = _fit_quietly(est.__class__(**est.get_params()), X, y)
+    csr = _fit_quietly(est.__class__(**est.get_params()), sp.csr_matrix(X), y)
+    assert dense._state.preconditioner.center.size and not csr._state.preconditioner.center.size
+    assert_allclose(csr.coef_, dense.coef_, rtol=1e-6, atol=1e-8)
+    assert_allclose(csr.intercept_, dense.intercept_, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -477,14 +497,17 @@ def test_read_only_arrays(kind, solver):
     _fit_quietly(est, X_ro, y_ro, sample_weight=sw_ro)
     _assert_same_model(est, reference)
     assert_array_equal(est.predict(X_ro), reference.predict(X))
-    # Read-only CSR buffers (e.g. shared memory from joblib) too.
+    # Read-only CSR buffers (e.g. shared memory from joblib) too: the CSR
+    # model of writeable buffers.
     csr = sp.csr_matrix(X)
+    csr_reference = _fit_quietly(est.__class__(**est.get_params()), csr.copy(), y,
+                                 sample_weight=sample_weight)
     for array in (csr.data, csr.indices, csr.indptr):
         array.flags.writeable = False
     sparse_model = _fit_quietly(
         est.__class__(**est.get_params()), csr, y_ro, sample_weight=sw_ro
     )
-    assert_allclose(sparse_model.coef_, reference.coef_, rtol=1e-9, atol=1e-12)
+    _assert_same_model(sparse_model, csr_reference)
     # partial_fit on read-only input.
     kwargs = {"classes": [0, 1]} if kind == "classifier" else {}
     est.__class__(**est.get_params()).partial_fit(X_ro, y_ro, sample_weight=sw_ro, **kwargs)
@@ -645,6 +668,13 @@ def test_badly_scaled_features_regression(solver, scale):
     # The same objective in the unscaled coordinates w' = scale * w.
     expected = _ridge_reference(X / scale, y, alpha * scale**-2).predict(X / scale)
     tolerance = 0.05 * np.std(y)
+    if solver == "stochastic":
+        # Its default steps (SGDRegressor's invscaling, 0.01 / t^0.25) stop
+        # about 0.1 std(y) from the optimum on these 60 rows even when they
+        # are standardised (SGDRegressor: 0.07): the scale must not make it
+        # worse than that.
+        unscaled = GDRegressor(solver=solver, random_state=0).fit(X / scale, y)
+        tolerance = max(tolerance, 1.5 * np.max(np.abs(unscaled.predict(X / scale) - expected)))
     error = float(np.max(np.abs(model.predict(X) - expected)))
     assert error < tolerance, (
         f"silently inaccurate: predictions differ from the optimum's by up to "

@@ -75,7 +75,8 @@ def test_csr_equals_dense(solver, penalty, average):
 def test_csr_equals_dense_classifier(optimizer):
     X, y = _data(n=150, d=20, density=0.3)
     labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
-    params = dict(optimizer=optimizer, solver="minibatch", random_state=0, max_iter=4, tol=None)
+    params = dict(optimizer=optimizer, solver="minibatch", random_state=0, max_iter=4, tol=None,
+                  learning_rate="constant", eta0=0.01)
     dense = GDClassifier(**params).fit(X, labels)
     sparse = GDClassifier(**params).fit(sp.csr_matrix(X), labels)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
@@ -191,3 +192,78 @@ def test_evaluation_sums_the_weighted_losses_and_gradients(kind):
     np.testing.assert_allclose(got, losses, rtol=1e-12)
     np.testing.assert_allclose(G, dZ.T @ problem.X / 30, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(G_b, dZ.sum(axis=0) / 30, rtol=1e-12, atol=1e-14)
+
+
+def _preconditioner(kind, X):
+    """A preconditioner of each shape the kernels branch on."""
+    from skgd._precondition import Preconditioner
+
+    d = X.shape[1]
+    bucket = np.arange(d, dtype=np.uint8) % 3
+    scale = np.array([0.5, 1.0, 2.0])
+    if kind == "one bucket, centred":
+        return Preconditioner(X.mean(axis=0), np.zeros(d, np.uint8), np.array([0.25]))
+    if kind == "buckets, centred":
+        return Preconditioner(X.mean(axis=0), bucket, scale)
+    return Preconditioner(np.empty(0), bucket, scale)  # buckets, no centre (CSR too)
+
+
+PRECONDITIONERS = ["one bucket, centred", "buckets, centred", "buckets, no centre"]
+
+
+@pytest.mark.parametrize("kind", PRECONDITIONERS)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_evaluation_in_preconditioned_coordinates(kind, sparse):
+    # The kernels fit z = W~ x~ + b with x~ = (x - center) * s: against
+    # numpy's explicit x~, for each branch of the dot product and the axpy.
+    from skgd._engine import evaluate
+
+    if sparse and "centred" in kind and "no" not in kind:
+        pytest.skip("CSR data is never centred")
+    problem = _engine_problem("regression")
+    X = problem.X.copy()
+    X[np.random.RandomState(3).rand(*X.shape) < 0.4] = 0.0
+    p = _preconditioner(kind, X)
+    problem = problem._replace(X=sp.csr_matrix(X) if sparse else X, preconditioner=p,
+                               l2=np.zeros(p.bucket_scale.size), l1=np.zeros(p.bucket_scale.size))
+    X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
+    rng = np.random.RandomState(1)
+    W, b = rng.randn(2, X.shape[1]), rng.randn(2)
+    Z = X_tilde @ W.T + b
+    s = problem.sample_weight
+    losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
+    np.testing.assert_allclose(losses, (s[:, None] * 0.5 * (Z - problem.Y) ** 2).sum(axis=0),
+                               rtol=1e-12)
+    dZ = s[:, None] * (Z - problem.Y)
+    np.testing.assert_allclose(G, dZ.T @ X_tilde / len(s), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(G_b, dZ.sum(axis=0) / len(s), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", PRECONDITIONERS)
+@pytest.mark.parametrize("solver, batch_size", [("stochastic", 1), ("minibatch", 7)])
+def test_plain_steps_in_preconditioned_coordinates_match_numpy(kind, solver, batch_size):
+    # Plain steps on x~ = (x - center) * s, with the l2 penalty of each
+    # column alpha * s^2 (the penalty on the original coefficients): numpy
+    # on the explicit x~, then mapped back, against the kernels' bucketed
+    # W = scale_b * V.
+    from skgd._precondition import Preconditioner
+
+    X, y = _data(n=40, d=6)
+    p = _preconditioner(kind, X)
+    est = GDRegressor(solver=solver, batch_size=batch_size, learning_rate="constant", eta0=0.02,
+                      alpha=0.3, max_iter=3, tol=None, shuffle=False, precondition="diagonal")
+    original = est._build_problem  # which fits a preconditioner; this one instead:
+
+    def with_preconditioner(*args, **kwargs):
+        problem, val, stats = original(*args, **kwargs)
+        l2, l1 = p.penalty(0.3, 0.0)
+        return problem._replace(preconditioner=p, l2=l2, l1=l1), val, stats
+
+    est._build_problem = with_preconditioner
+    est.fit(X, y)
+    X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
+    w, b = gradient_descent_regression(X_tilde, y, batch_size=batch_size, n_epochs=3, eta=0.02,
+                                       alpha=0.3 * p.column_scale() ** 2)
+    coef, intercept = Preconditioner.to_original(p, w[None, :], np.array([b]))
+    np.testing.assert_allclose(est.coef_, coef[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.intercept_, intercept, rtol=1e-10, atol=1e-12)

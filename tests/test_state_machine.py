@@ -68,6 +68,7 @@ COMMON_PARAMS = {
     "average": st.sampled_from([False, True, 5]),
     "epsilon": st.sampled_from([0.0, 0.1, 1.0]),
     "random_state": st.integers(0, 3),
+    "precondition": st.sampled_from(["auto", "diagonal", None]),
 }
 REGRESSOR_PARAMS = {
     **COMMON_PARAMS,

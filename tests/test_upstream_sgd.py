@@ -92,6 +92,18 @@ SHUFFLES = (
     "own fits do with random_state=1, 2 and 3"
 )
 
+RAW_FEATURES = (
+    "user guide, 'What learning_rate=\"auto\" changes': the default preconditions the "
+    "features (centred and scaled), so it fits features of size 1e300, where this test "
+    "expects scikit-learn's overflow error"
+)
+IMBALANCE = (
+    "user guide, 'What learning_rate=\"auto\" changes': this test expects the unweighted "
+    "fit on iris imbalanced 11:1 to score below 0.96 weighted F1, as SGDClassifier's does "
+    "(0.953); skgd's default, in preconditioned coordinates, reaches 0.987 without class "
+    "weights (and 0.987 with them)"
+)
+
 # (test name, substring of the parametrized id or "") -> reason.
 EXPECTED_FAILURES = {
     ("test_input_format", "SGDRegressor"): MULTI_OUTPUT,
@@ -107,6 +119,8 @@ EXPECTED_FAILURES = {
     # skgd's sparse model is its dense one, which passes the dense branch; its
     # modified-Huber probabilities tie at 0 for two classes, so argmin differs.
     ("test_sgd_proba", "Sparse"): SPARSE_INTERCEPT,
+    ("test_underflow_or_overflow", ""): RAW_FEATURES,
+    ("test_balanced_weight", "[SGDClassifier]"): IMBALANCE,
 }
 
 

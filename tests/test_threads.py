@@ -1,0 +1,67 @@
+"""n_jobs: the batch solver's passes over row blocks in threads.
+
+Against the one-thread fit (the reference: the kernel's own epoch), to
+rounding, and against itself run to run, bit for bit.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from joblib import parallel_backend
+
+from skgd import GDClassifier, GDRegressor
+
+N_ROWS = 5000  # above 2 blocks of ROWS_PER_THREAD
+
+
+def _data(kind):
+    rng = np.random.RandomState(0)
+    X = rng.randn(N_ROWS, 6)
+    X[rng.rand(*X.shape) < 0.5] = 0.0
+    scores = X @ rng.randn(6)
+    if kind == "regression":
+        y = scores + 0.1 * rng.randn(N_ROWS)
+    elif kind == "binary":
+        y = (scores + rng.logistic(size=N_ROWS) > 0).astype(int)
+    else:
+        y = np.digitize(scores + rng.logistic(size=N_ROWS), [-1.0, 1.0])
+    return X, y
+
+
+def _estimator(kind, **params):
+    if kind == "regression":
+        return GDRegressor(solver="batch", **params)
+    multi_class = "multinomial" if kind == "multinomial" else "ovr"
+    return GDClassifier(loss="log_loss", solver="batch", multi_class=multi_class, **params)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("kind", ["regression", "binary", "ovr", "multinomial"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_threads_give_the_one_thread_fit(kind, sparse, optimizer):
+    X, y = _data("multiclass" if kind in ("ovr", "multinomial") else kind)
+    X = sp.csr_matrix(X) if sparse else X
+    params = dict(optimizer=optimizer, penalty="elasticnet", max_iter=30, tol=None)
+    one = _estimator(kind, n_jobs=1, **params).fit(X, y)
+    two = _estimator(kind, n_jobs=2, **params).fit(X, y)
+    again = _estimator(kind, n_jobs=2, **params).fit(X, y)
+    np.testing.assert_array_equal(two.coef_, again.coef_)
+    np.testing.assert_array_equal(two.intercept_, again.intercept_)
+    scale = np.max(np.abs(one.coef_))
+    np.testing.assert_allclose(two.coef_, one.coef_, rtol=0, atol=1e-9 * scale)
+    # Adam divides the gradient by its running size, so the intercept's
+    # gradient of rounding size (1e-10 on centred columns) still moves it by
+    # 1% of a step, and the two summation orders' rounding shows in the
+    # objective (1e-4 relative) until the fit converges.
+    rtol = 1e-3 if optimizer == "adam" else 1e-10
+    np.testing.assert_allclose(two.loss_curve_, one.loss_curve_, rtol=rtol)
+    assert two.stationarity_ == pytest.approx(one.stationarity_, rel=rtol)
+
+
+def test_n_jobs_follows_joblib_parallel_backend():
+    X, y = _data("regression")
+    params = dict(max_iter=20, tol=None)
+    threaded = _estimator("regression", n_jobs=2, **params).fit(X, y)
+    with parallel_backend("threading", n_jobs=2):
+        inside = _estimator("regression", **params).fit(X, y)
+    np.testing.assert_array_equal(inside.coef_, threaded.coef_)

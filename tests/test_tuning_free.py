@@ -1,0 +1,264 @@
+"""Tuning-free on raw data: the defaults against exact references.
+
+The reproducers of the tuning-free issue (each mirrors a column of a real
+table: a year, a price, a lognormal amount, an uncentred measurement, mixed
+scales), the batch solver's objective against Ridge's and
+LogisticRegression's, and invariance under rescaled and shifted columns.
+The references are closed forms or scikit-learn's exact solvers, never a
+figure of skgd's own.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+
+from skgd import GDClassifier, GDRegressor
+
+SOLVERS = ("stochastic", "minibatch", "batch")
+
+
+def _fit_quietly(est, X, y):
+    """Fit, failing on a ConvergenceWarning: the defaults must not need one here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def _r2_gap(est, X, y, reference):
+    return reference.score(X, y) - est.score(X, y)
+
+
+# ------------------------------------------------------------ reproducers
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_year_column(solver):
+    """One uncentred feature (63..92): BB steps used to diverge at epoch 44."""
+    rng = np.random.RandomState(0)
+    X = rng.randint(63, 93, (1380, 1)).astype(float)
+    y = 2 * X[:, 0] - 100 + 5 * rng.randn(1380)
+    est = _fit_quietly(GDRegressor(solver=solver, random_state=0), X, y)
+    assert _r2_gap(est, X, y, Ridge(alpha=1e-4 * len(y)).fit(X, y)) < 0.01
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_column_of_size_3e4_classifier(solver):
+    """GDClassifier() used to diverge at epoch 1 ('optimal', eta0=0)."""
+    rng = np.random.RandomState(0)
+    X = 30000 + 350 * rng.randn(1500, 1)
+    y = (rng.rand(1500) < 0.1).astype(int)
+    est = GDClassifier(solver=solver, random_state=0).fit(X, y)
+    reference = LogisticRegression().fit(X, y)
+    assert est.score(X, y) >= reference.score(X, y) - 0.01
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_lognormal_column_of_size_1e9(solver, optimizer):
+    """Mini-batch Adam used to diverge at epoch 1 (eta0 12).
+
+    The batch solver with Adam stops 0.02 R2 short here, and says so: its
+    "adaptive" schedule stops on a stalled objective, not on the certificate.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.lognormal(20, 1, (2000, 1))
+    y = 1e-7 * X[:, 0] + 50 * rng.randn(2000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = GDRegressor(solver=solver, optimizer=optimizer, random_state=0).fit(X, y)
+    far = any("far from the optimum" in str(w.message) for w in caught)
+    assert far or _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
+    assert far == (solver == "batch" and optimizer == "adam")
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_an_uncentred_column(solver):
+    """Mean -418, std 18: every solver used to stop at R2 ~ 0, silently."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(-418, 18, (5000, 1))
+    y = 0.19 * (X[:, 0] + 418) - 4.6 + 0.35 * rng.randn(5000)
+    est = _fit_quietly(GDRegressor(solver=solver, random_state=0), X, y)
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_columns_at_1e4_1_and_1e_3(solver):
+    """Three scales: R2 0.08-0.21 in 6-13 epochs, silently, where least squares gets 0.955."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 3) * [1e4, 1.0, 1e-3]
+    y = X @ [2e-4, 1.0, 1500.0] + 0.5 * rng.randn(3000)
+    est = _fit_quietly(GDRegressor(solver=solver, random_state=0), X, y)
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
+
+
+def test_minibatch_rmsprop_on_columns_over_three_decades():
+    """Diabetes with columns scaled 1e-1..1e2: R2 0.26 where least squares gets 0.52."""
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X) * np.logspace(-1, 2, X.shape[1])
+    est = GDRegressor(solver="minibatch", optimizer="rmsprop", random_state=0).fit(X, y)
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
+
+
+def test_stochastic_huber_on_a_target_of_std_300():
+    """The Huber width is in y's units: 'auto' lengthens its steps (R2 ~ 0 before)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 5)
+    y = 300 * (X @ rng.randn(5)) / np.sqrt(5) + 10 * rng.randn(2000)
+    est = GDRegressor(loss="huber", random_state=0).fit(X, y)
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+def test_stochastic_momentum_classifier_takes_damped_steps(optimizer):
+    """Under 'optimal' momentum used to take the undamped step and lose 6 points."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    plain = GDClassifier(random_state=0).fit(X, y)
+    est = GDClassifier(optimizer=optimizer, random_state=0).fit(X, y)
+    assert est.learning_rate_ == "optimal"
+    assert est.score(X, y) >= plain.score(X, y) - 0.02
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_adaptive_optimizers_under_a_strong_preconditioned_penalty(solver, optimizer):
+    """Columns of spread 1e-3 with alpha=1: preconditioned, an l2 strength of 1e6.
+
+    Found by tests/test_state_machine.py: Adam's steps of about eta on every
+    coefficient, sized for the loss, cost 1e3 times the loss in penalty, and
+    the fit diverged. The optimum is (almost) the intercept-only model.
+    """
+    rng = np.random.RandomState(0)
+    X = 1e-3 * rng.randn(24, 3)
+    y = 200 * rng.randn(24) + 100
+    est = GDRegressor(solver=solver, optimizer=optimizer, alpha=1.0, max_iter=5, tol=None,
+                      random_state=0).fit(X, y)
+    reference = Ridge(alpha=1.0 * len(y)).fit(X, y)
+    assert abs(est.score(X, y) - reference.score(X, y)) < 1e-3
+
+
+# ------------------------------------------------ the batch solver's optimum
+def _ridge_objective(X, y, coef, intercept, alpha):
+    residual = X @ coef + intercept - y
+    return 0.5 * np.mean(residual**2) + 0.5 * alpha * coef @ coef
+
+
+def _log_objective(X, y, coef, intercept, alpha):
+    margin = np.where(y == 1, 1.0, -1.0) * (X @ coef.ravel() + intercept[0])
+    return np.mean(np.logaddexp(0.0, -margin)) + 0.5 * alpha * np.sum(coef**2)
+
+
+@pytest.mark.parametrize("raw", [True, False])
+@pytest.mark.parametrize("alpha", [1e-4, 1e-2])
+@pytest.mark.parametrize("tol, gap", [(1e-3, 1e-4), (1e-10, 1e-8)])
+def test_batch_reaches_ridge_objective(raw, alpha, tol, gap):
+    X, y = load_diabetes(return_X_y=True)
+    if not raw:
+        X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+    est = _fit_quietly(GDRegressor(solver="batch", alpha=alpha, tol=tol, max_iter=10000), X, y)
+    ridge = Ridge(alpha=alpha * len(y), solver="cholesky").fit(X, y)
+    optimum = _ridge_objective(X, y, ridge.coef_, ridge.intercept_, alpha)
+    excess = _ridge_objective(X, y, est.coef_, est.intercept_[0], alpha) - optimum
+    assert excess <= gap * optimum
+
+
+@pytest.mark.parametrize("tol, gap", [(1e-3, 1e-3), (1e-6, 1e-7)])
+def test_batch_reaches_logistic_regression_objective(tol, gap):
+    """Standardised breast cancer, alpha=1e-4: a weakly penalised, ill-conditioned problem.
+
+    With the default tol the excess is 3e-4 of the objective, above the
+    1e-4 asked for: the certificate's estimate of the excess
+    (``estimated_excess``) sees only the curvature met so far.
+    """
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    alpha = 1e-4
+    est = _fit_quietly(GDClassifier(loss="log_loss", solver="batch", tol=tol, max_iter=100000),
+                       X, y)
+    lr = LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10000).fit(X, y)
+    optimum = _log_objective(X, y, lr.coef_, lr.intercept_, alpha)
+    excess = _log_objective(X, y, est.coef_, est.intercept_, alpha) - optimum
+    assert excess <= gap * optimum
+    assert est.stationarity_ <= tol
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1.0, 1e8, 1e150])
+def test_batch_least_squares_never_raises(scale):
+    X, y = load_diabetes(return_X_y=True)
+    X = X * scale * np.logspace(0, 3, X.shape[1])
+    est = GDRegressor(solver="batch", penalty=None).fit(X, y)
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 1e-5
+
+
+# ------------------------------------------------------------ invariances
+@st.composite
+def _rescalings(draw):
+    """A problem and a column map ``x -> x D + c``, D over 1e-3..1e6."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    d = draw(st.integers(1, 4))
+    X = rng.normal(size=(400, d))
+    scores = X @ rng.normal(size=d)
+    D = 10.0 ** np.array(draw(st.lists(st.floats(-3, 6), min_size=d, max_size=d)))
+    c = np.array(draw(st.lists(st.floats(-1e3, 1e3), min_size=d, max_size=d)))
+    return X, scores, rng, D, c
+
+
+INVARIANCE_SETTINGS = settings(max_examples=6, deadline=None, derandomize=True, database=None)
+
+
+@INVARIANCE_SETTINGS
+@given(_rescalings(), st.sampled_from(SOLVERS), st.booleans())
+def test_regression_predictions_do_not_depend_on_the_columns_scale(problem, solver, sparse):
+    """penalty=None: the optimum's predictions are those on X whatever D and c.
+
+    Tolerance: each fit's R2 within 0.01 of least squares (the issue's
+    goal), on X and on ``X D + c`` (``X D`` for CSR, which is never
+    centred), and the two fits' predictions within 0.1 std(y) of each
+    other; the batch solver to 1e-6 std(y).
+    """
+    X, scores, rng, D, c = problem
+    y = scores + 0.3 * rng.normal(size=len(scores))
+    moved = X * D + (0 if sparse else c)
+    fits = []
+    for data in (X, moved):
+        data = sp.csr_matrix(data) if sparse else data
+        est = GDRegressor(solver=solver, penalty=None, random_state=0).fit(data, y)
+        reference = LinearRegression().fit(data.toarray() if sparse else data, y)
+        assert _r2_gap(est, data.toarray() if sparse else data, y, reference) < 0.01
+        fits.append(est.predict(data))
+    tolerance = (1e-6 if solver == "batch" else 0.1) * np.std(y)
+    assert np.max(np.abs(fits[0] - fits[1])) < tolerance
+
+
+@INVARIANCE_SETTINGS
+@given(_rescalings(), st.sampled_from(SOLVERS), st.booleans())
+def test_classification_does_not_depend_on_the_columns_scale(problem, solver, sparse):
+    """log_loss, penalty=None, noisy labels: accuracy as LogisticRegression's, whatever D and c.
+
+    Tolerance: each fit's training accuracy within 0.01 of unpenalised
+    LogisticRegression's, on X and on the moved columns; the two fits agree
+    on at least 97% of the rows (the batch solver: all but one).
+    """
+    X, scores, rng, D, c = problem
+    y = (scores + rng.logistic(size=len(scores)) > 0).astype(int)
+    moved = X * D + (0 if sparse else c)
+    fits = []
+    for data in (X, moved):
+        data = sp.csr_matrix(data) if sparse else data
+        est = GDClassifier(loss="log_loss", solver=solver, penalty=None, random_state=0)
+        est.fit(data, y)
+        dense = data.toarray() if sparse else data
+        reference = LogisticRegression(C=np.inf, max_iter=10000).fit(
+            StandardScaler().fit_transform(dense), y)
+        reference_accuracy = reference.score(StandardScaler().fit_transform(dense), y)
+        assert est.score(data, y) >= reference_accuracy - 0.01
+        fits.append(est.predict(data))
+    agreement = np.mean(fits[0] == fits[1])
+    assert agreement >= (1 - 1.5 / len(y) if solver == "batch" else 0.97)
