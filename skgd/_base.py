@@ -502,8 +502,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # A partial_fit sequence merges each call's column statistics into
         # those of the calls before (a copy: a failed call changes nothing).
         stats = None
-        if not fresh and self._preconditioned() and self._state.stats is not None:
-            stats = copy.deepcopy(self._state.stats)
+        previous = self._state.stats if not fresh and self._preconditioned() else None
+        # (Statistics of another storage start anew: a dense call's are
+        # centred, a CSR call's are not; move_state maps the weights exactly.)
+        if previous is not None and previous.sparse == sp.issparse(X):
+            stats = copy.deepcopy(previous)
         problem, val, stats = self._build_problem(X, y, sample_weight, classes, partial,
                                                   first_call, rng, stats)
 
@@ -518,7 +521,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         schedule = resolve_schedule(self, problem, state.first_schedule)
         if state.first_schedule is None:
             state.first_schedule = (schedule.name, schedule.eta0)
-        validation = (X[val], y[val], problem.sample_weight[val]) if self.early_stopping and not partial else None
+        validation = None
+        if self.early_stopping and not partial:
+            # Scored in float64, as the kernels compute: float32 columns of
+            # size 1e25 times float32 weights overflow.
+            validation = (X[val].astype(np.float64), y[val], problem.sample_weight[val])
         n_epochs = 1 if partial else self.max_iter
         callbacks = self._init_callback_context(max_subtasks=n_epochs)
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
@@ -564,8 +571,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         early stopping, else None. Each epoch is a sub-task of the
         ``callbacks`` context; a callback may ask to stop after any epoch.
         Groups of outputs that stop before the others (one-vs-rest problems)
-        keep the weights they had then. A ``fit`` ends with the certificate
-        (:meth:`_certify`).
+        keep the weights they had then. A call ends with a check of its final
+        objective and, for a ``fit``, the certificate (:meth:`_check_final`).
         """
         train = problem.train
         n_train = train.size
@@ -588,7 +595,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if self.solver == "batch" else None
         hyper = np.array([self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps])
         t0 = self._optimal_t0(schedule, problem.loss_code)
-        longest_step = 0.0  # of the batch solver's accepted epochs
+        longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         start_time = time.perf_counter()
         for _ in range(n_epochs):
             epoch_callbacks = callbacks.subcontext(task_name="epoch")
@@ -700,16 +707,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return history
 
     def _start_norm(self, problem, state):
-        """The certificate's unit: the gradient norm at the weights a ``fit`` starts from.
+        """The certificate's unit: the gradient norm of the zero model.
 
-        The batch solver's first epoch computes it anyway (None: take it
-        from there); the other solvers pay one pass over the data.
+        Not at the weights a warm start begins from, which may be near the
+        optimum already. The batch solver's first epoch computes it anyway
+        when it starts at zero (None: take it from there); otherwise it
+        costs one pass over the data.
         """
-        if self.solver == "batch":
+        if self.solver == "batch" and not state.W.any() and not state.b.any():
             return None
-        _, G, G_b = evaluate(problem, state.W, state.b, problem.train, gradient=True,
+        W, b = np.zeros_like(state.W), np.zeros_like(state.b)
+        _, G, G_b = evaluate(problem, W, b, problem.train, gradient=True,
                              n_threads=self._threads(problem.train.size))
-        return stationarity(G, G_b, state.W, problem)
+        return stationarity(G, G_b, W, problem)
 
     def _stop_reason(self, certified, validating):
         if certified:

@@ -23,6 +23,7 @@ compiled code.
 """
 
 import sys
+import threading
 
 FASTMATH = {"reassoc", "contract"}
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": FASTMATH}
@@ -30,11 +31,15 @@ OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": FAS
 _registered = []  # (python function, numba options), in definition order
 _intrinsics = []  # (python placeholder, factory that builds the numba intrinsic)
 _loaded = False
+_lock = threading.Lock()
 
 
 def jit(**options):
     """``numba.njit`` with skgd's options (overridable), applied at :func:`load`."""
     def record(function):
+        if _loaded:  # defined after the others were loaded: compiled at once
+            from numba import njit
+            return njit(**{**OPTIONS, **options})(function)
         _registered.append((function, {**OPTIONS, **options}))
         return function
     return record
@@ -53,10 +58,19 @@ def intrinsic(factory):
 
 
 def load():
-    """Import numba and put the compiled functions in place (once per process)."""
-    global _loaded
+    """Import numba and put the compiled functions in place (once per process).
+
+    Thread-safe: fits started in several threads at once load once.
+    """
     if _loaded:
         return
+    with _lock:
+        if not _loaded:
+            _load()
+
+
+def _load():
+    global _loaded
     from numba import njit
 
     replacement = {id(p): factory() for p, factory in _intrinsics}

@@ -104,10 +104,12 @@ def _row_dot(is_csr, w, factor, bucket, center, X, data, indices, indptr, i):
     test compares every variant with numpy: test_kernels.py.)
     """
     acc = 0.0
+    # (Products in float64 even for float32 data: a float32 weight of 1e24
+    # times a float32 value of 1e25 overflows before the factor scales it.)
     if is_csr:
         if factor.shape[0] == 1:
             for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                acc += w[np.uint64(indices[p])] * data[p]
+                acc += np.float64(w[np.uint64(indices[p])]) * data[p]
             return acc * factor[0]
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             j = np.uint64(indices[p])
@@ -116,7 +118,7 @@ def _row_dot(is_csr, w, factor, bucket, center, X, data, indices, indptr, i):
     if center.shape[0] == 0:
         if factor.shape[0] == 1:
             for j in range(X.shape[1]):
-                acc += w[j] * X[i, j]
+                acc += np.float64(w[j]) * X[i, j]
             return acc * factor[0]
         for j in range(X.shape[1]):
             acc += w[j] * factor[bucket[j]] * X[i, j]

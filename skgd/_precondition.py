@@ -179,7 +179,17 @@ class ColumnStats:
         self.high = np.maximum(self.high, high.astype(np.float64))
 
     def preconditioner(self, center):
-        """The :class:`Preconditioner` these statistics give (see :func:`fit_preconditioner`)."""
+        """The :class:`Preconditioner` these statistics give.
+
+        Dense: centre on the weighted mean (only with ``center``: the centre
+        moves into the intercept, so a model without one cannot be
+        centred), scale by the weighted standard deviation (the root mean
+        square without a centre). CSR: no centre (it would make every step
+        O(n_features)), scale by the RMS of the non-zero entries, which keeps
+        a preconditioned row's squared norm near its number of non-zeros on
+        sparse data (text, one-hot blocks), where the RMS over all rows would
+        blow a rare feature up to the square root of the number of rows.
+        """
         if self.sparse:
             rms = np.sqrt(np.divide(self.square, self.weight, out=np.zeros_like(self.square),
                                     where=self.weight > 0))
@@ -219,25 +229,6 @@ def _bucketed(center, spread, extreme):
     levels, bucket = np.unique(exponent, return_inverse=True)
     bucket_scale = SCALE_BASE ** levels.astype(np.float64)
     return Preconditioner(center, bucket.astype(np.uint8), bucket_scale)
-
-
-def fit_preconditioner(X, weight, center=True):
-    """The preconditioner of ``X`` under row weights ``weight`` (zero outside the training rows).
-
-    Dense: centre on the weighted mean (only with ``center``: the centre
-    moves into the intercept, so a model without one cannot be centred),
-    scale by the weighted standard deviation (the root mean square without
-    a centre). CSR: no centre (it would make every step O(n_features)),
-    scale by the RMS of the non-zero entries, which keeps a preconditioned
-    row's squared norm near its number of non-zeros on sparse data (text,
-    one-hot blocks), where the RMS over all rows would blow a rare feature
-    up to the square root of the number of rows. Returns the preconditioner
-    and the :class:`ColumnStats` it came from.
-    """
-    import scipy.sparse as sp
-
-    stats = ColumnStats(X.shape[1], sp.issparse(X)).update(X, weight)
-    return stats.preconditioner(center), stats
 
 
 # Optimizer states by how they change with the coordinates: sums of

@@ -79,7 +79,7 @@ class GDRegressor(RegressorMixin, BaseGD):
                       ``L_max`` (Gower et al., 2019)
         batch         ``"barzilai-borwein"``: steps ``s's / s'y`` from
                       the last change ``s`` of the weights and ``y``
-                      of the gradient, at least ``1 / L``, rounded to
+                      of the gradient, from ``1 / L`` up, rounded to
                       powers of ``2^(1/4)`` (so that rounding noise
                       does not change the path), with a non-monotone
                       line search that halves a step whose objective
@@ -128,10 +128,13 @@ class GDRegressor(RegressorMixin, BaseGD):
         Stop when the objective (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs
         in a row; with the stochastic solver each target of a 2-D ``y``
-        stops on its own. The batch solver on a smooth loss, with plain
-        steps, stops instead at the first epoch where the gradient of the
-        objective is at most ``tol / 10`` of its size at the start (see
-        ``stationarity_``); with constant plain steps on a kinked loss it
+        stops on its own. The batch solver on a smooth loss, with
+        Barzilai-Borwein or constant steps and no averaging, stops instead
+        at the first epoch where the gradient of the objective is at most
+        ``tol / 10`` of the zero model's (see ``stationarity_``) and the
+        objective's excess over its optimum, estimated from the gradient
+        and the longest step taken, at most ``tol / 10`` of the objective;
+        with constant plain steps on a kinked loss it
         counts an epoch as stalled when the decrease still to come,
         extrapolated from the last two decreases ``d0, d1`` as
         ``d1^2 / (d0 - d1)``, is at most ``tol``. None: run ``max_iter``
@@ -208,9 +211,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         preconditioned coordinates.
     stationarity_ : float or None
         After ``fit``: the norm of the objective's (minimal sub-)gradient at
-        the published weights relative to its norm at the weights the fit
-        started from, in the preconditioned coordinates; 0 at the optimum.
-        A smooth loss that ends above 0.1 warns. None after ``partial_fit``.
+        the published weights relative to its norm at the zero model, in
+        the preconditioned coordinates; 0 at the optimum. A fit of a smooth
+        loss that stopped on its ``tol`` rule (not on the batch solver's
+        certificate) above 0.1 warns. None after ``partial_fit``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 

@@ -132,7 +132,6 @@ class BarzilaiBorweinSchedule(EpochSchedule):
         self.anchor = None  # (weights, gradient) of the last accepted point
         self.anchor_eta = eta0  # the step taken from the anchor
         self.returning = False  # the next epoch starts at the anchor again
-        self.last_accepted = False  # whether the last epoch's start was accepted
         self.minimum = (np.inf, None)  # (objective, weights) of the best accepted point
 
     def observe(self, before, after, eta, objective):
@@ -143,7 +142,6 @@ class BarzilaiBorweinSchedule(EpochSchedule):
         if self.returning:  # back at the anchor, stepping with the shorter step
             self.returning = False
             self.anchor_eta = eta
-            self.last_accepted = False
             return None
         if self.anchor is not None:
             w_a, g_a = self.anchor
@@ -152,11 +150,9 @@ class BarzilaiBorweinSchedule(EpochSchedule):
             if not (math.isfinite(objective) and objective <= reference - decrease):
                 self.eta = self.anchor_eta / 2.0
                 self.returning = True
-                self.last_accepted = False
                 return w_a
         gradient = (before - after) / eta
         self.accepted.append(objective)
-        self.last_accepted = True
         if objective < self.minimum[0]:
             self.minimum = (objective, before)
         if self.anchor is not None:

@@ -210,10 +210,16 @@ class GradientStopping(ToleranceStopping):
     regression has a tiny ``mu`` (on the standardised breast cancer data,
     a relative gradient of 1e-4 left 1.6e-3 of the objective). With the
     default tol=1e-3 the batch solver ends within 2e-6 (relative) of Ridge's
-    objective on the bundled diabetes data, raw and standardised.
+    objective on the bundled diabetes data, raw and standardised, and within
+    3e-4 of LogisticRegression's on the standardised breast cancer data. With
+    constant steps (momentum) the longest step is ``1 / L``, and the
+    estimate is only a lower bound: 2e-3 there.
     """
 
     SHARE = 0.1  # of tol
+
+    def __init__(self, tol):
+        super().__init__(1, tol, n_iter_no_change=1)
 
     def update(self, criterion, history=None):
         return np.array([criterion[0] <= self.SHARE * self.tol])
@@ -238,15 +244,20 @@ def estimated_excess(norm, longest_step, objective, scale):
 
 
 def certifies(est, loss_code, schedule, validating):
-    """Whether this fit stops on the gradient certificate (:class:`GradientStopping`)."""
-    return (not validating and est.solver == "batch" and loss_code not in NONSMOOTH_LOSSES
+    """Whether this fit stops on the gradient certificate (:class:`GradientStopping`).
+
+    Not with averaging: the certificate is computed at the iterate, and the
+    published weights are the average.
+    """
+    return (not validating and not est.average and est.solver == "batch"
+            and loss_code not in NONSMOOTH_LOSSES
             and schedule.name in ("constant", "barzilai-borwein"))
 
 
 def stopping_rule(est, loss_code, schedule, n_groups, validating):
     """The rule for this fit: scikit-learn's, or the batch solver's."""
     if certifies(est, loss_code, schedule, validating):
-        return GradientStopping(1, est.tol, est.n_iter_no_change)
+        return GradientStopping(est.tol)
     if not validating and est.solver == "batch" and schedule.name == "constant":
         return ConstantStepStopping(1, est.tol, est.n_iter_no_change)
     return ToleranceStopping(n_groups, est.tol, est.n_iter_no_change)

