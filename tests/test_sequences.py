@@ -221,12 +221,14 @@ def test_a_partial_fit_that_overflows_says_so():
     """Found by the state machine: a non-finite final objective under an explicit
     schedule (no line search, so no best point to go back to) was a TypeError."""
     rng = np.random.default_rng(0)
-    X = (rng.standard_normal((20, 3)) * 1e25).astype(np.float32)
+    X = rng.standard_normal((20, 3)) * 1e100
     y = rng.integers(0, 3, 20)
+    weight = np.ones(20)
+    weight[::3] = 0.0  # zero times an infinite loss: a NaN objective
     est = GDClassifier(solver="batch", learning_rate="optimal", loss="squared_error")
     with pytest.raises(DivergenceError, match="non-finite"):
         for _ in range(3):
-            _quiet(est, X, y, method="partial_fit", classes=[0, 1, 2])
+            _quiet(est, X, y, method="partial_fit", classes=[0, 1, 2], sample_weight=weight)
 
 
 @pytest.mark.parametrize("solver", ["stochastic", "batch"])
