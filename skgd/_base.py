@@ -858,19 +858,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         W, b = state.current_weights()
         if not certify:
             return self._objective_at(problem, W, b), None
-        losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True,
-                                  n_threads=self._threads(problem.train.size))
+        return self._objective_at(problem, W, b, gradient=True)
+
+    def _objective_at(self, problem, W, b, gradient=False):
+        """The training objective at ``W, b`` (one pass over the data), and with
+        ``gradient`` also its gradient norm (:func:`stationarity`)."""
+        result = evaluate(problem, W, b, problem.train, gradient=gradient,
+                          n_threads=self._threads(problem.train.size))
+        losses = result[0] if gradient else result
         penalty = penalty_values(W, problem.preconditioner.bucket, problem.l2, problem.l1)
         objective = float((losses / problem.train.size + penalty).sum())
-        return objective, stationarity(G, G_b, W, problem)
-
-    def _objective_at(self, problem, W, b):
-        """The training objective at ``W, b`` (one pass over the data)."""
-        losses = evaluate(problem, W, b, problem.train,
-                          n_threads=self._threads(problem.train.size))
-        bucket = problem.preconditioner.bucket
-        penalty = penalty_values(W, bucket, problem.l2, problem.l1)
-        return float((losses / problem.train.size + penalty).sum())
+        return (objective, stationarity(*result[1:], W, problem)) if gradient else objective
 
     def _output_groups(self, problem):
         """Groups of outputs that stop together.

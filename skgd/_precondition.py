@@ -37,10 +37,6 @@ class Preconditioner:
         """No shift and unit scales: the kernels work on ``x`` itself."""
         return cls(np.empty(0), np.zeros(n_features, dtype=np.uint8), np.ones(1))
 
-    @property
-    def is_identity(self):
-        return self.center.size == 0 and np.all(self.bucket_scale == 1.0)
-
     def column_scale(self):
         """The scale ``s_j`` of every column."""
         return self.bucket_scale[self.bucket]
