@@ -32,9 +32,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import row_norms, safe_sparse_dot
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._distributed import chunked_problem, is_dask
 from ._engine import (
     Problem,
     batch_epoch,
@@ -48,7 +49,7 @@ from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._precondition import ColumnStats, Preconditioner, move_state
 from ._schedules import PASSIVE_AGGRESSIVE, SCHEDULES, step_size
 from ._state import GDState
-from ._steps import csr_row_sums, resolve_schedule, row_weight_bound
+from ._steps import largest_sq_row_norm, resolve_schedule, row_weight_bound
 from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     FAR_FROM_STATIONARY,
@@ -95,18 +96,12 @@ def row_blocks(n_rows, n_outputs):
     return [slice(start, start + size) for start in range(0, n_rows, size)]
 
 
-def _warn_if_badly_scaled(X):
+def _warn_if_badly_scaled(largest):
     """Warn when the features' scale is so far from 1 that the intercept cannot be fitted.
 
-    Only without a preconditioner (explicit schedules), which scales the
-    features itself.
+    ``largest`` is the largest squared row norm. Only without a
+    preconditioner (explicit schedules), which scales the features itself.
     """
-    if sp.issparse(X):
-        data = X.data.astype(np.float64)
-        norms = csr_row_sums(data * data, X.indptr)
-    else:
-        norms = row_norms(X.astype(np.float64, copy=False), squared=True)
-    largest = float(norms.max()) if norms.size else 0.0
     if largest > BAD_SCALE or 0 < largest < 1 / BAD_SCALE:
         warnings.warn(
             f"The largest squared row norm of X is {largest:.3g}, far from the "
@@ -304,25 +299,34 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
         return X, y
 
-    def _sample_weights(self, X, y, sample_weight, labels):
-        """Sample weights as given, checked; the class weights are the subclass's."""
+    def _sample_weights(self, X, y, sample_weight, labels, allow_all_zero=None):
+        """Sample weights as given, checked; the class weights are the subclass's.
+
+        ``allow_all_zero`` (default: ``early_stopping``) lets every weight
+        be zero, as on one chunk of a dask array, whose total is checked
+        over all chunks.
+        """
         with _naming_non_numeric("sample_weight", sample_weight):
             # All-zero weights are left to the early-stopping split, whose
             # message says more, as in scikit-learn.
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True,
-                allow_all_zero_weights=self.early_stopping,
+                allow_all_zero_weights=(self.early_stopping if allow_all_zero is None
+                                        else allow_all_zero),
             )
         pos_weight, neg_weight, row_factor = self._class_weights(y, labels)
         sample_weight *= row_factor
         with np.errstate(over="ignore"):
-            total = float(sample_weight.sum())
+            self._check_weight_total(float(sample_weight.sum()))
+        return sample_weight, pos_weight, neg_weight
+
+    def _check_weight_total(self, total):
+        """Raise if the sample weights (times the class weights) sum to infinity."""
         if not np.isfinite(total):
             raise ValueError(
                 f"sample_weight sums to {total} in float64. Divide sample_weight by a "
                 "constant (and alpha by the same constant, for the same model)."
             )
-        return sample_weight, pos_weight, neg_weight
 
     def _validation_split(self, y, weight, rng):
         """Sorted indices of the training and validation rows (scikit-learn's split)."""
@@ -362,6 +366,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return self.learning_rate == "auto"
         return self.precondition == "diagonal"
 
+    def _previous_stats(self, fresh, sparse):
+        """A copy of the column statistics this call merges its own into, or None.
+
+        A ``partial_fit`` sequence merges each call's statistics into those
+        of the calls before (a copy: a failed call changes nothing).
+        Statistics of another storage start anew: a dense call's are
+        centred, a CSR call's are not; ``move_state`` maps the weights exactly.
+        """
+        previous = self._state.stats if not fresh and self._preconditioned() else None
+        if previous is not None and previous.sparse == sparse:
+            return copy.deepcopy(previous)
+        return None
+
     def _build_problem(self, X, y, sample_weight, classes, partial, first_call, rng,
                        stats=None):
         """Targets, weights, training rows and coordinates of this call.
@@ -377,10 +394,35 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             self._validation_split(y, weight, rng) if not partial
             else (np.arange(X.shape[0]), np.arange(0))
         )
-        if not weight[train].max(initial=0.0) >= np.finfo(np.float64).tiny:
-            if weight[train].max(initial=0.0) > 0:
+        problem = self._make_problem(X, targets, weight, pos_weight, neg_weight, train)
+        self._check_training_weights(weight[train].max(initial=0.0),
+                                     row_weight_bound(problem)[train].max())
+        if stats is not None or self._preconditioned():
+            if stats is None:
+                stats = ColumnStats(X.shape[1], sp.issparse(X))
+            problem = self._in_coordinates(problem, stats.update(X, self._stats_weights(problem)))
+        check_problem(problem)
+        return problem, val, stats
+
+    def _make_problem(self, X, targets, weight, pos_weight, neg_weight, train):
+        """The :class:`Problem` of these rows, in the original coordinates."""
+        l2, l1 = split_penalty(self.penalty, self.alpha, self.l1_ratio)
+        return Problem(
+            X=X, Y=targets.Y, labels=targets.labels, pos_weight=pos_weight,
+            neg_weight=neg_weight, sample_weight=weight, train=train.astype(np.int64),
+            n_outputs=targets.n_outputs, loss_code=self._loss_code(targets.n_outputs),
+            epsilon=float(self.epsilon), fit_intercept=bool(self.fit_intercept),
+            preconditioner=Preconditioner.identity(X.shape[1]), l2=np.array([l2]),
+            l1=np.array([l1]),
+        )
+
+    def _check_training_weights(self, largest, largest_row):
+        """Raise unless some training row weighs something: ``largest`` is the
+        largest sample weight, ``largest_row`` the largest times its class weight."""
+        if not largest >= np.finfo(np.float64).tiny:
+            if largest > 0:
                 raise ValueError(
-                    f"sample_weight is at most {weight[train].max():.3g} on the training "
+                    f"sample_weight is at most {largest:.3g} on the training "
                     "rows: subnormal floats, which have lost their precision. Multiply "
                     "sample_weight by a constant (and alpha by the same constant, for the "
                     "same model)."
@@ -394,41 +436,35 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 f"The sample weights (times the class weights) are zero on {where}; "
                 "at least one training row needs a positive weight."
             )
-        l2, l1 = split_penalty(self.penalty, self.alpha, self.l1_ratio)
-        problem = Problem(
-            X=X, Y=targets.Y, labels=targets.labels, pos_weight=pos_weight,
-            neg_weight=neg_weight, sample_weight=weight, train=train.astype(np.int64),
-            n_outputs=targets.n_outputs, loss_code=self._loss_code(targets.n_outputs),
-            epsilon=float(self.epsilon), fit_intercept=bool(self.fit_intercept),
-            preconditioner=Preconditioner.identity(X.shape[1]), l2=np.array([l2]),
-            l1=np.array([l1]),
-        )
-        row_weight = row_weight_bound(problem)
-        if not row_weight[train].max() > 0:
+        if not largest_row > 0:
             raise ValueError(
                 "The class weights times the sample weights are zero on every training "
                 f"row (class_weight={self.class_weight!r}); give some class a positive "
                 "weight."
             )
-        if stats is not None or self._preconditioned():
-            # The rows' weights in the objective (sample times class weight),
-            # which one set of coordinates can follow where there is one
-            # problem. The problems of one-vs-rest weigh a row by its class's
-            # weight in one problem and by 1 in the others: their coordinates
-            # follow the sample weights, which all share (scikit-learn's
-            # check_class_weight_classifiers, weights 1000 and 1e-4: 0.98 of
-            # the predictions in class 0 instead of 0.86).
-            one_vs_rest = problem.labels.size and self._independent_outputs(problem)
-            shared = weight if one_vs_rest else row_weight
-            train_weight = np.zeros_like(row_weight)
-            train_weight[train] = shared[train]
-            if stats is None:
-                stats = ColumnStats(X.shape[1], sp.issparse(X))
-            preconditioner = stats.update(X, train_weight).preconditioner(self.fit_intercept)
-            l2_b, l1_b = preconditioner.penalty(l2, l1)
-            problem = problem._replace(preconditioner=preconditioner, l2=l2_b, l1=l1_b)
-        check_problem(problem)
-        return problem, val, stats
+
+    def _stats_weights(self, problem):
+        """Each row's weight in the column statistics (zero outside the training rows).
+
+        The rows' weights in the objective (sample times class weight),
+        which one set of coordinates can follow where there is one problem.
+        The problems of one-vs-rest weigh a row by its class's weight in one
+        problem and by 1 in the others: their coordinates follow the sample
+        weights, which all share (scikit-learn's
+        check_class_weight_classifiers, weights 1000 and 1e-4: 0.98 of the
+        predictions in class 0 instead of 0.86).
+        """
+        one_vs_rest = problem.labels.size and self._independent_outputs(problem)
+        shared = problem.sample_weight if one_vs_rest else row_weight_bound(problem)
+        weight = np.zeros_like(shared)
+        weight[problem.train] = shared[problem.train]
+        return weight
+
+    def _in_coordinates(self, problem, stats):
+        """``problem`` in the coordinates that the column statistics ``stats`` give."""
+        preconditioner = stats.preconditioner(self.fit_intercept)
+        l2, l1 = preconditioner.penalty(problem.l2[0], problem.l1[0])
+        return problem._replace(preconditioner=preconditioner, l2=l2, l1=l1)
 
     # --------------------------------------------------------- the weights
     def _checked_init(self, value, shape, name, warm):
@@ -495,20 +531,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
             warm = (coef_init is self.coef_, intercept_init is self.intercept_)
         fresh = first_call or not partial
-        X, y = self._validate_fit_data(X, y, reset=fresh)
-        if fresh and self.fit_intercept and not self._preconditioned():
-            _warn_if_badly_scaled(X)
         rng = check_random_state(self.random_state)
-        # A partial_fit sequence merges each call's column statistics into
-        # those of the calls before (a copy: a failed call changes nothing).
-        stats = None
-        previous = self._state.stats if not fresh and self._preconditioned() else None
-        # (Statistics of another storage start anew: a dense call's are
-        # centred, a CSR call's are not; move_state maps the weights exactly.)
-        if previous is not None and previous.sparse == sp.issparse(X):
-            stats = copy.deepcopy(previous)
-        problem, val, stats = self._build_problem(X, y, sample_weight, classes, partial,
-                                                  first_call, rng, stats)
+        warn_scale = fresh and self.fit_intercept and not self._preconditioned()
+        if is_dask(X) or is_dask(y) or is_dask(sample_weight):
+            problem, stats = chunked_problem(self, X, y, sample_weight, classes, partial,
+                                             first_call, rng)
+            X, val = problem.X, None
+            if warn_scale:
+                _warn_if_badly_scaled(problem.largest_sq_row_norm)
+        else:
+            X, y = self._validate_fit_data(X, y, reset=fresh)
+            if warn_scale:
+                _warn_if_badly_scaled(largest_sq_row_norm(X))
+            problem, val, stats = self._build_problem(
+                X, y, sample_weight, classes, partial, first_call, rng,
+                self._previous_stats(fresh, sp.issparse(X)))
 
         if fresh:
             state = self._fresh_state(problem, coef_init, intercept_init, warm, partial)
@@ -575,7 +612,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         objective and, for a ``fit``, the certificate (:meth:`_check_final`).
         """
         train = problem.train
-        n_train = train.size
+        n_train = problem.n_train
         bucket = problem.preconditioner.bucket
         groups = self._output_groups(problem)
         validating = validation is not None
@@ -718,7 +755,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return None
         W, b = np.zeros_like(state.W), np.zeros_like(state.b)
         _, G, G_b = evaluate(problem, W, b, problem.train, gradient=True,
-                             n_threads=self._threads(problem.train.size))
+                             n_threads=self._threads(problem.n_train))
         return stationarity(G, G_b, W, problem)
 
     def _stop_reason(self, certified, validating):
@@ -789,14 +826,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         intercept-only model fits perfectly.
         """
         train = problem.train
-        n_train = train.size
+        n_train = problem.n_train
         baseline = float(intercept_only_losses(
             problem, self._baseline_intercept(problem), train).sum()) / n_train
         zero = float(intercept_only_losses(problem, np.zeros(problem.n_outputs), train).sum())
         floor = zero / n_train
-        if problem.Y.size:
+        peak = problem.target_peak if problem.chunked else (
+            float(np.abs(problem.Y[train]).max()) if problem.Y.size else None)
+        if peak is not None:
             eps = float(np.finfo(problem.X.dtype).eps)
-            floor = max(floor, (eps * float(np.abs(problem.Y[train]).max())) ** 2)
+            floor = max(floor, (eps * peak) ** 2)
         start = None
         if np.any(state.W != 0):
             W, b = state.W.copy(), state.b.copy()
@@ -864,10 +903,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """The training objective at ``W, b`` (one pass over the data), and with
         ``gradient`` also its gradient norm (:func:`stationarity`)."""
         result = evaluate(problem, W, b, problem.train, gradient=gradient,
-                          n_threads=self._threads(problem.train.size))
+                          n_threads=self._threads(problem.n_train))
         losses = result[0] if gradient else result
         penalty = penalty_values(W, problem.preconditioner.bucket, problem.l2, problem.l1)
-        objective = float((losses / problem.train.size + penalty).sum())
+        objective = float((losses / problem.n_train + penalty).sum())
         return (objective, stationarity(*result[1:], W, problem)) if gradient else objective
 
     def _output_groups(self, problem):

@@ -9,6 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import BaseGD, Targets, row_blocks
+from ._distributed import is_dask, map_row_blocks
 from ._losses import CLASSIFICATION_LOSSES, MULTINOMIAL
 
 
@@ -189,7 +190,7 @@ feature_names_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Class labels of any type.
         coef_init : array-like of shape (1, n_features) or (n_classes, n_features), default=None
@@ -211,7 +212,7 @@ feature_names_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All the classes; required on the first call.
@@ -242,12 +243,15 @@ feature_names_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
 
         Returns
         -------
         scores : ndarray
+            A lazy dask array when X is one.
         """
+        if is_dask(X):
+            return map_row_blocks(self, self.decision_function, X)
         X = self._validate_predict_data(X)
         scores = self._decision(X, self.coef_, self.intercept_)
         return scores.ravel() if scores.shape[1] == 1 else scores
@@ -260,12 +264,15 @@ feature_names_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            A lazy dask array when X is one.
         """
+        if is_dask(X):
+            return map_row_blocks(self, self.predict, X)
         X = self._validate_predict_data(X)
         return np.concatenate([
             self._labels(self._decision(X[rows], self.coef_, self.intercept_))
@@ -289,12 +296,15 @@ feature_names_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            A lazy dask array when X is one.
         """
+        if is_dask(X):
+            return map_row_blocks(self, self.predict_proba, X)
         scores = self.decision_function(X)
         if self.loss == "log_loss":
             if scores.ndim == 1:
@@ -322,11 +332,12 @@ feature_names_in_
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            A lazy dask array when X is one.
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))

@@ -44,6 +44,19 @@ class Problem(NamedTuple):
     l2: np.ndarray  # float64 (n_buckets,)
     l1: np.ndarray  # float64 (n_buckets,)
 
+    # Whether the rows are chunks of a dask array (skgd._distributed.ChunkedProblem).
+    chunked = False
+
+    @property
+    def n_train(self):
+        """The number of training rows."""
+        return self.train.size
+
+    @property
+    def step_problem(self):
+        """A problem the kernels' STEP mode can take a step on (it reads no row)."""
+        return self
+
 
 def _read_only(array):
     """A read-only view of ``array``.
@@ -151,8 +164,12 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     ``schedule`` is ``(code, eta_base, power_t, alpha, t0)``; ``state_args``
     is ``(optimizer_code, hyper, S1, S2, average_start, W_avg, b_avg, t,
     l1_received, l1_accrued)``. ``losses`` is the weighted sum of the losses
-    met, per output.
+    met, per output. On chunks of a dask array, an epoch of local models
+    averaged (:meth:`~skgd._distributed.ChunkedProblem.local_epochs`;
+    ``order`` is not used).
     """
+    if problem.chunked:
+        return problem.local_epochs(batch_size, W, b, schedule, state_args)
     _jit.load()
     p = problem.preconditioner
     loss_out = np.zeros(W.shape[0])
@@ -198,16 +215,18 @@ def batch_epoch(problem, rows, W, b, schedule, state_args, gradient_out, n_threa
 
     With one thread, the kernel's own epoch; with more, the gradient comes
     from :func:`evaluate` over row blocks in threads and the kernel takes
-    the step from it (its STEP mode).
+    the step from it (its STEP mode). On chunks of a dask array, the
+    gradient is summed over the chunks on the workers, and the step taken here.
     """
-    if n_threads <= 1 or rows.size < 2 * n_threads:
+    if not problem.chunked and (n_threads <= 1 or rows.size < 2 * n_threads):
         return call_kernel(problem, rows, rows.size, W, b, schedule, state_args,
                            gradient_out=gradient_out)
     losses, G, G_b = evaluate(problem, W, b, rows, gradient=True, n_threads=n_threads)
     gradient_out[0][:] = G
     gradient_out[1][:] = G_b
-    t, _ = call_kernel(problem, rows[:1], 1, W, b, schedule, state_args, mode=STEP,
-                       gradient_out=gradient_out)
+    step_problem = problem.step_problem
+    t, _ = call_kernel(step_problem, step_problem.train[:1], 1, W, b, schedule, state_args,
+                       mode=STEP, gradient_out=gradient_out)
     return t, losses
 
 
@@ -224,7 +243,11 @@ def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
     With ``n_threads`` > 1, the rows are cut into that many blocks, each
     evaluated in a thread (the kernels release the GIL), and the blocks'
     sums added in block order: the same bits for the same ``n_threads``.
+    On chunks of a dask array, the sums over all rows (``rows`` and
+    ``n_threads`` are not used), added in a fixed order of the chunks.
     """
+    if problem.chunked:
+        return problem.evaluate(W, b, gradient)
     if n_threads > 1 and rows.size >= 2 * n_threads:
         return _evaluate_in_threads(problem, W, b, rows, gradient, n_threads)
     out = (np.zeros(W.shape), np.zeros(W.shape[0])) if gradient else None
@@ -250,6 +273,8 @@ def _intercept_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows, lo
 
 def intercept_only_losses(problem, b, rows):
     """Weighted loss sums per output of the model that predicts ``b`` everywhere."""
+    if problem.chunked:
+        return problem.intercept_only_losses(b)
     _jit.load()
     loss_out = np.zeros(b.shape[0])
     _intercept_losses(

@@ -14,6 +14,8 @@ as ``scale_b * V``, so the l2 decay costs O(buckets) per step instead of
 O(n_features).
 """
 
+import copy
+
 import numpy as np
 
 
@@ -68,6 +70,34 @@ class Preconditioner:
         return W / self.column_scale().astype(W.dtype, copy=False), b
 
 
+# Bits kept of the estimates that set a fit's course (steps, centres, the
+# starting intercept): they come from sums whose last bits depend on how
+# BLAS splits them, which can change with the memory alignment of an array
+# (seen on the chunks of a dask array, from one run to the next). Rounded,
+# they give the same bits run to run, except where the exact value is within
+# 2 ** -BITS of a rounding boundary.
+BITS = 24
+
+
+def significant_bits(value, bits=BITS):
+    """``value`` rounded to ``bits`` significant bits."""
+    mantissa, exponent = np.frexp(value)
+    return float(np.ldexp(np.round(np.ldexp(mantissa, bits)), exponent - bits))
+
+
+def on_grid(value, quantum):
+    """``value`` rounded to a multiple of ``quantum``, where that is coarser than its rounding.
+
+    (Where ``quantum`` is 0, or finer than ``value``'s own last bit, ``value``
+    stays: a constant target's scale is the smallest float.)
+    """
+    value = np.asarray(value, dtype=np.float64)
+    quantum = np.asarray(quantum, dtype=np.float64)
+    coarse = quantum > np.abs(value) * np.finfo(np.float64).eps
+    safe = np.where(coarse, quantum, 1.0)
+    return np.where(coarse, np.round(value / safe) * safe, value)
+
+
 # Scales are rounded to powers of this base: half an octave, so that every
 # preconditioned column's spread is within 2 ** (1 / 4) of 1.
 SCALE_BASE = 2.0 ** 0.5
@@ -119,6 +149,10 @@ class ColumnStats:
 
     def update(self, X, weight):
         """Merge the rows of ``X`` with weights ``weight`` (zero: not counted)."""
+        return self.merge(ColumnStats(X.shape[1], self.sparse)._accumulate(X, weight))
+
+    def _accumulate(self, X, weight):
+        """The statistics of ``X``'s rows, into these empty ones (in units of X's peaks)."""
         self._update_extremes(X, weight)
         if self.sparse:
             data = X.data.astype(np.float64)
@@ -139,20 +173,39 @@ class ColumnStats:
         total = float(weight.sum())
         if total <= 0:
             return self
-        mean = np.zeros(X.shape[1])
         for start in range(0, X.shape[0], BLOCK_ROWS):
             rows = slice(start, start + BLOCK_ROWS)
-            mean += weight[rows] @ (X[rows].astype(np.float64) / self.unit)
-        mean /= total
-        square = np.zeros(X.shape[1])
+            self.mean += weight[rows] @ (X[rows].astype(np.float64) / self.unit)
+        self.mean /= total
         for start in range(0, X.shape[0], BLOCK_ROWS):
             rows = slice(start, start + BLOCK_ROWS)
-            centred = X[rows].astype(np.float64) / self.unit - mean
-            square += weight[rows] @ (centred * centred)
-        delta = mean - self.mean
-        merged = self.weight + total
-        self.square += square + delta * delta * self.weight * total / merged
-        self.mean += delta * total / merged
+            centred = X[rows].astype(np.float64) / self.unit - self.mean
+            self.square += weight[rows] @ (centred * centred)
+        self.weight = total
+        return self
+
+    def merge(self, other):
+        """Merge ``other``, the statistics of other rows, into these (Chan et al.'s update).
+
+        ``other`` is left as it was. Merging in any grouping gives the same
+        statistics up to rounding: dask fits merge those of each chunk.
+        """
+        other = copy.deepcopy(other)
+        # Both in units of the larger peaks of each column.
+        self._rescale(np.where(other.seen, other.unit, 0.0))
+        other._rescale(np.where(self.seen, self.unit, 0.0))
+        self.low = np.minimum(self.low, other.low)
+        self.high = np.maximum(self.high, other.high)
+        if self.sparse:
+            self.square += other.square
+            self.weight += other.weight
+            return self
+        if not other.weight > 0:
+            return self
+        delta = other.mean - self.mean
+        merged = self.weight + other.weight
+        self.square += other.square + delta * delta * self.weight * other.weight / merged
+        self.mean += delta * other.weight / merged
         self.weight = merged
         return self
 
@@ -193,6 +246,7 @@ class ColumnStats:
         var = self.square / self.weight if self.weight > 0 else np.zeros_like(self.square)
         mean, spread = self.mean * self.unit, np.sqrt(np.maximum(var, 0.0)) * self.unit
         if center:
+            mean = on_grid(mean, spread * 2.0**-BITS)
             return _bucketed(mean, spread, self._extreme(mean))
         return _bucketed(np.empty(0), np.sqrt(spread * spread + mean * mean), self._extreme(0.0))
 

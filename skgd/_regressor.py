@@ -8,7 +8,10 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _assert_all_finite
 
 from ._base import BaseGD, Targets, _naming_non_numeric
+from ._distributed import is_dask, map_row_blocks
 from ._losses import REGRESSION_LOSSES
+from ._precondition import BITS, on_grid
+from ._steps import target_scale
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -173,7 +176,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         bits for the same ``n_jobs``; other ``n_jobs`` differ by rounding).
         The stochastic and mini-batch epochs run on one thread. joblib's
         conventions: None is 1 unless in a ``joblib.parallel_backend``
-        context, -1 all cores.
+        context, -1 all cores. On dask arrays, the number of local models
+        that the stochastic and mini-batch solvers average (None: one per
+        thread of the cluster); see the user guide, "Fitting on a dask
+        cluster".
     verbose : int, default=0
         Print one line per epoch (objective, the last step taken and, for
         the batch solver, the relative gradient norm).
@@ -309,7 +315,7 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         coef_init : array-like of shape (n_features,) or (n_targets, n_features), default=None
             Starting coefficients.
@@ -334,7 +340,7 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -352,12 +358,15 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            A lazy dask array when X is one.
         """
+        if is_dask(X):
+            return map_row_blocks(self, self.predict, X)
         X = self._validate_predict_data(X)
         coef = self.coef_ if sp.issparse(self.coef_) else np.atleast_2d(self.coef_)
         scores = self._decision(X, coef, self.intercept_)
@@ -399,9 +408,13 @@ class GDRegressor(RegressorMixin, BaseGD):
         return None
 
     def _weighted_mean_target(self, problem):
-        train = problem.train
-        weight = problem.sample_weight[train]
-        return np.average(problem.Y[train], axis=0, weights=weight)
+        """The weighted mean of y over the training rows, on a grid of std(y) * 2 ** -BITS."""
+        if problem.chunked:
+            mean = problem.target_mean()
+        else:
+            train = problem.train
+            mean = np.average(problem.Y[train], axis=0, weights=problem.sample_weight[train])
+        return on_grid(mean, target_scale(problem, problem.train) * 2.0**-BITS)
 
     def _initial_intercept(self, problem):
         # "auto" starts from the best constant model; the explicit schedules

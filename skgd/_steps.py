@@ -18,6 +18,7 @@ from ._losses import (
     NONSMOOTH_LOSSES,
     UNBOUNDED_GRADIENT_LOSSES,
 )
+from ._precondition import Preconditioner, significant_bits
 from ._schedules import BarzilaiBorweinSchedule, EpochSchedule
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
@@ -76,8 +77,21 @@ def csr_row_sums(values, indptr):
     return np.where(np.diff(indptr) > 0, sums, 0.0)
 
 
+def largest_sq_row_norm(X):
+    """The largest squared norm of a row of ``X`` (0 without rows), in float64."""
+    if sp.issparse(X):
+        data = X.data.astype(np.float64)
+        norms = csr_row_sums(data * data, X.indptr)
+    else:
+        norms = row_sq_norms(X, None)
+    return float(norms.max()) if norms.size else 0.0
+
+
 def row_sq_norms(X, preconditioner):
-    """``|x~_i|^2`` of every row in the kernels' coordinates, in float64."""
+    """``|x~_i|^2`` of every row in the kernels' coordinates (of ``X``'s
+    own with no ``preconditioner``), in float64."""
+    if preconditioner is None:
+        preconditioner = Preconditioner.identity(X.shape[1])
     scale = preconditioner.column_scale()
     if sp.issparse(X):
         values = X.data.astype(np.float64) * scale[X.indices]
@@ -95,8 +109,10 @@ def row_sq_norms(X, preconditioner):
 
 def max_row_curvature(problem, rows):
     """``max_i s_i (|x~_i|^2 + 1)`` over ``rows``: the largest single-row Lipschitz factor."""
+    if problem.chunked:
+        return significant_bits(problem.max_row_curvature())
     norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
-    return float((row_weight_bound(problem)[rows] * norms).max())
+    return significant_bits(float((row_weight_bound(problem)[rows] * norms).max()))
 
 
 def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
@@ -115,45 +131,58 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
     ``X~`` (before centring), so that they neither overflow nor underflow,
     in float32 too.
     """
-    X = problem.X
-    n_features = X.shape[1]
-    weight = np.zeros(X.shape[0])
-    weight[rows] = row_weight_bound(problem)[rows] / max(rows.size, 1)
-    p = problem.preconditioner
-    scale = p.column_scale()
-    c = float((column_peaks(X) * scale).max(initial=0.0))
+    n_features = problem.X.shape[1]
+    if problem.chunked:
+        peak, product = problem.column_peaks(), problem.gram_product
+    else:
+        weight = np.zeros(problem.X.shape[0])
+        weight[rows] = row_weight_bound(problem)[rows] / max(rows.size, 1)
+        peak = column_peaks(problem.X)
+        product = lambda v, c: gram_product(problem, weight, v, c)  # noqa: E731
+    c = float((peak * problem.preconditioner.column_scale()).max(initial=0.0))
     if not c > 0.0:
         c = 1.0
-    intercept = problem.fit_intercept
     # A fixed random start: a vector of ones can be orthogonal to the top
     # eigenvector (e.g. centred features and no intercept).
-    v = np.random.RandomState(0).standard_normal(n_features + intercept)
+    v = np.random.RandomState(0).standard_normal(n_features + problem.fit_intercept)
     v /= np.linalg.norm(v)
     eigenvalue = 0.0
     for _ in range(n_iter):
-        u = v[:n_features] * scale
-        # Products in X's dtype: a float64 vector would make numpy convert a
-        # float32 X to float64 on every product (a copy of X each time).
-        Xv = np.asarray(X @ (u / c).astype(X.dtype)).ravel().astype(np.float64)
-        if p.center.size:
-            Xv -= float(p.center @ u) / c
-        if intercept:
-            Xv += v[-1] / c
-        sXv = weight * Xv
-        w = np.empty_like(v)
-        XtsXv = np.asarray(X.T @ sXv.astype(X.dtype)).ravel().astype(np.float64)
-        if p.center.size:
-            XtsXv -= p.center * sXv.sum()
-        w[:n_features] = XtsXv * scale / c
-        if intercept:
-            w[-1] = sXv.sum() / c
+        w = product(v, c)
         previous, eigenvalue = eigenvalue, float(np.linalg.norm(w))
         if eigenvalue == 0.0 or not np.isfinite(eigenvalue):
             break
         v = w / eigenvalue
         if abs(eigenvalue - previous) <= rtol * eigenvalue:
             break
-    return eigenvalue * c * c
+    return significant_bits(eigenvalue * c * c)
+
+
+def gram_product(problem, weight, v, c):
+    """``(X~ / c)' S (X~ / c) v``: ``X~`` with a column of ones when the
+    intercept is fitted, ``S`` the diagonal of ``weight``."""
+    X = problem.X
+    n_features = X.shape[1]
+    p = problem.preconditioner
+    scale = p.column_scale()
+    intercept = problem.fit_intercept
+    u = v[:n_features] * scale
+    # Products in X's dtype: a float64 vector would make numpy convert a
+    # float32 X to float64 on every product (a copy of X each time).
+    Xv = np.asarray(X @ (u / c).astype(X.dtype)).ravel().astype(np.float64)
+    if p.center.size:
+        Xv -= float(p.center @ u) / c
+    if intercept:
+        Xv += v[-1] / c
+    sXv = weight * Xv
+    w = np.empty_like(v)
+    XtsXv = np.asarray(X.T @ sXv.astype(X.dtype)).ravel().astype(np.float64)
+    if p.center.size:
+        XtsXv -= p.center * sXv.sum()
+    w[:n_features] = XtsXv * scale / c
+    if intercept:
+        w[-1] = sXv.sum() / c
+    return w
 
 
 def target_scale(problem, rows):
@@ -163,6 +192,8 @@ def target_scale(problem, rows):
     to fit, and the adaptive optimizers would otherwise take full-size steps
     on rounding noise.
     """
+    if problem.chunked:
+        return significant_bits(problem.target_scale())
     if problem.labels.size or problem.Y.size == 0:
         return 1.0
     Y = problem.Y[rows]
@@ -171,7 +202,7 @@ def target_scale(problem, rows):
         return 1.0
     mean = np.average(Y, axis=0, weights=weight)
     std = float(np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weight)).mean())
-    return std if std > 0 else float(np.finfo(np.float64).tiny)
+    return significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
 
 
 def nonzeros_per_row(X):
@@ -197,7 +228,8 @@ def auto_schedule(est, problem, rows):
         base = ADAPTIVE_AUTO_ETA[optimizer][solver]
         # Non-zeros, not columns, so that dense and CSR copies of the same
         # data get the same step.
-        per_row = nonzeros_per_row(problem.X)
+        per_row = (problem.nonzeros_per_row() if problem.chunked
+                   else nonzeros_per_row(problem.X))
         scale = target_scale(problem, rows)
         eta = base * scale / np.sqrt(max(per_row, 1.0))
         # They move each coefficient by about eta whatever the gradient, the
