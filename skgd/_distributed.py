@@ -544,8 +544,13 @@ def chunked_problem(est, X, y, sample_weight, classes, partial, first_call, rng)
     blocks = X.to_delayed().ravel()
     ys = y.to_delayed().ravel()
     weights = [None] * len(blocks) if sample_weight is None else sample_weight.to_delayed().ravel()
-    chunks = dask.persist(*[delayed(_build_chunk)(worker, Xc, yc, wc)
-                            for Xc, yc, wc in zip(blocks, ys, weights)])
+    # (Chunks without rows, as a filtered dask DataFrame has, hold nothing to fit.)
+    full = [i for i, n in enumerate(X.chunks[0]) if n > 0]
+    if not full:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                         "of 1 is required: X has no rows.")
+    chunks = dask.persist(*[delayed(_build_chunk)(worker, blocks[i], ys[i], weights[i])
+                            for i in full])
     previous = est._previous_stats(fresh, sp.issparse(X._meta))
     with_stats = previous is not None or est._preconditioned()
     summary = _compute(_tree([delayed(_summarize)(c, worker, with_stats) for c in chunks],

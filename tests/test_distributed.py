@@ -177,6 +177,17 @@ def test_errors_name_the_dask_input(client):
         GDRegressor().fit(bad, y)
 
 
+def test_chunks_without_rows_are_skipped(client):
+    X, y = _data("regression")
+    rows = (0, CHUNK, 0) + (CHUNK,) * (N_ROWS // CHUNK - 1)  # as a filtered DataFrame's
+    gappy = X.rechunk({0: rows}), y.rechunk({0: rows})
+    assert 0 in gappy[0].chunks[0]
+    est = GDRegressor(solver="batch").fit(*gappy)
+    assert np.array_equal(est.coef_, GDRegressor(solver="batch").fit(X, y).coef_)
+    with pytest.raises(ValueError, match="0 sample"):
+        GDRegressor().fit(X[:0], y[:0])
+
+
 def _transfers(client):
     """``(bytes, to a worker?)`` of every transfer the workers logged."""
     workers = set(client.scheduler_info()["workers"])
