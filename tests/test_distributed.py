@@ -107,6 +107,18 @@ def test_batch_solver_equals_the_in_memory_fit(client, est, kind, sparse, weight
         assert np.array_equal(first.classes_, reference.classes_)
 
 
+def test_dask_local_scheduler_without_a_cluster():
+    """With no distributed.Client (here: dask's threads), the same fit."""
+    import dask
+
+    X, y = _data("binary")
+    X_mem, y_mem = _in_memory(X, y)
+    params = dict(loss="log_loss", solver="batch", tol=1e-10, max_iter=5000)
+    with dask.config.set(scheduler="threads"):
+        est = GDClassifier(**params).fit(X, y)
+    assert _relative(est.coef_, GDClassifier(**params).fit(X_mem, y_mem).coef_) < 1e-8
+
+
 @pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
 @pytest.mark.parametrize("kind", ["regression", "multiclass"])
 def test_local_epochs_score_as_the_in_memory_fit(client, solver, kind):
