@@ -185,7 +185,15 @@ def _summarize(problem, est, with_stats):
         total_weight = float(problem.sample_weight.sum())
     return Summary(X.shape[0], total_weight, float(problem.sample_weight.max(initial=0.0)),
                    float(row_weight_bound(problem).max(initial=0.0)), nnz,
-                   largest_sq_row_norm(X), stats, moments, peak)
+                   _scale_check_norm(X, est), stats, moments, peak)
+
+
+def _scale_check_norm(X, est):
+    """The largest squared row norm, where a fit warns on it (explicit schedules with an
+    intercept: ``_warn_if_badly_scaled``); else 0, and no pass over the rows."""
+    if est.fit_intercept and not est._preconditioned():
+        return largest_sq_row_norm(X)
+    return 0.0
 
 
 def _merge_moments(a, b):
