@@ -37,6 +37,7 @@ from joblib import effective_n_jobs
 from ._engine import Problem, call_kernel, check_problem, evaluate, intercept_only_losses
 from ._precondition import ColumnStats
 from ._steps import (
+    column_nonzeros,
     column_peaks,
     gram_product,
     largest_sq_row_norm,
@@ -160,7 +161,7 @@ class Summary(NamedTuple):
     weight_total: float
     largest_weight: float
     largest_row_weight: float
-    nnz: int
+    column_nonzeros: np.ndarray  # non-zero entries per column
     largest_sq_row_norm: float
     stats: object  # ColumnStats, or None
     moments: object  # (weight, mean, sum of squared deviations) of the targets, or None
@@ -180,11 +181,10 @@ def _summarize(problem, est, with_stats):
         square = weight @ (problem.Y - mean) ** 2
         moments = (total, mean, square)
         peak = float(np.abs(problem.Y).max())
-    nnz = X.count_nonzero() if sp.issparse(X) else int(np.count_nonzero(X))
     with np.errstate(over="ignore"):
         total_weight = float(problem.sample_weight.sum())
     return Summary(X.shape[0], total_weight, float(problem.sample_weight.max(initial=0.0)),
-                   float(row_weight_bound(problem).max(initial=0.0)), nnz,
+                   float(row_weight_bound(problem).max(initial=0.0)), column_nonzeros(X),
                    _scale_check_norm(X, est), stats, moments, peak)
 
 
@@ -213,7 +213,7 @@ def _merge_summaries(a, b):
         weight_total = a.weight_total + b.weight_total
     return Summary(
         a.n_rows + b.n_rows, weight_total, max(a.largest_weight, b.largest_weight),
-        max(a.largest_row_weight, b.largest_row_weight), a.nnz + b.nnz,
+        max(a.largest_row_weight, b.largest_row_weight), a.column_nonzeros + b.column_nonzeros,
         max(a.largest_sq_row_norm, b.largest_sq_row_norm), stats,
         _merge_moments(a.moments, b.moments),
         None if a.target_peak is None else max(a.target_peak, b.target_peak),
@@ -452,8 +452,8 @@ class ChunkedProblem:
     def max_row_curvature(self):
         return float(self._over_chunks(_curvature_chunk, max, self._coordinates()))
 
-    def nonzeros_per_row(self):
-        return self.summary.nnz / max(self.n_train, 1)
+    def column_nonzeros(self):
+        return self.summary.column_nonzeros
 
     def target_mean(self):
         return self.summary.moments[1]

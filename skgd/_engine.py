@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from . import _jit
 from ._jit import jit
-from ._kernels import EVALUATE, GRADIENT, STEP, TRAIN, _row_losses, epoch_kernel
+from ._kernels import EVALUATE, GRADIENT, STEP, TRAIN, _copy, _row_losses, epoch_kernel
 from ._losses import MULTINOMIAL
 from ._optimizers import N_STATE_ARRAYS
 
@@ -266,7 +266,7 @@ def _intercept_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows, lo
     z = np.empty(b.shape[0])
     dloss = np.empty(b.shape[0])
     for r in range(rows.shape[0]):
-        z[:] = b
+        _copy(z, b)
         _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows[r], loss_code,
                     epsilon, z, dloss, loss_out)
 

@@ -95,6 +95,21 @@ STEP = 3  # one step from the gradient given in G_out and G_b_out (summed elsewh
 # check to every access, which cost about 20% of a sparse epoch.
 
 
+# Array-to-array slice assignment (``a[:] = b``) is written out as loops:
+# numba's version formats its shape-mismatch message with compiled string
+# code, which added about 4 s to the first compile of the general loop.
+@jit(inline="always")
+def _copy(destination, source):
+    for j in range(destination.shape[0]):
+        destination[j] = source[j]
+
+
+@jit(inline="always")
+def _copy_rows(destination, source):
+    for k in range(destination.shape[0]):
+        _copy(destination[k], source[k])
+
+
 @jit(inline="always")
 def _row_dot(is_csr, w, factor, bucket, center, X, data, indices, indptr, i):
     """``sum_j w_j factor[bucket_j] (x_ij - center_j)``: the row's score in V units.
@@ -682,8 +697,8 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
         if mode == STEP:
             # The gradient of all rows, computed over row blocks by threads
             # or workers: one step, as the batch solver's own epoch takes.
-            G[:, :] = G_out
-            G_b[:] = G_b_out
+            _copy_rows(G, G_out)
+            _copy(G_b, G_b_out)
             m = 0
         for r in range(m):
             if shuffled:
@@ -703,8 +718,8 @@ def _general_epoch(is_csr, X, data, indices, indptr, args):
         if mode == GRADIENT or (mode == TRAIN and G_out.shape[0] > 0):
             # The gradient of the (last) batch's mean loss at the weights it
             # started from: for the batch solver, the full gradient.
-            G_out[:, :] = G
-            G_b_out[:] = G_b
+            _copy_rows(G_out, G)
+            _copy(G_b_out, G_b)
         if mode == EVALUATE or mode == GRADIENT:
             continue
 

@@ -110,6 +110,11 @@ class GDRegressor(RegressorMixin, BaseGD):
         adam          0.01        0.1         0.1
         ============  ==========  ==========  =====
 
+        The mini-batch base is that of dense data; where a batch's rows
+        share few columns (sparse text) it moves geometrically towards the
+        stochastic one, by ``sum_j c_j^2 / (n sum_j c_j)`` for ``c_j`` the
+        non-zeros of column ``j`` over ``n`` rows (1 on dense data).
+
     eta0 : float, default=0.01
         Base step of the ``"constant"``, ``"invscaling"``, ``"adaptive"``
         and ``"exponential"`` schedules.

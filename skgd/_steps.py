@@ -205,10 +205,26 @@ def target_scale(problem, rows):
     return significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
 
 
-def nonzeros_per_row(X):
-    """Mean number of non-zero features per row (the same for dense and CSR copies)."""
-    nnz = X.count_nonzero() if sp.issparse(X) else np.count_nonzero(X)
-    return nnz / max(X.shape[0], 1)
+def column_nonzeros(X):
+    """The number of non-zero entries of each column (the same for dense and CSR copies)."""
+    if sp.issparse(X):
+        return np.bincount(X.indices[X.data != 0], minlength=X.shape[1])
+    return np.count_nonzero(X, axis=0)
+
+
+def batch_sharing(column_counts, n_rows):
+    """How much of a row's non-zeros a random other row shares, weighted by their columns.
+
+    ``sum_j c_j^2 / (n sum_j c_j)`` for column counts ``c_j`` over ``n``
+    rows: 1 on dense data (every row has every column), about 0 on sparse
+    data whose columns are each in a few rows. A batch of ``B`` rows meets
+    ``1 + (B - 1) * sharing`` rows on each of its columns, on average.
+    """
+    counts = np.asarray(column_counts, dtype=np.float64)
+    total = counts.sum()
+    if not total > 0 or n_rows < 1:
+        return 1.0
+    return float(min((counts @ counts) / (n_rows * total), 1.0))
 
 
 def auto_schedule(est, problem, rows):
@@ -228,8 +244,22 @@ def auto_schedule(est, problem, rows):
         base = ADAPTIVE_AUTO_ETA[optimizer][solver]
         # Non-zeros, not columns, so that dense and CSR copies of the same
         # data get the same step.
-        per_row = (problem.nonzeros_per_row() if problem.chunked
-                   else nonzeros_per_row(problem.X))
+        counts = (problem.column_nonzeros() if problem.chunked
+                  else column_nonzeros(problem.X))
+        n_rows = problem.n_train if problem.chunked else problem.X.shape[0]
+        per_row = counts.sum() / max(n_rows, 1)
+        if solver == "minibatch":
+            # The mini-batch steps are longer than the stochastic ones
+            # because a batch's rows share their columns, and the mean of
+            # their gradients is less noisy: a batch whose rows share none
+            # (sparse text) takes a stochastic step on each of its rows at
+            # once. Between the two, geometrically by the sharing: on
+            # 20,000 rows of 50,000 sparse columns (100 non-zeros a row),
+            # RMSProp and Adam with the dense data's mini-batch step ended
+            # at test R^2 -1.5 and -1.1, with the stochastic one at 0.29
+            # and 0.31.
+            stochastic = ADAPTIVE_AUTO_ETA[optimizer]["stochastic"]
+            base = stochastic * (base / stochastic) ** batch_sharing(counts, n_rows)
         scale = target_scale(problem, rows)
         eta = base * scale / np.sqrt(max(per_row, 1.0))
         # They move each coefficient by about eta whatever the gradient, the
