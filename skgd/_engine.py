@@ -16,9 +16,13 @@ import scipy.sparse as sp
 
 from . import _jit
 from ._jit import jit
-from ._kernels import EVALUATE, GRADIENT, STEP, TRAIN, _copy, _row_losses, epoch_kernel
+from ._kernels import (
+    EVALUATE, GRADIENT, STEP, TRAIN, _copy, _row_losses, general_epoch_csr, general_epoch_dense,
+    minibatch_epoch_csr, minibatch_epoch_dense, stochastic_epoch_csr, stochastic_epoch_dense,
+)
+from ._lazy import lazy_epoch_csr
 from ._losses import MULTINOMIAL
-from ._optimizers import N_STATE_ARRAYS
+from ._optimizers import N_STATE_ARRAYS, SGD
 
 
 class Problem(NamedTuple):
@@ -155,6 +159,26 @@ def _check_shapes(X, args):
     if (mode in (GRADIENT, STEP) or G_out.size) and (G_out.shape != (k, d)
                                                     or G_b_out.shape != (k,)):
         _fail("gradient outputs of the wrong shape")
+
+
+def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN):
+    """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
+
+    Separate loops rather than one with branches inside: the stochastic one
+    is the hot path, and kept small it leaves the CPU room to work on the
+    next rows while it waits for memory. The other optimizers on CSR rows
+    take the lazy loop (:mod:`skgd._lazy`), O(nnz) a step, unless one step
+    covers every row (the batch solver, whose step is O(n_features) anyway).
+    Evaluations (``mode`` other than TRAIN) run in the general loop.
+    """
+    several_steps = batch_size < n_rows
+    if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:
+        return stochastic_epoch_csr if sparse else stochastic_epoch_dense
+    if mode == TRAIN and optimizer_code == SGD and several_steps:
+        return minibatch_epoch_csr if sparse else minibatch_epoch_dense
+    if mode == TRAIN and sparse and several_steps:
+        return lazy_epoch_csr
+    return general_epoch_csr if sparse else general_epoch_dense
 
 
 def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRAIN,

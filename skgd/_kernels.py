@@ -8,7 +8,7 @@ schedule, optimizer and penalty are chosen by integer codes (see
 ``_losses``, ``_schedules``, ``_optimizers``), so each compiled entry
 point serves every estimator and loss. Each loop below has a dense and a CSR
 entry point that inline it with a constant storage flag, so each compiles to
-a loop without the other format's branch; :func:`epoch_kernel` picks one.
+a loop without the other format's branch; :func:`skgd._engine.epoch_kernel` picks one.
 
 Coordinates. The kernels fit ``z = W x~ + b`` in preconditioned coordinates
 ``x~_j = (x_j - center_j) * s_j``, with ``s_j = bucket_scale[bucket[j]]``
@@ -56,6 +56,11 @@ Two update paths, in three loops:
   losses (and, with GRADIENT, the full gradient) at the current weights;
   given ``G_out`` in TRAIN mode, it leaves there the gradient of its last
   batch (the batch solver's full gradient, which its stopping rule uses).
+
+The other optimizers on CSR rows, when an epoch has more than one step, run
+in a fourth loop, :func:`skgd._lazy.lazy_epoch_csr`, which moves only the
+columns of each step's rows (O(nnz) a step) and catches the others up when
+next met.
 
 Rows visited in random order are nearly all cache misses, so the shuffled
 loops prefetch the rows a few steps ahead (:mod:`skgd._prefetch`).
@@ -802,18 +807,3 @@ def general_epoch_dense(X, args):
 def general_epoch_csr(data, indices, indptr, args):
     """:func:`_general_epoch` on CSR input ``(data, indices, indptr)``."""
     return _general_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
-
-
-def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN):
-    """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
-
-    Separate loops rather than one with branches inside: the stochastic one
-    is the hot path, and kept small it leaves the CPU room to work on the
-    next rows while it waits for memory. Evaluations (``mode`` other than
-    TRAIN) run in the general loop.
-    """
-    if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:
-        return stochastic_epoch_csr if sparse else stochastic_epoch_dense
-    if mode == TRAIN and optimizer_code == SGD and batch_size < n_rows:
-        return minibatch_epoch_csr if sparse else minibatch_epoch_dense
-    return general_epoch_csr if sparse else general_epoch_dense

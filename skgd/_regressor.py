@@ -56,10 +56,10 @@ class GDRegressor(RegressorMixin, BaseGD):
     optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, \
             default="sgd"
         Update rule, see :mod:`skgd._optimizers`. Every rule works with
-        every solver, schedule and penalty. On CSR input the plain ``"sgd"``
-        steps of the stochastic and mini-batch solvers cost O(nnz) per
-        update; every other rule also moves every coefficient at each update
-        (O(n_features) more per update).
+        every solver, schedule and penalty. On CSR input every rule's steps
+        of the stochastic and mini-batch solvers cost O(nnz) per update: the
+        other columns catch up on the steps they missed when next met (see
+        the user guide, "Optimizers").
     learning_rate : {"auto", "constant", "invscaling", "optimal", "adaptive", \
             "exponential", "pa1", "pa2"}, default="auto"
         Step-size schedule. ``"constant"``: ``eta0``; ``"invscaling"``:

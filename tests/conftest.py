@@ -85,3 +85,22 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section(f"scikit-learn's SGD tests not run here ({len(reasons)})")
         for line in reasons:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def general_loop_on_csr(monkeypatch):
+    """Make CSR fits run the general loop (every coefficient moved at every
+    step) where they would run the lazy one (skgd._lazy): the reference
+    path for the optimizers other than sgd.
+    """
+    import skgd._engine
+    from skgd._kernels import general_epoch_csr
+    from skgd._lazy import lazy_epoch_csr
+
+    chosen = skgd._engine.epoch_kernel
+
+    def general(*args, **kwargs):
+        kernel = chosen(*args, **kwargs)
+        return general_epoch_csr if kernel is lazy_epoch_csr else kernel
+
+    monkeypatch.setattr(skgd._engine, "epoch_kernel", general)

@@ -71,12 +71,16 @@ def test_csr_equals_dense(solver, penalty, average):
         assert np.array_equal(sparse.coef_ == 0, dense.coef_ == 0)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop"])
 def test_csr_equals_dense_classifier(optimizer):
+    # The other rules on CSR pay the penalty of a column's missed steps when
+    # it is next met, and Adam's missed moves are approximated (skgd._lazy,
+    # tested in test_lazy.py): exact without a penalty, for these two.
     X, y = _data(n=150, d=20, density=0.3)
     labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
     params = dict(optimizer=optimizer, solver="minibatch", random_state=0, max_iter=4, tol=None,
-                  learning_rate="constant", eta0=0.01)
+                  learning_rate="constant", eta0=0.01,
+                  penalty="l2" if optimizer == "sgd" else None)
     dense = GDClassifier(**params).fit(X, labels)
     sparse = GDClassifier(**params).fit(sp.csr_matrix(X), labels)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
@@ -117,11 +121,13 @@ def _multi_output_problem(kind):
 # alpha=6: an l2 decay of 0.7 a step, so that the stochastic loop's scale
 # falls below MIN_SCALE (and is folded into V) within an epoch.
 @pytest.mark.parametrize("alpha", [0.01, 6.0])
-def test_plain_loops_equal_the_general_path(solver, kind, average, sparse, alpha):
+def test_plain_loops_equal_the_general_path(solver, kind, average, sparse, alpha,
+                                            general_loop_on_csr):
     # optimizer="momentum" with momentum=0 takes the same steps through the
     # other code path: a dense gradient per batch and an optimizer update,
     # where the plain loops keep W = scale * V and touch only the batch's
-    # features.
+    # features. (On CSR the general loop, not the lazy one, which pays the
+    # penalty of a column's missed steps when it is next met.)
     Estimator, params, X, y = _multi_output_problem(kind)
     if sparse:
         X = sp.csr_matrix(X)
