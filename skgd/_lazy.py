@@ -56,7 +56,10 @@ from ._kernels import (
     CSR_JIT, PREFETCH_DISTANCE, _average_weight, _prefetch_row, _row_losses, _scores,
     _total_average_weight,
 )
-from ._optimizers import ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, step_row
+from ._optimizers import (
+    ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, adagrad_update, adam_update, momentum_update,
+    rmsprop_update, step_row,
+)
 from ._penalties import soft_threshold
 from ._schedules import step_size
 
@@ -100,26 +103,22 @@ def _lazy_step(code, w, s1, s2, g, lam, implicit, eta, hyper, c1, c2):
     many steps' penalty ``lam`` holds. Otherwise the dense rule's step.
     """
     mu, rho, beta_1, beta_2, eps = hyper
-    if (code == MOMENTUM or code == NESTEROV) and not implicit:
-        g += lam * w
-        v = mu * s1 + g
-        return w - eta * (v if code == MOMENTUM else g + mu * v), v, s2
-    if code == MOMENTUM or code == NESTEROV:
+    if (code == MOMENTUM or code == NESTEROV) and implicit:
         if code == MOMENTUM:
             w_new = (w - eta * (mu * s1 + g)) / (1.0 + eta * lam)
         else:
             w_new = (w - eta * ((1.0 + mu) * g + mu * mu * s1)) / (1.0 + eta * (1.0 + mu) * lam)
         return w_new, mu * s1 + g + lam * w_new, s2
     g += lam * w
-    if code == ADAGRAD:
-        s1 += g * g
-        return w - eta * g / (math.sqrt(s1) + eps), s1, s2
-    if code == RMSPROP:
-        s1 = rho * s1 + (1.0 - rho) * g * g
-        return w - eta * g / (math.sqrt(s1) + eps), s1, s2
-    s1 = beta_1 * s1 + (1.0 - beta_1) * g  # ADAM
-    s2 = beta_2 * s2 + (1.0 - beta_2) * g * g
-    return w - eta * (s1 * c1) / (math.sqrt(s2 * c2) + eps), s1, s2
+    if code == MOMENTUM or code == NESTEROV:
+        w, s1 = momentum_update(code, w, s1, g, eta, mu)
+    elif code == ADAGRAD:
+        w, s1 = adagrad_update(w, s1, g, eta, eps)
+    elif code == RMSPROP:
+        w, s1 = rmsprop_update(w, s1, g, eta, rho, eps)
+    else:
+        w, s1, s2 = adam_update(w, s1, s2, g, eta, beta_1, beta_2, eps, c1, c2)
+    return w, s1, s2
 
 
 @jit(inline="always")

@@ -93,29 +93,48 @@ def step_row(code, w, g, l2, bucket, S1, S2, k, offset, eta, hyper, c1, c2):
         mu = hyper[0]
         for j in range(n):
             gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            v = mu * S1[k, offset + j] + gj
-            S1[k, offset + j] = v
-            w[j] -= eta * (v if code == MOMENTUM else gj + mu * v)
+            w[j], S1[k, offset + j] = momentum_update(code, w[j], S1[k, offset + j], gj, eta, mu)
     elif code == ADAGRAD:
         eps = hyper[4]
         for j in range(n):
             gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            s = S1[k, offset + j] + gj * gj
-            S1[k, offset + j] = s
-            w[j] -= eta * gj / (math.sqrt(s) + eps)
+            w[j], S1[k, offset + j] = adagrad_update(w[j], S1[k, offset + j], gj, eta, eps)
     elif code == RMSPROP:
         rho, eps = hyper[1], hyper[4]
         for j in range(n):
             gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            s = rho * S1[k, offset + j] + (1.0 - rho) * gj * gj
-            S1[k, offset + j] = s
-            w[j] -= eta * gj / (math.sqrt(s) + eps)
+            w[j], S1[k, offset + j] = rmsprop_update(w[j], S1[k, offset + j], gj, eta, rho, eps)
     else:  # ADAM
         beta_1, beta_2, eps = hyper[2], hyper[3], hyper[4]
         for j in range(n):
             gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            m = beta_1 * S1[k, offset + j] + (1.0 - beta_1) * gj
-            v = beta_2 * S2[k, offset + j] + (1.0 - beta_2) * gj * gj
-            S1[k, offset + j] = m
-            S2[k, offset + j] = v
-            w[j] -= eta * (m * c1) / (math.sqrt(v * c2) + eps)
+            w[j], S1[k, offset + j], S2[k, offset + j] = adam_update(
+                w[j], S1[k, offset + j], S2[k, offset + j], gj, eta, beta_1, beta_2, eps, c1, c2)
+
+
+# One coordinate's step of each rule on its full gradient ``g``: the new
+# weight and state. Inlined into step_row's loops, and into the lazy loop's
+# per-coordinate steps (skgd._lazy).
+@jit(inline="always")
+def momentum_update(code, w, v, g, eta, mu):
+    v = mu * v + g
+    return w - eta * (v if code == MOMENTUM else g + mu * v), v
+
+
+@jit(inline="always")
+def adagrad_update(w, s, g, eta, eps):
+    s = s + g * g
+    return w - eta * g / (math.sqrt(s) + eps), s
+
+
+@jit(inline="always")
+def rmsprop_update(w, s, g, eta, rho, eps):
+    s = rho * s + (1.0 - rho) * g * g
+    return w - eta * g / (math.sqrt(s) + eps), s
+
+
+@jit(inline="always")
+def adam_update(w, m, v, g, eta, beta_1, beta_2, eps, c1, c2):
+    m = beta_1 * m + (1.0 - beta_1) * g
+    v = beta_2 * v + (1.0 - beta_2) * g * g
+    return w - eta * (m * c1) / (math.sqrt(v * c2) + eps), m, v
