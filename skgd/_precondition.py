@@ -17,6 +17,7 @@ O(n_features).
 import copy
 
 import numpy as np
+import scipy.sparse as sp
 
 
 class Preconditioner:
@@ -116,6 +117,13 @@ CONSTANT = 1e-9
 BLOCK_ROWS = 4096
 
 
+def column_nonzeros(X):
+    """The number of non-zero entries of each column (the same for dense and CSR copies)."""
+    if sp.issparse(X):
+        return np.bincount(X.indices[X.data != 0], minlength=X.shape[1])
+    return np.count_nonzero(X, axis=0)
+
+
 def _csr_column_extremes(X):
     """Each column's smallest and largest value in CSR ``X``, unstored zeros included.
 
@@ -131,7 +139,7 @@ def _csr_column_extremes(X):
     low, high = np.full(n_features, np.inf), np.full(n_features, -np.inf)
     np.minimum.at(low, X.indices, data)
     np.maximum.at(high, X.indices, data)
-    has_zeros = np.bincount(X.indices, minlength=n_features) < X.shape[0]
+    has_zeros = column_nonzeros(X) < X.shape[0]
     return np.where(has_zeros, np.minimum(low, 0.0), low), \
         np.where(has_zeros, np.maximum(high, 0.0), high)
 
@@ -231,8 +239,6 @@ class ColumnStats:
 
     def _update_extremes(self, X, weight):
         """The smallest and largest values of each column over the weighted rows."""
-        import scipy.sparse as sp
-
         rows = np.flatnonzero(weight > 0)
         if sp.issparse(X):
             low, high = _csr_column_extremes(X if rows.size == X.shape[0] else X[rows])

@@ -18,7 +18,7 @@ from ._losses import (
     NONSMOOTH_LOSSES,
     UNBOUNDED_GRADIENT_LOSSES,
 )
-from ._precondition import Preconditioner, significant_bits
+from ._precondition import Preconditioner, column_nonzeros, significant_bits
 from ._schedules import BarzilaiBorweinSchedule, EpochSchedule
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
@@ -203,13 +203,6 @@ def target_scale(problem, rows):
     mean = np.average(Y, axis=0, weights=weight)
     std = float(np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weight)).mean())
     return significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
-
-
-def column_nonzeros(X):
-    """The number of non-zero entries of each column (the same for dense and CSR copies)."""
-    if sp.issparse(X):
-        return np.bincount(X.indices[X.data != 0], minlength=X.shape[1])
-    return np.count_nonzero(X, axis=0)
 
 
 def batch_sharing(column_counts, n_rows):
