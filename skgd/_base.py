@@ -47,9 +47,9 @@ from ._engine import (
 from ._optimizers import OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._precondition import ColumnStats, Preconditioner, move_state
-from ._schedules import PASSIVE_AGGRESSIVE, SCHEDULES, step_size
+from ._schedules import MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size
 from ._state import GDState
-from ._steps import largest_sq_row_norm, resolve_schedule, row_weight_bound
+from ._steps import ADAPTIVE_AUTO_ETA, largest_sq_row_norm, resolve_schedule, row_weight_bound
 from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     FAR_FROM_STATIONARY,
@@ -679,8 +679,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 if gradient is not None:
                     longest_step = max(longest_step, eta_base)
                     first = history["loss"][0] if history["loss"] else objective
-                    excess = estimated_excess(norm, longest_step, objective,
-                                              (self.tol or 0.0) * first)
+                    # AdaGrad's, RMSProp's and Adam's steps are per-coordinate
+                    # moves, not lengths along the gradient: no curvature to
+                    # read from them, and the certificate is the gradient alone.
+                    excess = 0.0 if self.optimizer in ADAPTIVE_AUTO_ETA else estimated_excess(
+                        norm, longest_step, objective, (self.tol or 0.0) * first)
             else:  # the line search took back a step: the next starts from before it
                 state.set_flat_weights(restart)
                 certificate = None
@@ -706,6 +709,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 continue
             if certified:
                 criterion = np.array([np.inf if certificate is None else max(certificate, excess)])
+                if schedule.name == "adaptive" and rule.stalled(objective):
+                    if not schedule.can_shrink(relative=True):
+                        history["stop"] = (f"the step fell to {schedule.eta:.3g}, "
+                                           f"{MIN_ADAPTIVE_ETA:g} of its start, without "
+                                           "the gradient falling to tol / 10")
+                        break
+                    schedule.shrink()
             elif scores is not None:
                 # Per-output scores where each output is a group of its own.
                 scores = scores if len(groups) == len(scores) else np.array([history["val"][-1]])
@@ -717,7 +727,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             done &= active
             if not done.any():
                 continue
-            if schedule.can_shrink():
+            if schedule.can_shrink() and not certified:
                 # One step for all outputs: it shrinks once every group still
                 # running has stalled, and groups stop only at the last step.
                 if done[active].all():
@@ -785,11 +795,24 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         figure = "" if ratio is None else (
             f" The gradient of the objective is {ratio:.2g} of its size at the start "
             "(stationarity_; 0 at the optimum).")
+        # On the full batch, the Barzilai-Borwein steps of plain gradient
+        # descent certify in fewer epochs than the adaptive optimizers.
+        alternative = (" optimizer='sgd' (Barzilai-Borwein steps on the full batch) usually "
+                       "needs fewer epochs." if self.solver == "batch"
+                       and self.optimizer in ADAPTIVE_AUTO_ETA else "")
+        if not history["converged"] and self.tol is not None and history["stop"]:
+            warnings.warn(
+                f"The fit stopped before its certificate: {history['stop']}.{figure} "
+                f"A larger tol (now {self.tol:g}) accepts a point this far off;"
+                + (alternative or " a larger eta0 starts with longer steps."),
+                ConvergenceWarning,
+            )
+            return
         if not history["converged"] and self.tol is not None:
             warnings.warn(
                 "Maximum number of iteration reached before convergence. Consider "
                 f"increasing max_iter to improve the fit (all {self.max_iter} epochs ran "
-                f"with tol={self.tol:g})." + figure,
+                f"with tol={self.tol:g})." + figure + alternative,
                 ConvergenceWarning,
             )
             return
