@@ -930,3 +930,17 @@ def test_failed_refit_keeps_the_whole_previous_model():
         elif name != "optimizer_state_":
             assert now == value, name
     assert_array_equal(est.predict(X), predictions)
+
+
+def test_power_iteration_falls_back_to_the_row_bound_when_a_product_overflows(monkeypatch):
+    """A Gram product that overflows X's dtype gives the largest row curvature, an upper bound."""
+    from skgd import _steps
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.1 * rng.randn(60)
+    exact = _steps.gram_product
+    monkeypatch.setattr(_steps, "gram_product", lambda *args: exact(*args) * np.inf)
+    est = GDRegressor(solver="batch", optimizer="momentum").fit(X, y)
+    assert np.isfinite(est.eta0_) and est.eta0_ > 0
+    assert est.score(X, y) > 0.99
