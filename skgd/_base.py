@@ -816,8 +816,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not history["converged"] and self.tol is not None and history["stop"]:
             warnings.warn(
                 f"The fit stopped before its certificate: {history['stop']}.{figure} "
-                f"A larger tol (now {self.tol:g}) accepts a point this far off;"
-                + (alternative or " a larger eta0 starts with longer steps."),
+                f"A larger tol (now {self.tol:g}) accepts a point this far off." + alternative,
                 ConvergenceWarning,
             )
             return

@@ -944,3 +944,17 @@ def test_power_iteration_falls_back_to_the_row_bound_when_a_product_overflows(mo
     est = GDRegressor(solver="batch", optimizer="momentum").fit(X, y)
     assert np.isfinite(est.eta0_) and est.eta0_ > 0
     assert est.score(X, y) > 0.99
+
+
+def test_batch_adaptive_schedule_says_why_it_stopped_without_a_certificate(monkeypatch):
+    """A step shrunk to its floor ends the fit with a warning that names the reason and a fix."""
+    from skgd import _stopping
+
+    monkeypatch.setattr(_stopping.GradientStopping, "stalled", lambda self, objective: True)
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    y = X @ np.array([1.0, -2.0, 3.0, 0.5]) + 0.1 * rng.randn(200)
+    est = GDRegressor(solver="batch", optimizer="adam", random_state=0)
+    with pytest.warns(ConvergenceWarning, match="the step fell to .* optimizer='sgd'"):
+        est.fit(X, y)
+    assert est.n_iter_ < est.max_iter
