@@ -57,6 +57,7 @@ from ._stopping import (
     certifies,
     check_divergence,
     check_final_objective,
+    divergence_error,
     estimated_excess,
     stationarity,
     stopping_rule,
@@ -924,6 +925,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return
         message = check_final_objective(self, schedule, state.epochs, final,
                                         history["loss"][0], reference)
+        if message and not problem.chunked:
+            # An explicit decaying schedule may end far off and only warn, as
+            # scikit-learn's would; not with weights whose predictions on the
+            # training rows overflow X's dtype (float32 columns of 1e24 under
+            # "optimal"): such a model predicts only infinities.
+            W, b = state.preconditioner.to_original(*state.current_weights())
+            with np.errstate(over="ignore", invalid="ignore"):
+                finite = np.isfinite(self._decision(problem.X[problem.train], W, b)).all()
+            if not finite:
+                raise divergence_error(self, schedule, state.epochs, "its predictions on the "
+                                       f"training rows overflow {problem.X.dtype}",
+                                       non_finite=True)
         if message:
             warnings.warn(message, ConvergenceWarning)
 

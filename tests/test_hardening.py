@@ -958,3 +958,21 @@ def test_batch_adaptive_schedule_says_why_it_stopped_without_a_certificate(monke
     with pytest.warns(ConvergenceWarning, match="the step fell to .* optimizer='sgd'"):
         est.fit(X, y)
     assert est.n_iter_ < est.max_iter
+
+
+def test_explicit_optimal_steps_whose_predictions_overflow_float32_raise():
+    """Columns of 1e24 in float32 under learning_rate="optimal" (found by the state machine).
+
+    The explicit decaying schedule only warns when a fit ends far off, as
+    scikit-learn's would; here the weights reached 6.6e35 and predicted
+    infinities on the training rows, which is an error.
+    """
+    from skgd import DivergenceError
+
+    X = np.array([[1.2573023e24], [-1.3210486e24]], dtype=np.float32)
+    y = np.array([0.64042265, 0.10490012])
+    est = GDRegressor(alpha=1.0, fit_intercept=False, learning_rate="optimal", max_iter=1,
+                      tol=None, shuffle=False, random_state=0)
+    with pytest.raises(DivergenceError, match="predictions on the training rows overflow float32"):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_")
