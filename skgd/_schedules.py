@@ -79,14 +79,16 @@ class EpochSchedule:
             return self.eta
         return self.eta0
 
-    def can_shrink(self):
+    def can_shrink(self, relative=False):
         """Whether a stall shrinks the step (the adaptive schedule above its floor) or stops.
 
         The adaptive schedule divides its step by :data:`ADAPTIVE_DIVISOR`
-        while the step is above :data:`MIN_ADAPTIVE_ETA`, as in scikit-learn;
-        every other schedule stops.
+        while the step is above :data:`MIN_ADAPTIVE_ETA`, as in scikit-learn,
+        or, ``relative``, above that share of ``eta0`` (the batch solver's:
+        under "auto" eta0 is in the units of y); every other schedule stops.
         """
-        return self.name == "adaptive" and self.eta > MIN_ADAPTIVE_ETA
+        floor = MIN_ADAPTIVE_ETA * (self.eta0 if relative else 1.0)
+        return self.name == "adaptive" and self.eta > floor
 
     def shrink(self):
         self.eta /= ADAPTIVE_DIVISOR

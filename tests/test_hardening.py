@@ -930,3 +930,49 @@ def test_failed_refit_keeps_the_whole_previous_model():
         elif name != "optimizer_state_":
             assert now == value, name
     assert_array_equal(est.predict(X), predictions)
+
+
+def test_power_iteration_falls_back_to_the_row_bound_when_a_product_overflows(monkeypatch):
+    """A Gram product that overflows X's dtype gives the largest row curvature, an upper bound."""
+    from skgd import _steps
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.1 * rng.randn(60)
+    exact = _steps.gram_product
+    monkeypatch.setattr(_steps, "gram_product", lambda *args: exact(*args) * np.inf)
+    est = GDRegressor(solver="batch", optimizer="momentum").fit(X, y)
+    assert np.isfinite(est.eta0_) and est.eta0_ > 0
+    assert est.score(X, y) > 0.99
+
+
+def test_batch_adaptive_schedule_says_why_it_stopped_without_a_certificate(monkeypatch):
+    """A step shrunk to its floor ends the fit with a warning that names the reason and a fix."""
+    from skgd import _stopping
+
+    monkeypatch.setattr(_stopping.GradientStopping, "stalled", lambda self, objective: True)
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    y = X @ np.array([1.0, -2.0, 3.0, 0.5]) + 0.1 * rng.randn(200)
+    est = GDRegressor(solver="batch", optimizer="adam", random_state=0)
+    with pytest.warns(ConvergenceWarning, match="the step fell to .* optimizer='sgd'"):
+        est.fit(X, y)
+    assert est.n_iter_ < est.max_iter
+
+
+def test_explicit_optimal_steps_whose_predictions_overflow_float32_raise():
+    """Columns of 1e24 in float32 under learning_rate="optimal" (found by the state machine).
+
+    The explicit decaying schedule only warns when a fit ends far off, as
+    scikit-learn's would; here the weights reached 6.6e35 and predicted
+    infinities on the training rows, which is an error.
+    """
+    from skgd import DivergenceError
+
+    X = np.array([[1.2573023e24], [-1.3210486e24]], dtype=np.float32)
+    y = np.array([0.64042265, 0.10490012])
+    est = GDRegressor(alpha=1.0, fit_intercept=False, learning_rate="optimal", max_iter=1,
+                      tol=None, shuffle=False, random_state=0)
+    with pytest.raises(DivergenceError, match="predictions on the training rows overflow float32"):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_")

@@ -63,18 +63,17 @@ def test_a_column_of_size_3e4_classifier(solver):
 def test_a_lognormal_column_of_size_1e9(solver, optimizer):
     """Mini-batch Adam used to diverge at epoch 1 (eta0 12).
 
-    The batch solver with Adam stops 0.02 R2 short here, and says so: its
-    "adaptive" schedule stops on a stalled objective, not on the certificate.
+    The batch solver with Adam used to stop 0.02 R2 short here (and say
+    so): its "adaptive" schedule stopped on a stalled objective. It now
+    stops on the certificate, without a warning.
     """
     rng = np.random.RandomState(0)
     X = rng.lognormal(20, 1, (2000, 1))
     y = 1e-7 * X[:, 0] + 50 * rng.randn(2000)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         est = GDRegressor(solver=solver, optimizer=optimizer, random_state=0).fit(X, y)
-    far = any("far from the optimum" in str(w.message) for w in caught)
-    assert far or _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
-    assert far == (solver == "batch" and optimizer == "adam")
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -166,6 +165,53 @@ def test_batch_reaches_ridge_objective(raw, alpha, tol, gap):
     optimum = _ridge_objective(X, y, ridge.coef_, ridge.intercept_, alpha)
     excess = _ridge_objective(X, y, est.coef_, est.intercept_[0], alpha) - optimum
     assert excess <= gap * optimum
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_batch_publishes_the_point_it_certified(optimizer):
+    """One standardised column: the first step 1 / L lands on the optimum.
+
+    The certificate is of an epoch's start; momentum's step from there
+    still moves, and the batch solver used to publish that later point
+    (R2 0.19 against 0.99, silently: the corpus's offset418/reg/std).
+    """
+    rng = np.random.RandomState(0)
+    X = rng.normal(-418, 18, (2000, 1))
+    y = 0.19 * (X[:, 0] + 418) - 4.6 + 0.35 * rng.randn(2000)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GDRegressor(solver="batch", optimizer=optimizer, random_state=0).fit(X, y)
+    assert est.stationarity_ <= est.tol / 10
+    assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 1e-4
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "rmsprop", "adam"])
+def test_batch_adaptive_optimizers_stop_on_the_certificate(optimizer):
+    """Raw diabetes, each column beside a near copy (1e-6 noise): ill-conditioned.
+
+    The adaptive schedule used to stop batch Adam when the objective stalled
+    for 5 epochs, 0.23 of the objective above the optimum and silently (the
+    corpus benchmark's near-duplicates task). Now a stall shrinks the step
+    and only the certificate stops the fit: Adam certifies in about 370
+    epochs; AdaGrad and RMSProp use all 1000 and warn, 7e-5 and 2e-5 of
+    the objective above the optimum.
+    """
+    X, y = load_diabetes(return_X_y=True, scaled=False)
+    rng = np.random.RandomState(0)
+    X = np.hstack([X, X + 1e-6 * X.std(axis=0) * rng.randn(*X.shape)])
+    alpha = 1e-4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = GDRegressor(solver="batch", optimizer=optimizer, random_state=0).fit(X, y)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    ridge = Ridge(alpha=alpha * len(y), solver="cholesky").fit(X, y)
+    optimum = _ridge_objective(X, y, ridge.coef_, ridge.intercept_, alpha)
+    excess = _ridge_objective(X, y, est.coef_, est.intercept_[0], alpha) - optimum
+    assert excess <= 1e-4 * optimum
+    assert warned != (est.stationarity_ <= est.tol / 10)
+    if optimizer == "adam":
+        assert not warned
 
 
 @pytest.mark.parametrize("tol, gap", [(1e-3, 1e-3), (1e-6, 1e-7)])
