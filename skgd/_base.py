@@ -52,6 +52,7 @@ from ._state import GDState
 from ._steps import ADAPTIVE_AUTO_ETA, largest_sq_row_norm, resolve_schedule, row_weight_bound
 from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
+    DECAYING_SCHEDULES,
     FAR_FROM_STATIONARY,
     Reference,
     certifies,
@@ -910,6 +911,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         point their line search accepted, if the last trial is worse.
         """
         running_ok = self.solver != "batch" and history["loss"][-1] <= reference.baseline
+        if schedule.name in DECAYING_SCHEDULES and self.learning_rate != "auto":
+            # Its steps may end far too long without the objective (in
+            # float64) showing it: the predictions are checked (a pass).
+            self._raise_if_predictions_overflow(problem, state, schedule)
         if partial and running_ok:
             return  # (the batch solver's running objective is one step behind)
         final, norm = self._objective_and_norm(problem, state, certify=not partial)
@@ -925,20 +930,24 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return
         message = check_final_objective(self, schedule, state.epochs, final,
                                         history["loss"][0], reference)
-        if message and not problem.chunked:
-            # An explicit decaying schedule may end far off and only warn, as
-            # scikit-learn's would; not with weights whose predictions on the
-            # training rows overflow X's dtype (float32 columns of 1e24 under
-            # "optimal"): such a model predicts only infinities.
-            W, b = state.preconditioner.to_original(*state.current_weights())
-            with np.errstate(over="ignore", invalid="ignore"):
-                finite = np.isfinite(self._decision(problem.X[problem.train], W, b)).all()
-            if not finite:
-                raise divergence_error(self, schedule, state.epochs, "its predictions on the "
-                                       f"training rows overflow {problem.X.dtype}",
-                                       non_finite=True)
         if message:
             warnings.warn(message, ConvergenceWarning)
+
+    def _raise_if_predictions_overflow(self, problem, state, schedule):
+        """Raise if the published weights' predictions on the training rows overflow X's dtype.
+
+        An explicit decaying schedule may end far off and only warn, as
+        scikit-learn's would; not with weights that predict only infinities
+        (float32 columns of 1e24 under "optimal": weights of 6.6e35).
+        """
+        if problem.chunked:
+            return
+        W, b = state.preconditioner.to_original(*state.current_weights())
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(self._decision(problem.X[problem.train], W, b)).all()
+        if not finite:
+            raise divergence_error(self, schedule, state.epochs, "its predictions on the "
+                                   f"training rows overflow {problem.X.dtype}", non_finite=True)
 
     def _objective_and_norm(self, problem, state, certify):
         """The objective at the published weights, and their gradient norm if ``certify``."""

@@ -976,3 +976,16 @@ def test_explicit_optimal_steps_whose_predictions_overflow_float32_raise():
     with pytest.raises(DivergenceError, match="predictions on the training rows overflow float32"):
         est.fit(X, y)
     assert not hasattr(est, "coef_")
+
+
+def test_partial_fit_under_explicit_invscaling_whose_predictions_overflow_float32_raises():
+    """Found by the state machine: the objective (in float64) stayed finite and unremarkable."""
+    from skgd import DivergenceError
+
+    X = np.array([[1.2573023e24], [-1.3210486e24], [6.4042265e24], [1.0490012e24]],
+                 dtype=np.float32)
+    y = np.array([-0.53566937, 0.36159505, 1.30400005, 0.94708096])
+    est = GDRegressor(alpha=0.0, fit_intercept=False, learning_rate="invscaling", eta0=0.001,
+                      max_iter=1, tol=None, shuffle=False, random_state=0)
+    with pytest.raises(DivergenceError, match="predictions on the training rows overflow float32"):
+        est.partial_fit(X, y)
