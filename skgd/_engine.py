@@ -15,10 +15,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _jit
-from ._jit import jit
 from ._kernels import (
-    EVALUATE, GRADIENT, STEP, TRAIN, _copy, _row_losses, general_epoch_csr, general_epoch_dense,
-    minibatch_epoch_csr, minibatch_epoch_dense, stochastic_epoch_csr, stochastic_epoch_dense,
+    EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, evaluate_csr, evaluate_dense,
+    general_epoch_csr, general_epoch_dense, minibatch_epoch_csr, minibatch_epoch_dense,
+    stochastic_epoch_csr, stochastic_epoch_dense,
 )
 from ._lazy import lazy_epoch_csr
 from ._losses import MULTINOMIAL
@@ -169,8 +169,11 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN):
     next rows while it waits for memory. The other optimizers on CSR rows
     take the lazy loop (:mod:`skgd._lazy`), O(nnz) a step, unless one step
     covers every row (the batch solver, whose step is O(n_features) anyway).
-    Evaluations (``mode`` other than TRAIN) run in the general loop.
+    Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY) have a loop
+    of their own.
     """
+    if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY):
+        return evaluate_csr if sparse else evaluate_dense
     several_steps = batch_size < n_rows
     if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:
         return stochastic_epoch_csr if sparse else stochastic_epoch_dense
@@ -212,9 +215,10 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     sparse = sp.issparse(X)
     kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode)
     if sparse:
-        t = kernel(_read_only(X.data), _read_only(X.indices), _read_only(X.indptr), args)
+        t = kernel(_read_only(np.empty((0, 0), X.dtype)), _read_only(X.data),
+                   _read_only(X.indices), _read_only(X.indptr), args)
     else:
-        t = kernel(_read_only(X), args)
+        t = kernel(_read_only(X), _read_only(np.empty(0, X.dtype)), NO_INDEX, NO_INDEX, args)
     return t, loss_out
 
 
@@ -256,6 +260,7 @@ def batch_epoch(problem, rows, W, b, schedule, state_args, gradient_out, n_threa
 
 EMPTY_1D = np.empty(0)
 EMPTY_2D = np.empty((0, 0))
+NO_INDEX = _read_only(np.empty(0, dtype=np.int32))  # the CSR arguments of a dense call
 _NO_STATE = (0, np.zeros(5), EMPTY_2D, EMPTY_2D, 0, 0, EMPTY_2D, EMPTY_1D, 1, EMPTY_2D)
 
 
@@ -275,35 +280,23 @@ def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
     if n_threads > 1 and rows.size >= 2 * n_threads:
         return _evaluate_in_threads(problem, W, b, rows, gradient, n_threads)
     out = (np.zeros(W.shape), np.zeros(W.shape[0])) if gradient else None
-    schedule = (0, 0.0, 0.0, 0.0, 0.0)
-    state_args = (*_NO_STATE, np.zeros(problem.l2.shape[0]))
-    _, losses = call_kernel(
-        problem, rows, max(rows.size, 1), W.copy(), b.copy(), schedule, state_args,
-        mode=GRADIENT if gradient else EVALUATE, gradient_out=out,
-    )
+    losses = _evaluation(problem, W.copy(), b.copy(), rows,
+                         GRADIENT if gradient else EVALUATE, out)
     return (losses, *out) if gradient else losses
 
 
-@jit()
-def _intercept_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows, loss_code,
-                      epsilon, b, loss_out):
-    z = np.empty(b.shape[0])
-    dloss = np.empty(b.shape[0])
-    for r in range(rows.shape[0]):
-        _copy(z, b)
-        _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, rows[r], loss_code,
-                    epsilon, z, dloss, loss_out)
+def _evaluation(problem, W, b, rows, mode, gradient_out=None):
+    """One call of the evaluation loop: the weighted loss sums per output."""
+    schedule = (0, 0.0, 0.0, 0.0, 0.0)
+    state_args = (*_NO_STATE, np.zeros(problem.l2.shape[0]))
+    _, losses = call_kernel(problem, rows, max(rows.size, 1), W, b, schedule, state_args,
+                            mode=mode, gradient_out=gradient_out)
+    return losses
 
 
 def intercept_only_losses(problem, b, rows):
     """Weighted loss sums per output of the model that predicts ``b`` everywhere."""
     if problem.chunked:
         return problem.intercept_only_losses(b)
-    _jit.load()
-    loss_out = np.zeros(b.shape[0])
-    _intercept_losses(
-        _read_only(problem.Y), _read_only(problem.labels), _read_only(problem.pos_weight),
-        _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(rows),
-        problem.loss_code, problem.epsilon, np.asarray(b, dtype=np.float64), loss_out,
-    )
-    return loss_out
+    W = np.zeros((problem.n_outputs, problem.X.shape[1]))  # not read
+    return _evaluation(problem, W, np.array(b, dtype=np.float64), rows, INTERCEPT_ONLY)

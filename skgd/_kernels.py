@@ -46,16 +46,19 @@ Two update paths, in three loops:
   lazily, when a feature is next seen (and for all features at the end of
   the epoch), which keeps a sparse step O(nnz). One row per step (the
   stochastic solver, the hot path) has a loop of its own,
-  :func:`_stochastic_epoch`, which also takes the passive-aggressive steps;
-  :func:`_minibatch_epoch` stores a batch's derivatives before its step.
-* every other case (:func:`_general_epoch`) builds the mean gradient of the
+  :func:`_stochastic_loop`, which also takes the passive-aggressive steps;
+  :func:`_minibatch_loop` stores a batch's derivatives before its step.
+* every other case (:func:`_general_loop`) builds the mean gradient of the
   batch, adds the l2 term, asks the optimizer for a direction, moves all
   coordinates and applies the l1 part as a proximal soft-threshold:
   O(n_features) per step on top of the O(nnz) gradient. For the batch solver
-  this is proximal gradient descent. With ``mode`` EVALUATE it only sums the
-  losses (and, with GRADIENT, the full gradient) at the current weights;
-  given ``G_out`` in TRAIN mode, it leaves there the gradient of its last
-  batch (the batch solver's full gradient, which its stopping rule uses).
+  this is proximal gradient descent. Given ``G_out`` in TRAIN mode, it
+  leaves there the gradient of its last batch (the batch solver's full
+  gradient, which its stopping rule uses).
+
+Evaluations at fixed weights (the losses, the full gradient, the
+intercept-only model's losses) have a small loop of their own,
+:func:`_evaluate_loop`.
 
 The other optimizers on CSR rows, when an epoch has more than one step, run
 in a fourth loop, :func:`skgd._lazy.lazy_epoch_csr`, which moves only the
@@ -81,11 +84,13 @@ MIN_SCALE = 1e-9
 MIN_SCALE_AVERAGING = 1e-3
 
 
-# What the general loop does (``mode``).
+# What a kernel call does (``mode``): TRAIN and STEP run in the epoch loops,
+# the others in the evaluation loop (:func:`_evaluate_loop`).
 TRAIN = 0
 EVALUATE = 1  # sum the losses at the current weights, no step
-GRADIENT = 2  # EVALUATE, and leave the full gradient in G_out and G_b_out
+GRADIENT = 2  # EVALUATE, and leave the mean gradient in G_out and G_b_out
 STEP = 3  # one step from the gradient given in G_out and G_b_out (summed elsewhere)
+INTERCEPT_ONLY = 4  # sum the losses of the model that predicts b everywhere (W unread)
 
 # What is inlined: each epoch loop into its two entry points (so that it
 # compiles with the storage flag as a constant), the per-row helpers and the
@@ -294,6 +299,17 @@ def _prefetch_row(is_csr, X, data, indices, indptr, order, r):
 def _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z):
     for k in range(W.shape[0]):
         z[k] = _row_dot(is_csr, W[k], factor, bucket, center, X, data, indices, indptr, i) + b[k]
+
+
+@jit(inline="always")
+def _add_row_gradient(is_csr, dloss, m, G, G_b, bucket_scale, bucket, center, X, data, indices,
+                      indptr, i):
+    """Add row ``i``'s share of a batch's mean gradient: ``dloss / m`` times ``x~_i``."""
+    for k in range(G.shape[0]):
+        g = dloss[k] / m
+        if g != 0.0:
+            _row_axpy(is_csr, g, G[k], bucket_scale, bucket, center, X, data, indices, indptr, i)
+            G_b[k] += g
 
 
 @jit(inline="always")
@@ -516,294 +532,317 @@ def _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, a
     _fold(W, scale, bucket, -1, l1_accrued, l1_received, acc, S)
 
 
-@jit(inline="always")
-def _stochastic_epoch(is_csr, X, data, indices, indptr, args):
-    """Plain (or passive-aggressive) steps on one row at a time, with W = scale * V.
+def _stochastic_loop(is_csr):
+    """The stochastic loop for one storage format (``is_csr``, a constant of the closure)."""
 
-    The stochastic solver's hot loop. The row's loss is written out here
-    rather than taken from :func:`_row_losses` for the multinomial-free
-    case: with the helper the loop took 39 instead of 33 ms per epoch on
-    200,000 x 100 dense rows (why is unknown: this machine has no hardware
-    counters to tell).
-    """
-    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
-     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-     G_out, G_b_out, mode) = args
-    n_samples = order.shape[0]
-    n_outputs = W.shape[0]
-    n_buckets = bucket_scale.shape[0]
-    cumulative_l1 = l1_received.shape[0] > 0
-    passive_aggressive = schedule_code == PA1 or schedule_code == PA2
-    z = np.empty(n_outputs)
-    step = np.empty(n_outputs)
-    scale = np.ones(n_buckets)
-    factor = bucket_scale.copy()
-    inverse = bucket_scale.copy()
-    behind = False  # whether some coefficients have not been paid their l1 yet
-    averages = average_start > 0
-    S = np.zeros(n_buckets)
-    acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
+    def stochastic_epoch(X, data, indices, indptr, args):
+        """Plain (or passive-aggressive) steps on one row at a time, with W = scale * V.
 
-    for r in range(n_samples):
-        eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
-        averaging = average_start > 0 and t >= average_start
-        # Averaging needs every coefficient up to date after every step.
-        lazy = cumulative_l1 and is_csr and not averaging
-        if behind and not lazy:
-            _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
-            behind = False
-        _prefetch_row(is_csr, X, data, indices, indptr, order, r + PREFETCH_DISTANCE)
-        i = np.uint64(order[r])
-        if lazy:
-            _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
+        The stochastic solver's hot loop. The row's loss is written out here
+        rather than taken from :func:`_row_losses` for the multinomial-free
+        case: with the helper the loop took 39 instead of 33 ms per epoch on
+        200,000 x 100 dense rows (why is unknown: this machine has no hardware
+        counters to tell).
+        """
+        (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+         schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+         average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+         G_out, G_b_out, mode) = args
+        n_samples = order.shape[0]
+        n_outputs = W.shape[0]
+        n_buckets = bucket_scale.shape[0]
+        cumulative_l1 = l1_received.shape[0] > 0
+        passive_aggressive = schedule_code == PA1 or schedule_code == PA2
+        z = np.empty(n_outputs)
+        step = np.empty(n_outputs)
+        scale = np.ones(n_buckets)
+        factor = bucket_scale.copy()
+        inverse = bucket_scale.copy()
+        behind = False  # whether some coefficients have not been paid their l1 yet
+        averages = average_start > 0
+        S = np.zeros(n_buckets)
+        acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
 
-        _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
-        weight = sample_weight[i]
-        if loss_code == MULTINOMIAL:
-            label = labels[i]
-            loss_out[label] += weight * multinomial_loss_and_gradient(z, label, step)
-            for k in range(n_outputs):
-                step[k] = -eta * min(max(step[k], -MAX_DLOSS), MAX_DLOSS) * weight
-        else:
-            sq_norm = 0.0
-            if passive_aggressive:
-                sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
-                                       indices, indptr, i)
-            for k in range(n_outputs):
-                y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
-                value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
-                loss_out[k] += w * value
-                if passive_aggressive:
-                    step[k] = _pa_step(schedule_code, value, derivative, sq_norm, eta_base) * w
-                else:
-                    step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
-
-        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
-        _refresh_factors(scale, bucket_scale, factor, inverse)
-        if averaging:
-            _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                             inverse, bucket, center, acc, S)
-            weight = _average_weight(t - average_start + 1.0, average_power)
-            total += weight
-            _accumulate_average(S, scale, b_avg, b, weight, total)
-        else:
-            _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                          inverse, bucket, center)
-        if cumulative_l1:
-            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
-        t += 1
-
-    _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
-                    W_avg, total)
-    return t
-
-
-@jit(inline="always")
-def _minibatch_epoch(is_csr, X, data, indices, indptr, args):
-    """Plain steps on batches of ``1 < batch_size < n_samples`` rows, with W = scale * V.
-
-    The l1 books and the lazy payment are those of :func:`_stochastic_epoch`.
-    """
-    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
-     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-     G_out, G_b_out, mode) = args
-    n_samples = order.shape[0]
-    n_outputs = W.shape[0]
-    n_buckets = bucket_scale.shape[0]
-    cumulative_l1 = l1_received.shape[0] > 0
-    z = np.empty(n_outputs)
-    dloss = np.empty(n_outputs)
-    dz = np.empty((batch_size, n_outputs))  # the batch's steps per row
-    scale = np.ones(n_buckets)
-    factor = bucket_scale.copy()
-    inverse = bucket_scale.copy()
-    behind = False
-    averages = average_start > 0
-    S = np.zeros(n_buckets)
-    acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
-
-    for start in range(0, n_samples, batch_size):
-        m = min(batch_size, n_samples - start)
-        eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
-        averaging = average_start > 0 and t >= average_start
-        lazy = cumulative_l1 and is_csr and not averaging
-        if behind and not lazy:
-            _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
-            behind = False
-
-        # Loss derivatives of the batch, all at the weights of its start.
-        for r in range(m):
-            _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
-            i = np.uint64(order[start + r])
+        for r in range(n_samples):
+            eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
+            averaging = average_start > 0 and t >= average_start
+            # Averaging needs every coefficient up to date after every step.
+            lazy = cumulative_l1 and is_csr and not averaging
+            if behind and not lazy:
+                _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
+                behind = False
+            _prefetch_row(is_csr, X, data, indices, indptr, order, r + PREFETCH_DISTANCE)
+            i = np.uint64(order[r])
             if lazy:
                 _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
+
             _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
-            _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                        epsilon, z, dloss, loss_out)
-            for k in range(n_outputs):
-                dz[r, k] = -eta * dloss[k] / m
-
-        _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
-        _refresh_factors(scale, bucket_scale, factor, inverse)
-        for r in range(m):
-            i = np.uint64(order[start + r])
-            if averaging:
-                _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
-                                 dz[r], inverse, bucket, center, acc, S)
+            weight = sample_weight[i]
+            if loss_code == MULTINOMIAL:
+                label = labels[i]
+                loss_out[label] += weight * multinomial_loss_and_gradient(z, label, step)
+                for k in range(n_outputs):
+                    step[k] = -eta * min(max(step[k], -MAX_DLOSS), MAX_DLOSS) * weight
             else:
-                _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
-                              dz[r], inverse, bucket, center)
-        if averaging:
-            weight = _average_weight(t - average_start + 1.0, average_power)
-            total += weight
-            _accumulate_average(S, scale, b_avg, b, weight, total)
-        if cumulative_l1:
-            behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
-        t += 1
+                sq_norm = 0.0
+                if passive_aggressive:
+                    sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
+                                           indices, indptr, i)
+                for k in range(n_outputs):
+                    y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
+                    value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
+                    loss_out[k] += w * value
+                    if passive_aggressive:
+                        step[k] = _pa_step(schedule_code, value, derivative, sq_norm, eta_base) * w
+                    else:
+                        step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
-    _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
-                    W_avg, total)
-    return t
+            _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
+            _refresh_factors(scale, bucket_scale, factor, inverse)
+            if averaging:
+                _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                                 inverse, bucket, center, acc, S)
+                weight = _average_weight(t - average_start + 1.0, average_power)
+                total += weight
+                _accumulate_average(S, scale, b_avg, b, weight, total)
+            else:
+                _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
+                              inverse, bucket, center)
+            if cumulative_l1:
+                behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
+            t += 1
+
+        _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
+                        W_avg, total)
+        return t
+
+    return stochastic_epoch
 
 
-@jit(inline="always")
-def _general_epoch(is_csr, X, data, indices, indptr, args):
-    """Gradient of each batch, optimizer step, l1 soft-threshold (or, by ``mode``, no step)."""
-    (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
-     schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
-     average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-     G_out, G_b_out, mode) = args
-    n_samples = order.shape[0]
-    n_outputs, n_features = W.shape
-    single = bucket_scale.shape[0] == 1
-    z = np.empty(n_outputs)
-    dloss = np.empty(n_outputs)
-    G = np.empty(W.shape)
-    G_b = np.empty(n_outputs)
-    tau = max(t - average_start, 0) if average_start > 0 else 0
-    total = _total_average_weight(float(tau), average_power)
-    # The batch solver reads the rows in order, which the hardware prefetches
-    # by itself: the software prefetch only added 10% to its step. (Smaller
-    # batches prefetch even with shuffle=False, where it is merely wasted.)
-    shuffled = batch_size < n_samples
-    beta_1_t = hyper[2] ** (t - 1)
-    beta_2_t = hyper[3] ** (t - 1)
+def _minibatch_loop(is_csr):
+    """The mini-batch loop for one storage format (``is_csr``, a constant of the closure)."""
 
-    for start in range(0, n_samples, batch_size):
-        m = min(batch_size, n_samples - start)
-        eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
-        G[:, :] = 0.0
-        G_b[:] = 0.0
-        if mode == STEP:
-            # The gradient of all rows, computed over row blocks by threads
-            # or workers: one step, as the batch solver's own epoch takes.
-            _copy_rows(G, G_out)
-            _copy(G_b, G_b_out)
-            m = 0
-        for r in range(m):
-            if shuffled:
+    def minibatch_epoch(X, data, indices, indptr, args):
+        """Plain steps on batches of ``1 < batch_size < n_samples`` rows, with W = scale * V.
+
+        The l1 books and the lazy payment are those of :func:`_stochastic_loop`.
+        """
+        (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+         schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+         average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+         G_out, G_b_out, mode) = args
+        n_samples = order.shape[0]
+        n_outputs = W.shape[0]
+        n_buckets = bucket_scale.shape[0]
+        cumulative_l1 = l1_received.shape[0] > 0
+        z = np.empty(n_outputs)
+        dloss = np.empty(n_outputs)
+        dz = np.empty((batch_size, n_outputs))  # the batch's steps per row
+        scale = np.ones(n_buckets)
+        factor = bucket_scale.copy()
+        inverse = bucket_scale.copy()
+        behind = False
+        averages = average_start > 0
+        S = np.zeros(n_buckets)
+        acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
+
+        for start in range(0, n_samples, batch_size):
+            m = min(batch_size, n_samples - start)
+            eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
+            averaging = average_start > 0 and t >= average_start
+            lazy = cumulative_l1 and is_csr and not averaging
+            if behind and not lazy:
+                _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
+                behind = False
+
+            # Loss derivatives of the batch, all at the weights of its start.
+            for r in range(m):
                 _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
-            i = np.uint64(order[start + r])
-            _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
+                i = np.uint64(order[start + r])
+                if lazy:
+                    _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
+                _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
+                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                            epsilon, z, dloss, loss_out)
+                for k in range(n_outputs):
+                    dz[r, k] = -eta * dloss[k] / m
+
+            _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
+            _refresh_factors(scale, bucket_scale, factor, inverse)
+            for r in range(m):
+                i = np.uint64(order[start + r])
+                if averaging:
+                    _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
+                                     dz[r], inverse, bucket, center, acc, S)
+                else:
+                    _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
+                                  dz[r], inverse, bucket, center)
+            if averaging:
+                weight = _average_weight(t - average_start + 1.0, average_power)
+                total += weight
+                _accumulate_average(S, scale, b_avg, b, weight, total)
+            if cumulative_l1:
+                behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
+            t += 1
+
+        _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
+                        W_avg, total)
+        return t
+
+    return minibatch_epoch
+
+
+def _general_loop(is_csr):
+    """The general loop for one storage format (``is_csr``, a constant of the closure)."""
+
+    def general_epoch(X, data, indices, indptr, args):
+        """Gradient of each batch, optimizer step, l1 soft-threshold (``mode`` TRAIN or STEP)."""
+        (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+         schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+         average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+         G_out, G_b_out, mode) = args
+        n_samples = order.shape[0]
+        n_outputs, n_features = W.shape
+        single = bucket_scale.shape[0] == 1
+        z = np.empty(n_outputs)
+        dloss = np.empty(n_outputs)
+        G = np.empty(W.shape)
+        G_b = np.empty(n_outputs)
+        tau = max(t - average_start, 0) if average_start > 0 else 0
+        total = _total_average_weight(float(tau), average_power)
+        # The batch solver reads the rows in order, which the hardware prefetches
+        # by itself: the software prefetch only added 10% to its step. (Smaller
+        # batches prefetch even with shuffle=False, where it is merely wasted.)
+        shuffled = batch_size < n_samples
+        beta_1_t = hyper[2] ** (t - 1)
+        beta_2_t = hyper[3] ** (t - 1)
+
+        for start in range(0, n_samples, batch_size):
+            m = min(batch_size, n_samples - start)
+            eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
+            G[:, :] = 0.0
+            G_b[:] = 0.0
+            if mode == STEP:
+                # The gradient of all rows, computed over row blocks by threads
+                # or workers: one step, as the batch solver's own epoch takes.
+                _copy_rows(G, G_out)
+                _copy(G_b, G_b_out)
+                m = 0
+            for r in range(m):
+                if shuffled:
+                    _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
+                i = np.uint64(order[start + r])
+                _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
+                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                            epsilon, z, dloss, loss_out)
+                _add_row_gradient(is_csr, dloss, m, G, G_b, bucket_scale, bucket, center, X,
+                                  data, indices, indptr, i)
+            if G_out.shape[0] > 0 and mode == TRAIN:
+                # The gradient of the (last) batch's mean loss at the weights it
+                # started from: for the batch solver, the full gradient.
+                _copy_rows(G_out, G)
+                _copy(G_b_out, G_b)
+
+            # Adam's bias corrections 1 / (1 - beta ** t), with the powers
+            # carried from step to step rather than recomputed.
+            beta_1_t *= hyper[2]
+            beta_2_t *= hyper[3]
+            c1 = 1.0 / (1.0 - beta_1_t)
+            c2 = 1.0 / (1.0 - beta_2_t)
+            for k in range(n_outputs):
+                step_row(optimizer_code, W[k], G[k], l2, bucket, S1, S2, k, 0, eta, hyper, c1, c2)
+                for j in range(n_features):
+                    threshold = eta * (l1[0] if single else l1[bucket[j]])
+                    if optimizer_code == SGD:
+                        # step_row took the l2 part as a prox, w / (1 + eta l2):
+                        # the elastic net's prox thresholds by eta l1 before that
+                        # division, so by eta l1 / (1 + eta l2) after it.
+                        threshold /= 1.0 + eta * l2_of(l2, bucket, j)
+                    if threshold > 0.0:
+                        W[k, j] = soft_threshold(W[k, j], threshold)
+                if fit_intercept:
+                    step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], l2[:0], bucket, S1, S2,
+                             k, n_features, eta, hyper, c1, c2)
+            if average_start > 0 and t >= average_start:
+                weight = _average_weight(t - average_start + 1.0, average_power)
+                total += weight
+                _average(W_avg, b_avg, W, b, weight / total)
+            t += 1
+        return t
+
+    return general_epoch
+
+
+def _evaluate_loop(is_csr):
+    """The evaluation loop for one storage format (``is_csr``, a constant of the closure).
+
+    A loop of its own rather than a mode of the general loop: a stochastic
+    or mini-batch fit, which evaluates only, then compiles this small loop
+    instead of the general one (1.5 s instead of 4.7 s of its first fit).
+    """
+
+    def evaluate_rows(X, data, indices, indptr, args):
+        """Sum the losses over the rows ``order`` at ``W, b``, as ``mode`` says (no step).
+
+        EVALUATE: the losses; GRADIENT: and the gradient of their mean in
+        ``G_out, G_b_out``; INTERCEPT_ONLY: the losses of the scores ``b``.
+        """
+        (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
+         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+         schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
+         average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
+         G_out, G_b_out, mode) = args
+        n_samples = order.shape[0]
+        z = np.empty(W.shape[0])
+        dloss = np.empty(W.shape[0])
+        gradient = mode == GRADIENT
+        if gradient:
+            G_out[:, :] = 0.0
+            G_b_out[:] = 0.0
+        for r in range(n_samples):
+            i = np.uint64(order[r])
+            if mode == INTERCEPT_ONLY:
+                _copy(z, b)
+            else:
+                _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
+                        b, z)
             _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
                         epsilon, z, dloss, loss_out)
-            if mode == EVALUATE:
-                continue
-            for k in range(n_outputs):
-                g = dloss[k] / m
-                if g != 0.0:
-                    _row_axpy(is_csr, g, G[k], bucket_scale, bucket, center, X, data,
-                              indices, indptr, i)
-                    G_b[k] += g
-        if mode == GRADIENT or (mode == TRAIN and G_out.shape[0] > 0):
-            # The gradient of the (last) batch's mean loss at the weights it
-            # started from: for the batch solver, the full gradient.
-            _copy_rows(G_out, G)
-            _copy(G_b_out, G_b)
-        if mode == EVALUATE or mode == GRADIENT:
-            continue
+            if gradient:
+                _add_row_gradient(is_csr, dloss, n_samples, G_out, G_b_out, bucket_scale,
+                                  bucket, center, X, data, indices, indptr, i)
+        return t
 
-        # Adam's bias corrections 1 / (1 - beta ** t), with the powers
-        # carried from step to step rather than recomputed.
-        beta_1_t *= hyper[2]
-        beta_2_t *= hyper[3]
-        c1 = 1.0 / (1.0 - beta_1_t)
-        c2 = 1.0 / (1.0 - beta_2_t)
-        for k in range(n_outputs):
-            step_row(optimizer_code, W[k], G[k], l2, bucket, S1, S2, k, 0, eta, hyper, c1, c2)
-            for j in range(n_features):
-                threshold = eta * (l1[0] if single else l1[bucket[j]])
-                if optimizer_code == SGD:
-                    # step_row took the l2 part as a prox, w / (1 + eta l2):
-                    # the elastic net's prox thresholds by eta l1 before that
-                    # division, so by eta l1 / (1 + eta l2) after it.
-                    threshold /= 1.0 + eta * l2_of(l2, bucket, j)
-                if threshold > 0.0:
-                    W[k, j] = soft_threshold(W[k, j], threshold)
-            if fit_intercept:
-                step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], l2[:0], bucket, S1, S2,
-                         k, n_features, eta, hyper, c1, c2)
-        if average_start > 0 and t >= average_start:
-            weight = _average_weight(t - average_start + 1.0, average_power)
-            total += weight
-            _average(W_avg, b_avg, W, b, weight / total)
-        t += 1
-    return t
+    return evaluate_rows
 
 
-# One entry point per loop and storage format, each inlining its loop with
-# the storage flag as a constant. A single entry point holding all three
-# loops took 18 s to compile per signature; one loop takes 3 to 5 s, and a
-# fit compiles only the loop its solver uses. All six take the storage's
-# arrays and one tuple ``args`` of the loops' other arguments, in the order
-# each loop unpacks it (see ``skgd._kernel_args``), so that the caller does
-# not depend on which loop runs; each returns the update count after the
-# epoch. ``W``, ``b``, the optimizer state ``S1``/``S2``, the averages
-# ``W_avg``/``b_avg``, the l1 books and ``loss_out`` (the weighted sum of the
-# losses met during the epoch, per output) are updated in place.
+# One entry point per loop and storage format: each loop is a closure whose
+# storage flag is a constant, so numba prunes the other format's branches
+# (and the disk cache keeps the two apart: its key hashes the closure's
+# cells). A single entry point holding all three loops took 18 s to compile
+# per signature; inlining each loop into a dense and a CSR entry point (the
+# previous shape) spent about 3 s of a 8 s compile copying the loop's IR.
+# All take ``(X, data, indices, indptr, args)``: a C-contiguous dense ``X``
+# with empty CSR arrays, or an empty ``X`` with the CSR arrays; ``args`` is
+# one tuple of the loops' other arguments, in the order each loop unpacks it
+# (see :func:`skgd._engine.call_kernel`), so that the caller does not depend
+# on which loop runs; each returns the update count after the epoch. ``W``,
+# ``b``, the optimizer state ``S1``/``S2``, the averages ``W_avg``/``b_avg``,
+# the l1 books and ``loss_out`` (the weighted sum of the losses met during
+# the epoch, per output) are updated in place.
 #
 # Not "reassoc" on CSR: it makes LLVM vectorise the sparse dot product with
 # gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
 CSR_JIT = jit(fastmath={"contract"})
-NO_INDEX = np.empty(0, dtype=np.int32)  # the dense loops' CSR arguments
 
-
-@jit()
-def stochastic_epoch_dense(X, args):
-    """:func:`_stochastic_epoch` on a C-contiguous dense ``X``."""
-    return _stochastic_epoch(False, X, np.empty(0, X.dtype), NO_INDEX, NO_INDEX, args)
-
-
-@CSR_JIT
-def stochastic_epoch_csr(data, indices, indptr, args):
-    """:func:`_stochastic_epoch` on CSR input ``(data, indices, indptr)``."""
-    return _stochastic_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
-
-
-@jit()
-def minibatch_epoch_dense(X, args):
-    """:func:`_minibatch_epoch` on a C-contiguous dense ``X``."""
-    return _minibatch_epoch(False, X, np.empty(0, X.dtype), NO_INDEX, NO_INDEX, args)
-
-
-@CSR_JIT
-def minibatch_epoch_csr(data, indices, indptr, args):
-    """:func:`_minibatch_epoch` on CSR input ``(data, indices, indptr)``."""
-    return _minibatch_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
-
-
-@jit()
-def general_epoch_dense(X, args):
-    """:func:`_general_epoch` on a C-contiguous dense ``X``."""
-    return _general_epoch(False, X, np.empty(0, X.dtype), NO_INDEX, NO_INDEX, args)
-
-
-@CSR_JIT
-def general_epoch_csr(data, indices, indptr, args):
-    """:func:`_general_epoch` on CSR input ``(data, indices, indptr)``."""
-    return _general_epoch(True, np.empty((0, 0), data.dtype), data, indices, indptr, args)
+stochastic_epoch_dense = jit()(_stochastic_loop(False))
+stochastic_epoch_csr = CSR_JIT(_stochastic_loop(True))
+minibatch_epoch_dense = jit()(_minibatch_loop(False))
+minibatch_epoch_csr = CSR_JIT(_minibatch_loop(True))
+general_epoch_dense = jit()(_general_loop(False))
+general_epoch_csr = CSR_JIT(_general_loop(True))
+evaluate_dense = jit()(_evaluate_loop(False))
+evaluate_csr = CSR_JIT(_evaluate_loop(True))

@@ -1,6 +1,6 @@
 """Momentum, Nesterov, AdaGrad, RMSProp and Adam in O(nnz) a step on CSR input.
 
-The general loop (:func:`skgd._kernels._general_epoch`) moves every
+The general loop (:func:`skgd._kernels._general_loop`) moves every
 coefficient at every step, O(n_features) a step however few columns the
 batch holds. This loop moves only the columns of the step's rows and brings
 every other column up to date when it is next met ("lazy", or just-in-time,
@@ -181,14 +181,17 @@ def _decay_powers(code, hyper, n):
 
 
 @CSR_JIT
-def lazy_epoch_csr(data, indices, indptr, args):
-    """Steps of an optimizer other than sgd on batches of CSR rows, O(nnz) each."""
+def lazy_epoch_csr(X, data, indices, indptr, args):
+    """Steps of an optimizer other than sgd on batches of CSR rows, O(nnz) each.
+
+    ``X`` is empty: the arguments are those of every epoch entry point
+    (:mod:`skgd._kernels`).
+    """
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
      average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
-    X = np.empty((0, 0), data.dtype)
     n_samples = order.shape[0]
     n_outputs, n_features = W.shape
     single = bucket_scale.shape[0] == 1

@@ -525,13 +525,14 @@ def test_kernels_see_read_only_inputs_and_32_bit_indices(kind, solver):
     wide_index.indptr = wide_index.indptr.astype(np.int64)  # only one of the two
     for data in (X, wide_index):
         _fit_quietly(est.__class__(**est.get_params()), data, y)
-    # The inputs: X (or data, indices, indptr), Y, sample_weight, order.
-    for storage, n_inputs in (("dense", 4), ("csr", 6)):
-        for loop in ("stochastic", "minibatch", "general"):
-            for signature in getattr(_kernels, f"{loop}_epoch_{storage}").signatures:
-                assert not any(argument.mutable for argument in signature[:n_inputs])
-                if storage == "csr":
-                    assert signature[1].dtype == signature[2].dtype == numba.int32
+    # The inputs: X, data, indices, indptr, then in the argument tuple Y,
+    # labels, the class and sample weights and the row order.
+    for storage in ("dense", "csr"):
+        for kernel in ("stochastic_epoch", "minibatch_epoch", "general_epoch", "evaluate"):
+            for signature in getattr(_kernels, f"{kernel}_{storage}").signatures:
+                inputs = (*signature[:4], *signature[4].types[:6])
+                assert not any(argument.mutable for argument in inputs)
+                assert signature[2].dtype == signature[3].dtype == numba.int32
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -200,6 +200,17 @@ def test_evaluation_sums_the_weighted_losses_and_gradients(kind):
     np.testing.assert_allclose(G_b, dZ.sum(axis=0) / 30, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("kind", ["regression", "ovr", "multinomial"])
+def test_intercept_only_losses_are_the_losses_at_zero_weights(kind):
+    from skgd._engine import evaluate, intercept_only_losses
+
+    problem = _engine_problem(kind)
+    b = np.random.RandomState(2).randn(problem.n_outputs)
+    zero = np.zeros((problem.n_outputs, problem.X.shape[1]))
+    np.testing.assert_array_equal(intercept_only_losses(problem, b, problem.train),
+                                  evaluate(problem, zero, b, problem.train))
+
+
 def _preconditioner(kind, X):
     """A preconditioner of each shape the kernels branch on."""
     from skgd._precondition import Preconditioner
