@@ -989,21 +989,23 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return self._objective_at(problem, W, b), None
         return self._objective_at(problem, W, b, gradient=True)
 
-    def _objectives(self, problem, W, b):
-        """Each output's training objective at ``W, b`` (one pass over the data)."""
-        losses = evaluate(problem, W, b, problem.train, n_threads=self._threads(problem.n_train))
+    def _objectives(self, problem, W, b, gradient=False):
+        """Each output's training objective at ``W, b`` (one pass over the data), and
+        with ``gradient`` also the mean loss's gradient ``(G, G_b)``."""
+        result = evaluate(problem, W, b, problem.train, gradient=gradient,
+                          n_threads=self._threads(problem.n_train))
+        losses = result[0] if gradient else result
         bucket = problem.preconditioner.bucket
-        return losses / problem.n_train + penalty_values(W, bucket, problem.l2, problem.l1)
+        objectives = losses / problem.n_train + penalty_values(W, bucket, problem.l2, problem.l1)
+        return (objectives, *result[1:]) if gradient else objectives
 
     def _objective_at(self, problem, W, b, gradient=False):
         """The training objective at ``W, b`` (one pass over the data), and with
         ``gradient`` also its gradient norm (:func:`stationarity`)."""
-        result = evaluate(problem, W, b, problem.train, gradient=gradient,
-                          n_threads=self._threads(problem.n_train))
-        losses = result[0] if gradient else result
-        penalty = penalty_values(W, problem.preconditioner.bucket, problem.l2, problem.l1)
-        objective = float((losses / problem.n_train + penalty).sum())
-        return (objective, stationarity(*result[1:], W, problem)) if gradient else objective
+        if not gradient:
+            return float(self._objectives(problem, W, b).sum())
+        objectives, G, G_b = self._objectives(problem, W, b, gradient=True)
+        return float(objectives.sum()), stationarity(G, G_b, W, problem)
 
     def _output_groups(self, problem):
         """Groups of outputs that stop together.
