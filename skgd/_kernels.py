@@ -92,13 +92,24 @@ GRADIENT = 2  # EVALUATE, and leave the mean gradient in G_out and G_b_out
 STEP = 3  # one step from the gradient given in G_out and G_b_out (summed elsewhere)
 INTERCEPT_ONLY = 4  # sum the losses of the model that predicts b everywhere (W unread)
 
-# What is inlined: each epoch loop into its two entry points (so that it
-# compiles with the storage flag as a constant), the per-row helpers and the
-# small per-step ones (the loss, the l2 decay; as calls they made the binary
-# hinge epoch 2 to 10 ms slower). The larger helpers that do not depend on
-# the storage format (optimizer steps, averaging, paying the l1 penalty, the
-# softmax) are plain calls: numba inlines at the level of its own IR, and
-# inlining them too made the first compile about twice as long.
+# What is inlined: the per-row helpers and the small per-step ones (the
+# loss, the l2 decay). The larger helpers that do not depend on the storage
+# format (optimizer steps, paying the l1 penalty, the softmax) are plain
+# calls: numba inlines at the level of its own IR, and inlining them too
+# made the first compile about twice as long.
+#
+# The shape of the per-row helpers is set by reference counting. Inlining
+# copies each array argument into a variable of the helper: a count taken
+# before the helper's loops and dropped after them, two atomic operations,
+# which numba's pruning pass removes only in simple cases. It leaves them
+# in place when the helper holds a call (even one never made) or another
+# inlined helper inside one of its loops, and a plain call counts its
+# arguments the same way. So each per-row helper holds its own loop over
+# the outputs, calls nothing, and takes 2-D arrays with a row index rather
+# than views (``W[k]``, which is one more count); the rare calls (the
+# softmax, folding a scale into V) are made from the loops themselves.
+# Before, about 30 such pairs a row cost 50 to 100 ns: an epoch on 20,000
+# rows of 10 columns took 7.3 ms where it now takes 3.3 ms.
 
 # Indices read from arrays (row numbers, CSR row bounds and column indices)
 # are cast to unsigned before indexing: numba otherwise adds a negative-index
@@ -121,65 +132,77 @@ def _copy_rows(destination, source):
 
 
 @jit(inline="always")
-def _row_dot(is_csr, w, factor, bucket, center, X, data, indices, indptr, i):
-    """``sum_j w_j factor[bucket_j] (x_ij - center_j)``: the row's score in V units.
+def _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z):
+    """``z_k = sum_j W_kj factor[bucket_j] (x_ij - center_j) + b_k``: row ``i``'s scores.
 
     One bucket and no centre (no preconditioner) take the plain dot product
     times ``factor[0]``; the lookups cost about 20% of a sparse epoch. (A
     test compares every variant with numpy: test_kernels.py.)
     """
-    acc = 0.0
-    # (Products in float64 even for float32 data: a float32 weight of 1e24
-    # times a float32 value of 1e25 overflows before the factor scales it.)
-    if is_csr:
-        if factor.shape[0] == 1:
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                acc += np.float64(w[np.uint64(indices[p])]) * data[p]
-            return acc * factor[0]
-        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            j = np.uint64(indices[p])
-            acc += w[j] * factor[bucket[j]] * data[p]
-        return acc
-    if center.shape[0] == 0:
-        if factor.shape[0] == 1:
+    single = factor.shape[0] == 1
+    for k in range(W.shape[0]):
+        acc = 0.0
+        # (Products in float64 even for float32 data: a float32 weight of 1e24
+        # times a float32 value of 1e25 overflows before the factor scales it.)
+        if is_csr:
+            if single:
+                for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                    acc += np.float64(W[k, np.uint64(indices[p])]) * data[p]
+                acc *= factor[0]
+            else:
+                for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                    j = np.uint64(indices[p])
+                    acc += W[k, j] * factor[bucket[j]] * data[p]
+        elif center.shape[0] == 0:
+            if single:
+                for j in range(X.shape[1]):
+                    acc += np.float64(W[k, j]) * X[i, j]
+                acc *= factor[0]
+            else:
+                for j in range(X.shape[1]):
+                    acc += W[k, j] * factor[bucket[j]] * X[i, j]
+        else:
             for j in range(X.shape[1]):
-                acc += np.float64(w[j]) * X[i, j]
-            return acc * factor[0]
-        for j in range(X.shape[1]):
-            acc += w[j] * factor[bucket[j]] * X[i, j]
-        return acc
-    for j in range(X.shape[1]):
-        acc += w[j] * factor[bucket[j]] * (X[i, j] - center[j])
-    return acc
+                acc += W[k, j] * factor[bucket[j]] * (X[i, j] - center[j])
+        z[k] = acc + b[k]
 
 
 @jit(inline="always")
-def _row_axpy(is_csr, c, w, inverse, bucket, center, X, data, indices, indptr, i):
-    """``w_j += c x~_ij / factor_j``: a step ``c x~_i`` on weights stored as ``factor * V``.
+def _add_row(is_csr, coef, divisor, W, b, add_intercept, inverse, bucket, center, X, data,
+             indices, indptr, i):
+    """``W_kj += c_k x~_ij / factor_j`` with ``c_k = coef_k / divisor``, for every output ``k``.
 
-    ``inverse`` holds each bucket's ``1 / factor`` times its column scale.
+    A step ``c x~_i`` on weights stored as ``factor * V`` (and ``b_k +=
+    c_k`` if ``add_intercept``); ``inverse`` holds each bucket's ``1 /
+    factor`` times its column scale. Outputs with ``c_k = 0`` are skipped.
     """
-    if is_csr:
-        if inverse.shape[0] == 1:
-            c *= inverse[0]
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                w[np.uint64(indices[p])] += c * data[p]
-            return
-        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            j = np.uint64(indices[p])
-            w[j] += c * inverse[bucket[j]] * data[p]
-        return
-    if center.shape[0] == 0:
-        if inverse.shape[0] == 1:
-            c *= inverse[0]
+    single = inverse.shape[0] == 1
+    for k in range(W.shape[0]):
+        c = coef[k] / divisor
+        if c == 0.0:
+            continue
+        if add_intercept:
+            b[k] += c
+        if is_csr:
+            if single:
+                c *= inverse[0]
+                for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                    W[k, np.uint64(indices[p])] += c * data[p]
+            else:
+                for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                    j = np.uint64(indices[p])
+                    W[k, j] += c * inverse[bucket[j]] * data[p]
+        elif center.shape[0] == 0:
+            if single:
+                c *= inverse[0]
+                for j in range(X.shape[1]):
+                    W[k, j] += c * X[i, j]
+            else:
+                for j in range(X.shape[1]):
+                    W[k, j] += c * inverse[bucket[j]] * X[i, j]
+        else:
             for j in range(X.shape[1]):
-                w[j] += c * X[i, j]
-            return
-        for j in range(X.shape[1]):
-            w[j] += c * inverse[bucket[j]] * X[i, j]
-        return
-    for j in range(X.shape[1]):
-        w[j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
+                W[k, j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
 
 
 @jit(inline="always")
@@ -212,24 +235,31 @@ def _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight):
 @jit(inline="always")
 def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code, epsilon,
                 z, dloss, loss_out):
-    """Add row ``i``'s weighted losses at scores ``z`` to ``loss_out``.
+    """Add row ``i``'s weighted losses at scores ``z`` to ``loss_out`` (not multinomial).
 
     Leaves in ``dloss`` the derivatives of the loss in each score, clipped to
     ``[-MAX_DLOSS, MAX_DLOSS]`` (as scikit-learn's SGD does) and then
-    multiplied by the row's weight in that output.
+    multiplied by the row's weight in that output. The multinomial loss has
+    a helper of its own, which the loops call in a branch of their own: as a
+    branch in here, its call cost 30 ns a row even where never taken (the
+    pruning of reference counts stops at a call).
     """
     weight = sample_weight[i]
-    if loss_code == MULTINOMIAL:
-        label = labels[i]
-        loss_out[label] += weight * multinomial_loss_and_gradient(z, label, dloss)
-        for k in range(z.shape[0]):
-            dloss[k] = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight
-        return
     for k in range(z.shape[0]):
         y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
         value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
         loss_out[k] += w * value
         dloss[k] = min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
+
+
+@jit(inline="always")
+def _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out):
+    """:func:`_row_losses` of the multinomial loss."""
+    weight = sample_weight[i]
+    label = labels[i]
+    loss_out[label] += weight * multinomial_loss_and_gradient(z, label, dloss)
+    for k in range(z.shape[0]):
+        dloss[k] = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight
 
 
 @jit()
@@ -296,34 +326,6 @@ def _prefetch_row(is_csr, X, data, indices, indptr, order, r):
 
 
 @jit(inline="always")
-def _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z):
-    for k in range(W.shape[0]):
-        z[k] = _row_dot(is_csr, W[k], factor, bucket, center, X, data, indices, indptr, i) + b[k]
-
-
-@jit(inline="always")
-def _add_row_gradient(is_csr, dloss, m, G, G_b, bucket_scale, bucket, center, X, data, indices,
-                      indptr, i):
-    """Add row ``i``'s share of a batch's mean gradient: ``dloss / m`` times ``x~_i``."""
-    for k in range(G.shape[0]):
-        g = dloss[k] / m
-        if g != 0.0:
-            _row_axpy(is_csr, g, G[k], bucket_scale, bucket, center, X, data, indices, indptr, i)
-            G_b[k] += g
-
-
-@jit(inline="always")
-def _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                  inverse, bucket, center):
-    """``w_k += step[k] * x~_i`` (and ``b_k += step[k]``) for every output ``k``."""
-    for k in range(W.shape[0]):
-        if step[k] != 0.0:
-            _row_axpy(is_csr, step[k], W[k], inverse, bucket, center, X, data, indices, indptr, i)
-            if fit_intercept:
-                b[k] += step[k]
-
-
-@jit(inline="always")
 def _average_weight(tau, power):
     """Weight of the ``tau``-th averaged iterate (from 1): ``tau (tau + 1) ... (tau + power - 1)``.
 
@@ -357,8 +359,9 @@ def _average(W_avg, b_avg, W, b, rate):
 
 
 @jit(inline="always")
-def _axpy_averaged(is_csr, c, w, acc, S, inverse, bucket, center, X, data, indices, indptr, i):
-    """:func:`_row_axpy` that also keeps the lazy average's books.
+def _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket, center, X,
+                      data, indices, indptr, i):
+    """:func:`_add_row` (with ``divisor`` 1) that also keeps the lazy average's books.
 
     The weighted sum of the iterates of coefficient ``j`` is kept as
     ``acc_j + V_j S_b``: ``S_b`` sums the averaging weight times bucket
@@ -367,32 +370,26 @@ def _axpy_averaged(is_csr, c, w, acc, S, inverse, bucket, center, X, data, indic
     from ``acc_j`` (the iterates before it keep their value). O(nnz) per
     step, where an average of every coefficient costs O(n_features).
     """
-    if is_csr:
-        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            j = np.uint64(indices[p])
-            d = c * inverse[bucket[j]] * data[p]
-            w[j] += d
-            acc[j] -= d * S[bucket[j]]
-        return
     single = inverse.shape[0] == 1
-    for j in range(X.shape[1]):
-        x = X[i, j] - center[j] if center.shape[0] else X[i, j]
-        bj = 0 if single else bucket[j]
-        d = c * inverse[bj] * x
-        w[j] += d
-        acc[j] -= d * S[bj]
-
-
-@jit(inline="always")
-def _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                     inverse, bucket, center, acc, S):
-    """:func:`_plain_update` that also keeps the lazy average's books."""
     for k in range(W.shape[0]):
-        if step[k] != 0.0:
-            _axpy_averaged(is_csr, step[k], W[k], acc[k], S, inverse, bucket, center, X,
-                           data, indices, indptr, i)
-            if fit_intercept:
-                b[k] += step[k]
+        c = step[k]
+        if c == 0.0:
+            continue
+        if fit_intercept:
+            b[k] += c
+        if is_csr:
+            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                j = np.uint64(indices[p])
+                d = c * inverse[bucket[j]] * data[p]
+                W[k, j] += d
+                acc[k, j] -= d * S[bucket[j]]
+        else:
+            for j in range(X.shape[1]):
+                x = X[i, j] - center[j] if center.shape[0] else X[i, j]
+                bj = 0 if single else bucket[j]
+                d = c * inverse[bj] * x
+                W[k, j] += d
+                acc[k, j] -= d * S[bj]
 
 
 @jit()
@@ -419,7 +416,7 @@ def _finish_lazy_average(W_avg, W, bucket, acc, S, total):
             W_avg[k, j] = (acc[k, j] + W[k, j] * S[bucket[j]]) / total
 
 
-@jit()
+@jit(inline="always")
 def _accumulate_average(S, scale, b_avg, b, weight, total):
     """One averaged step of weight ``weight``: ``S_b += weight scale_b``; the intercept eagerly."""
     for bk in range(S.shape[0]):
@@ -429,8 +426,8 @@ def _accumulate_average(S, scale, b_avg, b, weight, total):
 
 
 @jit()
-def _fold(W, scale, bucket, which, accrued, received, acc, S):
-    """Fold bucket ``which``'s scale into ``V`` (all buckets if ``which < 0``).
+def _fold(W, scale, bucket, floor, accrued, received, acc, S):
+    """Fold the scale of each bucket whose scale is below ``floor`` into ``V`` (``inf``: all).
 
     The l1 books, in units of ``V``, are rescaled with it; the lazy
     average's sum so far, ``acc + V S``, moves into ``acc`` and ``S``
@@ -439,7 +436,7 @@ def _fold(W, scale, bucket, which, accrued, received, acc, S):
     averaging = acc.shape[0] > 0
     for j in range(W.shape[1]):
         bj = bucket[j]
-        if which < 0 or bj == which:
+        if scale[bj] < floor:
             s = scale[bj]
             for k in range(W.shape[0]):
                 if averaging:
@@ -449,34 +446,46 @@ def _fold(W, scale, bucket, which, accrued, received, acc, S):
                 for k in range(received.shape[0]):
                     received[k, j] *= s
     for bk in range(scale.shape[0]):
-        if which < 0 or bk == which:
+        if scale[bk] < floor:
             accrued[bk] *= scale[bk]
             S[bk] = 0.0
             scale[bk] = 1.0
 
 
-@jit()
-def _decay(W, scale, bucket, eta, l2, accrued, received, acc, S):
+@jit(inline="always")
+def _scale_floor(acc):
+    """The scale below which :func:`_decay` asks for a fold into ``V``.
+
+    :data:`MIN_SCALE`, or :data:`MIN_SCALE_AVERAGING` while the lazy average
+    runs (its sum ``acc + V S`` loses the digits of ``1 / scale`` to
+    cancellation).
+    """
+    return MIN_SCALE_AVERAGING if acc.shape[0] else MIN_SCALE
+
+
+@jit(inline="always")
+def _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
     """Apply each bucket's l2 decay ``w <- max(0, 1 - eta l2_b) w`` to ``W = scale * V``.
 
-    The decay goes into ``scale``, an O(1) step per bucket, until a scale
-    gets so small that it is folded into ``V``: below :data:`MIN_SCALE`, or
-    below :data:`MIN_SCALE_AVERAGING` while the lazy average runs (its sum
-    ``acc + V S`` loses the digits of ``1 / scale`` to cancellation). As in
-    scikit-learn, a decay factor below zero sets the weights to zero instead
-    of flipping them.
+    The decay goes into ``scale``, an O(1) step per bucket, and the factors
+    are refreshed (as :func:`_refresh_factors` does). Returns whether a scale fell
+    below ``floor`` (zero or tiny): the caller then folds it into ``V``
+    (:func:`_fold`) and refreshes the factors again. As in scikit-learn, a
+    decay factor below zero sets the weights to zero instead of flipping
+    them. Inlined and free of calls: as a call (or holding the call to
+    ``_fold``), its reference counts cost about 50 ns a row (see above).
     """
-    floor = MIN_SCALE_AVERAGING if acc.shape[0] else MIN_SCALE
+    small = False
     for bk in range(scale.shape[0]):
-        if l2[bk] == 0.0:
-            continue
-        decay = max(1.0 - eta * l2[bk], 0.0)
-        scale[bk] *= decay
-        if scale[bk] < floor:  # zero or tiny: fold it in now
-            _fold(W, scale, bucket, bk, accrued, received, acc, S)
+        if l2[bk] != 0.0:
+            scale[bk] *= max(1.0 - eta * l2[bk], 0.0)
+            small = small or scale[bk] < floor
+        factor[bk] = scale[bk] * bucket_scale[bk]
+        inverse[bk] = bucket_scale[bk] / scale[bk]
+    return small
 
 
-@jit()
+@jit(inline="always")
 def _refresh_factors(scale, bucket_scale, factor, inverse):
     """The dot's ``scale_b s_b`` and the step's ``s_b / scale_b`` per bucket."""
     for bk in range(scale.shape[0]):
@@ -529,7 +538,7 @@ def _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, a
         _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
     if averages:
         _finish_lazy_average(W_avg, W, bucket, acc, S, total)
-    _fold(W, scale, bucket, -1, l1_accrued, l1_received, acc, S)
+    _fold(W, scale, bucket, np.inf, l1_accrued, l1_received, acc, S)
 
 
 def _stochastic_loop(is_csr):
@@ -563,6 +572,7 @@ def _stochastic_loop(is_csr):
         averages = average_start > 0
         S = np.zeros(n_buckets)
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
+        floor = _scale_floor(acc)
 
         for r in range(n_samples):
             eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -598,17 +608,18 @@ def _stochastic_loop(is_csr):
                     else:
                         step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
-            _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
-            _refresh_factors(scale, bucket_scale, factor, inverse)
+            if _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
+                _fold(W, scale, bucket, floor, l1_accrued, l1_received, acc, S)
+                _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
-                _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                                 inverse, bucket, center, acc, S)
+                _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket,
+                                  center, X, data, indices, indptr, i)
                 weight = _average_weight(t - average_start + 1.0, average_power)
                 total += weight
                 _accumulate_average(S, scale, b_avg, b, weight, total)
             else:
-                _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept, step,
-                              inverse, bucket, center)
+                _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X, data,
+                         indices, indptr, i)
             if cumulative_l1:
                 behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
             t += 1
@@ -640,6 +651,7 @@ def _minibatch_loop(is_csr):
         z = np.empty(n_outputs)
         dloss = np.empty(n_outputs)
         dz = np.empty((batch_size, n_outputs))  # the batch's steps per row
+        step = np.empty(n_outputs)  # one row's, copied from dz: no view (see above)
         scale = np.ones(n_buckets)
         factor = bucket_scale.copy()
         inverse = bucket_scale.copy()
@@ -647,6 +659,7 @@ def _minibatch_loop(is_csr):
         averages = average_start > 0
         S = np.zeros(n_buckets)
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
+        floor = _scale_floor(acc)
 
         for start in range(0, n_samples, batch_size):
             m = min(batch_size, n_samples - start)
@@ -664,21 +677,27 @@ def _minibatch_loop(is_csr):
                 if lazy:
                     _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
                 _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
-                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                            epsilon, z, dloss, loss_out)
+                if loss_code == MULTINOMIAL:
+                    _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+                else:
+                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                                epsilon, z, dloss, loss_out)
                 for k in range(n_outputs):
                     dz[r, k] = -eta * dloss[k] / m
 
-            _decay(W, scale, bucket, eta, l2, l1_accrued, l1_received, acc, S)
-            _refresh_factors(scale, bucket_scale, factor, inverse)
+            if _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
+                _fold(W, scale, bucket, floor, l1_accrued, l1_received, acc, S)
+                _refresh_factors(scale, bucket_scale, factor, inverse)
             for r in range(m):
                 i = np.uint64(order[start + r])
+                for k in range(n_outputs):
+                    step[k] = dz[r, k]
                 if averaging:
-                    _update_averaged(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
-                                     dz[r], inverse, bucket, center, acc, S)
+                    _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse,
+                                      bucket, center, X, data, indices, indptr, i)
                 else:
-                    _plain_update(is_csr, X, data, indices, indptr, i, W, b, fit_intercept,
-                                  dz[r], inverse, bucket, center)
+                    _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X,
+                             data, indices, indptr, i)
             if averaging:
                 weight = _average_weight(t - average_start + 1.0, average_power)
                 total += weight
@@ -736,10 +755,14 @@ def _general_loop(is_csr):
                     _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
                 i = np.uint64(order[start + r])
                 _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
-                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                            epsilon, z, dloss, loss_out)
-                _add_row_gradient(is_csr, dloss, m, G, G_b, bucket_scale, bucket, center, X,
-                                  data, indices, indptr, i)
+                if loss_code == MULTINOMIAL:
+                    _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+                else:
+                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                                epsilon, z, dloss, loss_out)
+                # The row's share of the batch's mean gradient.
+                _add_row(is_csr, dloss, m, G, G_b, True, bucket_scale, bucket, center, X, data,
+                         indices, indptr, i)
             if G_out.shape[0] > 0 and mode == TRAIN:
                 # The gradient of the (last) batch's mean loss at the weights it
                 # started from: for the batch solver, the full gradient.
@@ -809,11 +832,14 @@ def _evaluate_loop(is_csr):
             else:
                 _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
                         b, z)
-            _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                        epsilon, z, dloss, loss_out)
+            if loss_code == MULTINOMIAL:
+                _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+            else:
+                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                            epsilon, z, dloss, loss_out)
             if gradient:
-                _add_row_gradient(is_csr, dloss, n_samples, G_out, G_b_out, bucket_scale,
-                                  bucket, center, X, data, indices, indptr, i)
+                _add_row(is_csr, dloss, n_samples, G_out, G_b_out, True, bucket_scale, bucket,
+                         center, X, data, indices, indptr, i)
         return t
 
     return evaluate_rows

@@ -53,9 +53,10 @@ import numpy as np
 
 from ._jit import jit
 from ._kernels import (
-    CSR_JIT, PREFETCH_DISTANCE, _average_weight, _prefetch_row, _row_losses, _scores,
-    _total_average_weight,
+    CSR_JIT, PREFETCH_DISTANCE, _average_weight, _multinomial_row_losses, _prefetch_row,
+    _row_losses, _scores, _total_average_weight,
 )
+from ._losses import MULTINOMIAL
 from ._optimizers import (
     ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, adagrad_update, adam_update, momentum_update,
     rmsprop_update, step_row,
@@ -245,8 +246,11 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
                     n_columns += 1
                     settled[j] = t + 1
             _scores(True, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
-            _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                        epsilon, z, dloss, loss_out)
+            if loss_code == MULTINOMIAL:
+                _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+            else:
+                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                            epsilon, z, dloss, loss_out)
             for k in range(n_outputs):
                 g = dloss[k] / m
                 if g != 0.0:
