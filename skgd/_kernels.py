@@ -377,19 +377,32 @@ def _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket
             continue
         if fit_intercept:
             b[k] += c
+        # One bucket (and no centre) apart: the bucket lookups keep LLVM from
+        # vectorising the dense loop, which took twice as long.
         if is_csr:
             for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                 j = np.uint64(indices[p])
                 d = c * inverse[bucket[j]] * data[p]
                 W[k, j] += d
                 acc[k, j] -= d * S[bucket[j]]
+        elif single:
+            c_inverse, s = c * inverse[0], S[0]
+            if center.shape[0] == 0:
+                for j in range(X.shape[1]):
+                    d = c_inverse * X[i, j]
+                    W[k, j] += d
+                    acc[k, j] -= d * s
+            else:
+                for j in range(X.shape[1]):
+                    d = c_inverse * (X[i, j] - center[j])
+                    W[k, j] += d
+                    acc[k, j] -= d * s
         else:
             for j in range(X.shape[1]):
                 x = X[i, j] - center[j] if center.shape[0] else X[i, j]
-                bj = 0 if single else bucket[j]
-                d = c * inverse[bj] * x
+                d = c * inverse[bucket[j]] * x
                 W[k, j] += d
-                acc[k, j] -= d * S[bj]
+                acc[k, j] -= d * S[bucket[j]]
 
 
 @jit()
