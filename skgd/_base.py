@@ -250,6 +250,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         Only blocks of at least :data:`ROWS_PER_THREAD` rows are worth a
         thread of their own.
         """
+        if n_rows < 2 * ROWS_PER_THREAD:
+            return 1  # (without asking joblib: 10 us, a part of every epoch of a small fit)
         return max(1, min(effective_n_jobs(self.n_jobs), n_rows // ROWS_PER_THREAD))
 
     def _averaging(self, partial=False):

@@ -71,6 +71,8 @@ def _read_only(array):
     for each mix of writeable and read-only inputs (a first compile takes
     3 to 5 s for each loop).
     """
+    if not array.flags.writeable:
+        return array
     view = array.view()
     view.flags.writeable = False
     return view

@@ -36,9 +36,14 @@ def penalty_values(W, bucket, l2, l1):
     # Tiny weights underflow harmlessly; huge ones overflow to inf, which the
     # divergence check reports with a clear error.
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        if l2.shape[0] == 1:
-            return 0.5 * l2[0] * np.sum(W * W, axis=1) + l1[0] * np.sum(np.abs(W), axis=1)
-        return 0.5 * (W * W) @ l2[bucket] + np.abs(W) @ l1[bucket]
+        if l2.shape[0] > 1:
+            return 0.5 * (W * W) @ l2[bucket] + np.abs(W) @ l1[bucket]
+        # (einsum and no l1 term when there is none: a third of the time,
+        # which counts once per epoch of a small fit.)
+        values = (0.5 * l2[0]) * np.einsum("ij,ij->i", W, W)
+        if l1[0]:
+            values += l1[0] * np.einsum("ij->i", np.abs(W))
+        return values
 
 
 @jit(inline="always")
