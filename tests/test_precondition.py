@@ -5,7 +5,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skgd._precondition import _csr_column_extremes
+from skgd._precondition import BLOCK_ROWS, ColumnStats, _csr_column_extremes
 
 
 @settings(max_examples=50, deadline=None)
@@ -27,3 +27,32 @@ def test_csr_column_extremes_add_duplicate_entries_up():
     low, high = _csr_column_extremes(X)
     np.testing.assert_array_equal(low, [3.0, -5.0])
     np.testing.assert_array_equal(high, [3.0, -5.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_rows=st.sampled_from([0, 1, 7, BLOCK_ROWS + 3]), n_features=st.integers(1, 6),
+       zero_weights=st.booleans(), float32=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_dense_column_stats_are_numpys(n_rows, n_features, zero_weights, float32, seed):
+    # Columns of scales 1e-3 to 1e6 around a shift; some rows weighing 0
+    # (the rows held out for early stopping): they count for the peak
+    # (the unit) but not for the other statistics.
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_rows, n_features) * np.logspace(-3, 6, n_features) + rng.uniform(-5, 5)
+    X = X.astype(np.float32 if float32 else np.float64)
+    weight = rng.uniform(0.5, 2.0, n_rows)
+    if zero_weights:
+        weight[::3] = 0.0
+    stats = ColumnStats(n_features, sparse=False).update(X, weight)
+    X64, kept = X.astype(np.float64), weight > 0
+    peak = np.abs(X64).max(axis=0, initial=0.0)
+    unit = np.where(peak > 0, peak, 1.0)
+    np.testing.assert_array_equal(stats.unit, unit)
+    np.testing.assert_array_equal(stats.low, X64[kept].min(axis=0, initial=np.inf))
+    np.testing.assert_array_equal(stats.high, X64[kept].max(axis=0, initial=-np.inf))
+    total = weight.sum()
+    assert stats.weight == total
+    if total > 0:
+        mean = weight @ (X64 / unit) / total
+        np.testing.assert_allclose(stats.mean, mean, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(stats.square, weight @ ((X64 / unit - mean) ** 2),
+                                   rtol=1e-9, atol=1e-12 * total)
