@@ -43,6 +43,7 @@ from ._engine import (
     check_problem,
     evaluate,
     intercept_only_losses,
+    read_only,
 )
 from ._optimizers import OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
@@ -150,6 +151,14 @@ class Targets(NamedTuple):
     Y: np.ndarray  # (n_samples, n_outputs) float64, or (0, 0)
     labels: np.ndarray  # (n_samples,) int32, or (0,)
     n_outputs: int
+
+
+def _group_sums(values, groups):
+    """The sum of the per-output ``values`` over each group of :meth:`BaseGD._output_groups`.
+
+    The groups are either one per output or one of all of them.
+    """
+    return values.copy() if len(groups) == len(values) else np.array([values.sum()])
 
 
 def _relative(norm, start):
@@ -406,7 +415,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 stats = ColumnStats(X.shape[1], sp.issparse(X))
             problem = self._in_coordinates(problem, stats.update(X, self._stats_weights(problem)))
         check_problem(problem)
-        return problem, val, stats
+        return read_only(problem), val, stats
 
     def _make_problem(self, X, targets, weight, pos_weight, neg_weight, train):
         """The :class:`Problem` of these rows, in the original coordinates."""
@@ -679,7 +688,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                               timing, state_args)
             state.epochs += 1
             per_output = losses / n_train + penalty_before
-            per_group = np.array([per_output[g].sum() for g in groups])
+            per_group = _group_sums(per_output, groups)
             for g, (_, value) in frozen.items():
                 per_group[g] = value
             objective = float(per_group.sum())
@@ -746,7 +755,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 criterion = -scores
             elif judge_average and state.averaged:
                 published = self._objectives(problem, *state.current_weights())
-                criterion = np.array([published[g].sum() for g in groups])
+                criterion = _group_sums(published, groups)
             else:
                 criterion = per_group
             done = rule.update(criterion, history["loss"])

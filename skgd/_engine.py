@@ -8,6 +8,7 @@ visit at every call (:func:`_check_shapes`). A failed check is a bug in skgd, no
 caller's input, so it raises ``RuntimeError``.
 """
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -60,6 +61,19 @@ class Problem(NamedTuple):
     def step_problem(self):
         """A problem the kernels' STEP mode can take a step on (it reads no row)."""
         return self
+
+
+def read_only(problem):
+    """``problem`` with read-only views of its arrays, made once per call rather than per kernel call."""
+    return problem._replace(**{name: _read_only(getattr(problem, name)) for name in (
+        "Y", "labels", "pos_weight", "neg_weight", "sample_weight", "train", "l2", "l1")},
+        X=problem.X if sp.issparse(problem.X) else _read_only(problem.X))
+
+
+@functools.lru_cache(maxsize=None)
+def _empty(ndim, dtype):
+    """A read-only empty array: the arguments of the storage format not in use."""
+    return _read_only(np.empty((0,) * ndim, dtype))
 
 
 def _read_only(array):
@@ -120,28 +134,29 @@ def check_problem(problem):
         _fail("penalty strengths of the wrong shape")
 
 
-def _check_shapes(X, args):
-    """Checks of the shapes of one kernel call's arguments (O(1), and the row order's range)."""
+def _check_shapes(problem, args):
+    """Checks of one kernel call's arguments that :func:`check_problem` has not made.
+
+    The problem's data were checked once per call; here, in O(1) (and the
+    row order's range), whatever may change from call to call: the weights
+    against the problem's outputs and columns, the rows, the coordinates,
+    the optimizer state.
+    """
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
      average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
-    n, d = X.shape
-    k = W.shape[0]
+    n, d = problem.X.shape
+    k = problem.n_outputs
     if W.shape != (k, d) or b.shape != (k,) or loss_out.shape != (k,):
-        _fail(f"weights of shape {W.shape} for {d} features")
-    if labels.size == 0 and Y.shape != (n, k):
-        _fail(f"targets of shape {Y.shape} for weights of shape {W.shape}")
-    if labels.size and labels.shape != (n,):
-        _fail("labels of the wrong length")
-    if pos_weight.shape != (k,) or neg_weight.shape != (k,) or sample_weight.shape != (n,):
-        _fail("weights of the wrong shape")
+        _fail(f"weights of shape {W.shape} for {k} outputs and {d} features")
     if order.ndim != 1 or order.size > n or not 1 <= batch_size <= max(order.size, 1):
         _fail("row order or batch size out of range")
     # O(len(order)), a fraction of a millisecond per epoch of 200,000 rows.
     if order.size and (order.min() < 0 or order.max() >= n):
         _fail("row order out of range")
+    # (The coordinates are replaced after the check of a dask chunk's problem.)
     if bucket.shape != (d,) or center.shape not in ((0,), (d,)):
         _fail("preconditioner of the wrong shape")
     n_buckets = bucket_scale.shape[0]
@@ -213,14 +228,14 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         loss_out, G_out, G_b_out, mode,
     )
     X = problem.X
-    _check_shapes(X, args)
+    _check_shapes(problem, args)
     sparse = sp.issparse(X)
     kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode)
     if sparse:
-        t = kernel(_read_only(np.empty((0, 0), X.dtype)), _read_only(X.data),
-                   _read_only(X.indices), _read_only(X.indptr), args)
+        t = kernel(_empty(2, X.dtype), _read_only(X.data), _read_only(X.indices),
+                   _read_only(X.indptr), args)
     else:
-        t = kernel(_read_only(X), _read_only(np.empty(0, X.dtype)), NO_INDEX, NO_INDEX, args)
+        t = kernel(_read_only(X), _empty(1, X.dtype), NO_INDEX, NO_INDEX, args)
     return t, loss_out
 
 
@@ -262,7 +277,7 @@ def batch_epoch(problem, rows, W, b, schedule, state_args, gradient_out, n_threa
 
 EMPTY_1D = np.empty(0)
 EMPTY_2D = np.empty((0, 0))
-NO_INDEX = _read_only(np.empty(0, dtype=np.int32))  # the CSR arguments of a dense call
+NO_INDEX = _empty(1, np.dtype(np.int32))  # the CSR arguments of a dense call
 _NO_STATE = (0, np.zeros(5), EMPTY_2D, EMPTY_2D, 0, 0, EMPTY_2D, EMPTY_1D, 1, EMPTY_2D)
 
 
