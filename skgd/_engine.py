@@ -64,7 +64,7 @@ class Problem(NamedTuple):
 
 
 def read_only(problem):
-    """``problem`` with read-only views of its arrays, made once per call rather than per kernel call."""
+    """``problem`` with read-only views of its arrays (once per call, not per kernel call)."""
     return problem._replace(**{name: _read_only(getattr(problem, name)) for name in (
         "Y", "labels", "pos_weight", "neg_weight", "sample_weight", "train", "l2", "l1")},
         X=problem.X if sp.issparse(problem.X) else _read_only(problem.X))
@@ -77,7 +77,7 @@ def _empty(ndim, dtype):
 
 
 def _read_only(array):
-    """A read-only view of ``array``.
+    """A read-only view of ``array`` (``array`` itself if it is read-only already).
 
     numba compiles a kernel once per argument type, and whether an array is
     writeable is part of its type. The kernels only read these arrays, so

@@ -265,7 +265,8 @@ class ColumnStats:
             low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
             for start in range(0, rows.size, BLOCK_ROWS):
                 # (A slice rather than a copy when every row counts.)
-                block = X[start:start + BLOCK_ROWS] if every_row else X[rows[start:start + BLOCK_ROWS]]
+                block = (X[start:start + BLOCK_ROWS] if every_row
+                         else X[rows[start:start + BLOCK_ROWS]])
                 low = np.minimum(low, block.min(axis=0, initial=np.inf))
                 high = np.maximum(high, block.max(axis=0, initial=-np.inf))
         self.low = np.minimum(self.low, low.astype(np.float64))
