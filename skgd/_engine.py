@@ -65,9 +65,12 @@ class Problem(NamedTuple):
 
 def read_only(problem):
     """``problem`` with read-only views of its arrays (once per call, not per kernel call)."""
+    p = problem.preconditioner
     return problem._replace(**{name: _read_only(getattr(problem, name)) for name in (
         "Y", "labels", "pos_weight", "neg_weight", "sample_weight", "train", "l2", "l1")},
-        X=problem.X if sp.issparse(problem.X) else _read_only(problem.X))
+        X=problem.X if sp.issparse(problem.X) else _read_only(problem.X),
+        preconditioner=type(p)(_read_only(p.center), _read_only(p.bucket),
+                               _read_only(p.bucket_scale)))
 
 
 @functools.lru_cache(maxsize=None)

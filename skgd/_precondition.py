@@ -20,12 +20,6 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _read_only(array):
-    view = array.view()
-    view.flags.writeable = False
-    return view
-
-
 class Preconditioner:
     """Column shift ``center`` (or none), and scale ``bucket_scale[bucket[j]]`` of column j.
 
@@ -37,10 +31,9 @@ class Preconditioner:
     """
 
     def __init__(self, center, bucket, bucket_scale):
-        # Read-only views, as the kernels take them (skgd._engine.read_only).
-        self.center = _read_only(np.ascontiguousarray(center, dtype=np.float64))
-        self.bucket = _read_only(np.ascontiguousarray(bucket, dtype=np.uint8))
-        self.bucket_scale = _read_only(np.ascontiguousarray(bucket_scale, dtype=np.float64))
+        self.center = np.ascontiguousarray(center, dtype=np.float64)
+        self.bucket = np.ascontiguousarray(bucket, dtype=np.uint8)
+        self.bucket_scale = np.ascontiguousarray(bucket_scale, dtype=np.float64)
 
     @classmethod
     def identity(cls, n_features):
