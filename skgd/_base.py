@@ -48,9 +48,7 @@ from ._engine import (
 from ._optimizers import OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._precondition import ColumnStats, Preconditioner, move_state
-from ._schedules import (
-    ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
-)
+from ._schedules import MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size
 from ._state import GDState
 from ._steps import ADAPTIVE_AUTO_ETA, largest_sq_row_norm, resolve_schedule, row_weight_bound
 from ._losses import NONSMOOTH_LOSSES, optimal_init
@@ -64,6 +62,7 @@ from ._stopping import (
     check_final_objective,
     divergence_error,
     estimated_excess,
+    shrinking_is_done,
     stationarity,
     stopping_rule,
 )
@@ -162,27 +161,6 @@ def _group_sums(values, groups):
     The groups are either one per output or one of all of them.
     """
     return values.copy() if len(groups) == len(values) else np.array([values.sum()])
-
-
-def _shrinking_is_done(stalled_at, objective, tol):
-    """Whether the adaptive step, stalled at ``objective``, should stop rather than shrink.
-
-    A constant step ends in a noise floor above the optimum, and dividing
-    the step by :data:`ADAPTIVE_DIVISOR` (5) divides that floor's excess
-    by about as much: after a shrink that gained ``gain``, all later ones
-    together would gain about ``gain / 4``. Under "auto" the fit stops once
-    that is below ``tol`` (the caller's, in units of the intercept-only
-    model's objective, as the averaged rule reads it; and the gradient
-    within 0.1 of its start:
-    :meth:`BaseGD._far_from_stationary`), where scikit-learn's "adaptive"
-    shrinks on to a step of 1e-6: the mini-batch solver's 49 and 60 epochs
-    on 8,000 x 20 and 16,000 x 50 dense rows (time_to_target.py's data)
-    became 24 and 30, with the same test scores to 0.0005.
-    """
-    if not stalled_at:
-        return False
-    gain = stalled_at[-1] - objective
-    return gain / (ADAPTIVE_DIVISOR - 1) < tol
 
 
 def _relative(norm, start):
@@ -817,8 +795,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 if not done[active].all():
                     continue
                 if not (self.learning_rate == "auto"
-                        and _shrinking_is_done(stalled_at, objective,
-                                               self.tol * reference.baseline)
+                        and shrinking_is_done(stalled_at, objective,
+                                              self.tol * reference.baseline)
                         and not self._far_from_stationary(problem, state, history)):
                     stalled_at.append(objective)
                     schedule.shrink()
