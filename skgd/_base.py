@@ -674,10 +674,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         hyper = np.array([self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps])
         t0 = self._optimal_t0(schedule, problem.loss_code)
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
+        # Without callbacks, no epoch sub-tasks: nothing would see them, and
+        # they cost 10 us an epoch (a small fit's epochs take about 50).
+        epoch_tasks = bool(getattr(self, "_skl_callbacks", None)) \
+            or hasattr(self, "_parent_callback_ctx")
         start_time = time.perf_counter()
         for _ in range(n_epochs):
-            epoch_callbacks = callbacks.subcontext(task_name="epoch")
-            epoch_callbacks.call_on_fit_task_begin(estimator=self, X=problem.X, y=y)
+            if epoch_tasks:
+                epoch_callbacks = callbacks.subcontext(task_name="epoch")
+                epoch_callbacks.call_on_fit_task_begin(estimator=self, X=problem.X, y=y)
             # One batch of all rows: its order changes nothing but rounding.
             shuffle = self.shuffle and self.solver != "batch"
             order = rng.permutation(train) if shuffle else train
@@ -740,7 +745,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 history["val"].append(overall)
                 if self.verbose:
                     print(f"  validation score: {overall:.6g}")
-            stop_requested = epoch_callbacks.call_on_fit_task_end(
+            stop_requested = epoch_tasks and epoch_callbacks.call_on_fit_task_end(
                 estimator=self, X=problem.X, y=y,
                 reconstruction_attributes=lambda: self._fitted_attributes(state),
             )
@@ -928,9 +933,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         train = problem.train
         n_train = problem.n_train
-        baseline = float(intercept_only_losses(
-            problem, self._baseline_intercept(problem), train).sum()) / n_train
+        intercept = self._baseline_intercept(problem)
         zero = float(intercept_only_losses(problem, np.zeros(problem.n_outputs), train).sum())
+        baseline = (float(intercept_only_losses(problem, intercept, train).sum()) / n_train
+                    if np.any(intercept) else zero / n_train)
         floor = zero / n_train
         peak = problem.target_peak if problem.chunked else (
             float(np.abs(problem.Y[train]).max()) if problem.Y.size else None)

@@ -15,6 +15,7 @@ O(n_features).
 """
 
 import copy
+import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,9 +82,12 @@ BITS = 24
 
 
 def significant_bits(value, bits=BITS):
-    """``value`` rounded to ``bits`` significant bits."""
-    mantissa, exponent = np.frexp(value)
-    return float(np.ldexp(np.round(np.ldexp(mantissa, bits)), exponent - bits))
+    """``value`` (a float) rounded to ``bits`` significant bits."""
+    value = float(value)
+    if not math.isfinite(value):
+        return value
+    mantissa, exponent = math.frexp(value)
+    return math.ldexp(round(math.ldexp(mantissa, bits)), exponent - bits)
 
 
 def on_grid(value, quantum):
@@ -177,7 +181,7 @@ class ColumnStats:
 
     def update(self, X, weight):
         """Merge the rows of ``X`` with weights ``weight`` (zero: not counted)."""
-        return self.merge(ColumnStats(X.shape[1], self.sparse)._accumulate(X, weight))
+        return self._absorb(ColumnStats(X.shape[1], self.sparse)._accumulate(X, weight))
 
     def _accumulate(self, X, weight):
         """The statistics of ``X``'s rows, into these empty ones (in units of X's peaks)."""
@@ -229,7 +233,10 @@ class ColumnStats:
         ``other`` is left as it was. Merging in any grouping gives the same
         statistics up to rounding: dask fits merge those of each chunk.
         """
-        other = copy.deepcopy(other)
+        return self._absorb(copy.deepcopy(other))
+
+    def _absorb(self, other):
+        """:meth:`merge`, leaving ``other`` in the units of the merged statistics."""
         # Both in units of the larger peaks of each column.
         self._rescale(np.where(other.seen, other.unit, 0.0))
         other._rescale(np.where(self.seen, self.unit, 0.0))

@@ -11,7 +11,7 @@ from ._base import BaseGD, Targets, _naming_non_numeric
 from ._distributed import is_dask, map_row_blocks
 from ._losses import REGRESSION_LOSSES
 from ._precondition import BITS, on_grid
-from ._steps import target_scale
+from ._steps import target_moments, target_scale
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -415,11 +415,10 @@ class GDRegressor(RegressorMixin, BaseGD):
     def _weighted_mean_target(self, problem):
         """The weighted mean of y over the training rows, on a grid of std(y) * 2 ** -BITS."""
         if problem.chunked:
-            mean = problem.target_mean()
+            mean, scale = problem.target_mean(), target_scale(problem, problem.train)
         else:
-            train = problem.train
-            mean = np.average(problem.Y[train], axis=0, weights=problem.sample_weight[train])
-        return on_grid(mean, target_scale(problem, problem.train) * 2.0**-BITS)
+            mean, scale = target_moments(problem, problem.train)
+        return on_grid(mean, scale * 2.0**-BITS)
 
     def _initial_intercept(self, problem):
         # "auto" starts from the best constant model; the explicit schedules

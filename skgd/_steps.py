@@ -196,6 +196,23 @@ def gram_product(problem, weight, v, c):
     return w
 
 
+def target_moments(problem, rows):
+    """The weighted mean of y over ``rows`` (per target) and its scale (:func:`target_scale`).
+
+    By dot products with the weights: this runs up to four times per fit,
+    and ``np.average`` took 60 us a call on 100 rows.
+    """
+    Y = problem.Y[rows]
+    weight = problem.sample_weight[rows]
+    total = float(weight.sum())
+    if not total > 0:
+        return np.zeros(Y.shape[1]), 1.0
+    mean = (weight @ Y) / total
+    deviation = Y - mean
+    std = float(np.sqrt((weight @ (deviation * deviation)) / total).mean())
+    return mean, significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
+
+
 def target_scale(problem, rows):
     """Typical size of a prediction's error: std(y) for regression, 1 for classification.
 
@@ -207,13 +224,7 @@ def target_scale(problem, rows):
         return significant_bits(problem.target_scale())
     if problem.labels.size or problem.Y.size == 0:
         return 1.0
-    Y = problem.Y[rows]
-    weight = problem.sample_weight[rows]
-    if weight.sum() <= 0:
-        return 1.0
-    mean = np.average(Y, axis=0, weights=weight)
-    std = float(np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weight)).mean())
-    return significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
+    return target_moments(problem, rows)[1]
 
 
 def batch_sharing(column_counts, n_rows):
