@@ -20,6 +20,9 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from ._jit import jit
+from ._jit import load as jit_load
+
 
 class Preconditioner:
     """Column shift ``center`` (or none), and scale ``bucket_scale[bucket[j]]`` of column j.
@@ -128,24 +131,69 @@ def column_nonzeros(X):
     return np.count_nonzero(X, axis=0)
 
 
-def _csr_column_extremes(X):
-    """Each column's smallest and largest value in CSR ``X``, unstored zeros included.
+def canonical(X):
+    """CSR ``X`` with duplicate entries summed (they add up to the value), on a copy."""
+    if X.has_canonical_format:
+        return X
+    X = X.copy()
+    X.sum_duplicates()
+    return X
 
-    From the stored entries directly: scipy's ``min(axis=0)`` and
-    ``max(axis=0)`` each convert to CSC first, which took 0.23 s of a 1.1 s
-    fit of 80,000 rows of 100 non-zeros.
+
+@jit(fastmath=False)  # sums in the order numpy's bincount takes, to the same bits
+def _csr_column_scan(data, indices, indptr, weight, peak, low, high, stored):
+    """One pass over CSR entries: each column's largest absolute value (all rows) and,
+    over the rows of positive weight, its extremes and number of stored entries."""
+    for i in range(indptr.shape[0] - 1):
+        counted = weight[i] > 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            value = np.float64(data[k])
+            peak[j] = max(peak[j], abs(value))
+            if counted:
+                low[j] = min(low[j], value)
+                high[j] = max(high[j], value)
+                stored[j] += 1
+
+
+@jit(fastmath=False)
+def _csr_square_sums(data, indices, indptr, weight, unit, square, total):
+    """Add each column's weighted sum of squared entries (in units of ``unit``) and weight."""
+    for i in range(indptr.shape[0] - 1):
+        w = weight[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            scaled = np.float64(data[k]) / unit[j]
+            square[j] += w * scaled * scaled
+            total[j] += w
+
+
+def csr_column_pass(X, weight):
+    """``(peak, low, high)`` of CSR ``X``'s columns: the largest absolute value
+    over all rows, and the extremes over the rows of positive ``weight``, the
+    unstored zeros included.
+
+    Compiled, one pass over the entries: with numpy's ``ufunc.at`` and
+    ``bincount`` the column statistics took 0.4 to 0.5 s of a fit on
+    100,000 rows of 100 non-zeros, where an epoch takes 0.1 s.
     """
-    if not X.has_canonical_format:  # duplicate entries add up to the value
-        X = X.copy()
-        X.sum_duplicates()
+    jit_load()
+    X = canonical(X)
     n_features = X.shape[1]
-    data = X.data.astype(np.float64, copy=False)
+    peak = np.zeros(n_features)
     low, high = np.full(n_features, np.inf), np.full(n_features, -np.inf)
-    np.minimum.at(low, X.indices, data)
-    np.maximum.at(high, X.indices, data)
-    has_zeros = column_nonzeros(X) < X.shape[0]
-    return np.where(has_zeros, np.minimum(low, 0.0), low), \
+    stored = np.zeros(n_features, dtype=np.int64)
+    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    _csr_column_scan(X.data, X.indices, X.indptr, weight, peak, low, high, stored)
+    # (A stored zero is among the extremes already.)
+    has_zeros = stored < np.count_nonzero(weight > 0)
+    return peak, np.where(has_zeros, np.minimum(low, 0.0), low), \
         np.where(has_zeros, np.maximum(high, 0.0), high)
+
+
+def _csr_column_extremes(X):
+    """Each column's smallest and largest value in CSR ``X``, unstored zeros included."""
+    return csr_column_pass(X, np.ones(X.shape[0]))[1:]
 
 
 class ColumnStats:
@@ -185,18 +233,16 @@ class ColumnStats:
 
     def _accumulate(self, X, weight):
         """The statistics of ``X``'s rows, into these empty ones (in units of X's peaks)."""
-        self._update_extremes(X, weight)
         if self.sparse:
-            data = X.data.astype(np.float64)
-            peak = np.zeros(X.shape[1])
-            np.maximum.at(peak, X.indices, np.abs(data))
+            X = canonical(X)
+            peak, low, high = csr_column_pass(X, weight)
+            self.low, self.high = np.minimum(self.low, low), np.maximum(self.high, high)
             self._rescale(peak)
-            row_weight = np.repeat(weight, np.diff(X.indptr))
-            scaled = data / self.unit[X.indices]
-            self.square += np.bincount(X.indices, row_weight * scaled * scaled,
-                                       minlength=X.shape[1])
-            self.weight += np.bincount(X.indices, row_weight, minlength=X.shape[1])
+            _csr_square_sums(X.data, X.indices, X.indptr,
+                             np.ascontiguousarray(weight, dtype=np.float64), self.unit,
+                             self.square, self.weight)
             return self
+        self._update_extremes(X, weight)
         if X.shape[0] and np.all(weight > 0):  # the extremes are those of every row
             peak = np.maximum(np.abs(self.low), np.abs(self.high))
         else:
@@ -256,19 +302,16 @@ class ColumnStats:
         return self
 
     def _update_extremes(self, X, weight):
-        """The smallest and largest values of each column over the weighted rows."""
+        """The smallest and largest values of each dense column over the weighted rows."""
         rows = np.flatnonzero(weight > 0)
         every_row = rows.size == X.shape[0]
-        if sp.issparse(X):
-            low, high = _csr_column_extremes(X if every_row else X[rows])
-        else:
-            low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-            for start in range(0, rows.size, BLOCK_ROWS):
-                # (A slice rather than a copy when every row counts.)
-                block = (X[start:start + BLOCK_ROWS] if every_row
-                         else X[rows[start:start + BLOCK_ROWS]])
-                low = np.minimum(low, block.min(axis=0, initial=np.inf))
-                high = np.maximum(high, block.max(axis=0, initial=-np.inf))
+        low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
+        for start in range(0, rows.size, BLOCK_ROWS):
+            # (A slice rather than a copy when every row counts.)
+            block = (X[start:start + BLOCK_ROWS] if every_row
+                     else X[rows[start:start + BLOCK_ROWS]])
+            low = np.minimum(low, block.min(axis=0, initial=np.inf))
+            high = np.maximum(high, block.max(axis=0, initial=-np.inf))
         self.low = np.minimum(self.low, low.astype(np.float64))
         self.high = np.maximum(self.high, high.astype(np.float64))
 

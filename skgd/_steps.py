@@ -18,7 +18,15 @@ from ._losses import (
     NONSMOOTH_LOSSES,
     UNBOUNDED_GRADIENT_LOSSES,
 )
-from ._precondition import Preconditioner, column_nonzeros, significant_bits
+from ._jit import jit
+from ._jit import load as jit_load
+from ._precondition import (
+    Preconditioner,
+    canonical,
+    column_nonzeros,
+    csr_column_pass,
+    significant_bits,
+)
 from ._schedules import BarzilaiBorweinSchedule, EpochSchedule
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
@@ -60,28 +68,40 @@ def row_weight_bound(problem):
 def column_peaks(X):
     """The largest absolute value of each column, in float64."""
     if sp.issparse(X):
-        peak = np.zeros(X.shape[1])
-        np.maximum.at(peak, X.indices, np.abs(X.data).astype(np.float64))
-        return peak
+        return csr_column_pass(X, np.zeros(X.shape[0]))[0]
     peak = np.zeros(X.shape[1])
     for start in range(0, X.shape[0], BLOCK_ROWS):
         peak = np.maximum(peak, np.abs(X[start:start + BLOCK_ROWS]).max(axis=0, initial=0.0))
     return peak
 
 
-def csr_row_sums(values, indptr):
-    """Per-row sums of CSR ``values`` (empty rows, trailing ones included, sum to 0)."""
-    # reduceat needs every start inside the array and gives an empty row the
-    # next row's first value: pad with a zero and mask the empty rows.
-    sums = np.add.reduceat(np.append(values, 0.0), indptr[:-1])
-    return np.where(np.diff(indptr) > 0, sums, 0.0)
+@jit(fastmath=False)
+def _csr_row_sq_norms(data, indices, indptr, scale, out):
+    for i in range(indptr.shape[0] - 1):
+        total = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            value = np.float64(data[k]) * scale[indices[k]]
+            total += value * value
+        out[i] = total
+
+
+def csr_row_sq_norms(X, scale):
+    """``sum_j (x_ij s_j)^2`` of every row of CSR ``X``, in float64.
+
+    Compiled: numpy's temporaries and ``reduceat`` took 70 to 300 ms on
+    100,000 rows of 100 non-zeros, about an epoch.
+    """
+    jit_load()
+    X = canonical(X)
+    out = np.empty(X.shape[0])
+    _csr_row_sq_norms(X.data, X.indices, X.indptr, np.ascontiguousarray(scale, np.float64), out)
+    return out
 
 
 def largest_sq_row_norm(X):
     """The largest squared norm of a row of ``X`` (0 without rows), in float64."""
     if sp.issparse(X):
-        data = X.data.astype(np.float64)
-        norms = csr_row_sums(data * data, X.indptr)
+        norms = csr_row_sq_norms(X, np.ones(X.shape[1]))
     else:
         norms = row_sq_norms(X, None)
     return float(norms.max()) if norms.size else 0.0
@@ -94,8 +114,7 @@ def row_sq_norms(X, preconditioner):
         preconditioner = Preconditioner.identity(X.shape[1])
     scale = preconditioner.column_scale()
     if sp.issparse(X):
-        values = X.data.astype(np.float64) * scale[X.indices]
-        return csr_row_sums(values * values, X.indptr)
+        return csr_row_sq_norms(X, scale)
     out = np.empty(X.shape[0])
     center = preconditioner.center
     for start in range(0, X.shape[0], BLOCK_ROWS):

@@ -1,6 +1,7 @@
 """Column statistics of the preconditioner (skgd._precondition) against numpy on the dense copy."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,3 +57,57 @@ def test_dense_column_stats_are_numpys(n_rows, n_features, zero_weights, float32
         np.testing.assert_allclose(stats.mean, mean, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(stats.square, weight @ ((X64 / unit - mean) ** 2),
                                    rtol=1e-9, atol=1e-12 * total)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_rows=st.sampled_from([0, 1, 7, 60]), n_features=st.integers(1, 6),
+       density=st.sampled_from([0.0, 0.3, 1.0]), zero_weights=st.booleans(),
+       float32=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_csr_column_stats_are_numpys(n_rows, n_features, density, zero_weights, float32, seed):
+    # The compiled pass over CSR entries against numpy on the dense copy:
+    # the peak over all rows (the unit), the extremes over the rows of
+    # positive weight with the unstored zeros, the weighted sums of the
+    # squared stored values in units of the peak and of their weights.
+    rng = np.random.RandomState(seed)
+    X = sp.random(n_rows, n_features, density=density, random_state=rng, format="csr",
+                  data_rvs=lambda size: rng.uniform(-3, 5, size))
+    X = sp.csr_matrix(X.multiply(np.logspace(-3, 6, n_features)))
+    X = X.astype(np.float32 if float32 else np.float64)
+    weight = rng.uniform(0.5, 2.0, n_rows)
+    if zero_weights:
+        weight[::3] = 0.0
+    stats = ColumnStats(n_features, sparse=True).update(X, weight)
+    dense, kept = X.toarray().astype(np.float64), weight > 0
+    stored = X.copy()
+    stored.data[:] = 1.0
+    stored = stored.toarray()
+    peak = np.abs(dense).max(axis=0, initial=0.0)
+    unit = np.where(peak > 0, peak, 1.0)
+    np.testing.assert_array_equal(stats.unit, unit)
+    np.testing.assert_array_equal(stats.low, dense[kept].min(axis=0, initial=np.inf))
+    np.testing.assert_array_equal(stats.high, dense[kept].max(axis=0, initial=-np.inf))
+    np.testing.assert_allclose(stats.weight, weight @ stored, rtol=1e-12)
+    np.testing.assert_allclose(stats.square, weight @ ((dense / unit) ** 2), rtol=1e-12,
+                               atol=1e-300)
+
+
+@pytest.mark.parametrize("float32", [False, True])
+def test_csr_row_norms_and_peaks_match_the_dense_copys(float32):
+    # The compiled CSR passes (row norms in the kernels' coordinates, for
+    # the steps of "auto"; column peaks) against the dense path, with
+    # empty rows (the first and the last) and a column without entries.
+    from skgd._precondition import Preconditioner
+    from skgd._steps import column_peaks, largest_sq_row_norm, row_sq_norms
+
+    rng = np.random.RandomState(0)
+    X = sp.random(40, 7, density=0.4, random_state=rng, format="csr",
+                  data_rvs=lambda size: rng.uniform(-3, 5, size)).tolil()
+    X[0, :], X[-1, :], X[:, 3] = 0.0, 0.0, 0.0
+    X = sp.csr_matrix(X, dtype=np.float32 if float32 else np.float64)
+    X.eliminate_zeros()
+    dense = X.toarray()
+    preconditioner = Preconditioner(np.empty(0), np.arange(7) % 3, np.array([1.0, 2**0.5, 0.25]))
+    np.testing.assert_allclose(row_sq_norms(X, preconditioner),
+                               row_sq_norms(dense, preconditioner), rtol=1e-12)
+    np.testing.assert_array_equal(column_peaks(X), column_peaks(dense))
+    assert largest_sq_row_norm(X) == pytest.approx(largest_sq_row_norm(dense), rel=1e-12)
