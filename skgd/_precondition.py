@@ -360,11 +360,14 @@ def _bucketed(center, spread, extreme):
     spread = np.where(constant, np.maximum(size, extreme), spread)
     with np.errstate(divide="ignore"):
         exponent = np.where(spread > 0, np.round(-np.log(spread) / np.log(SCALE_BASE)), 0.0)
-    exponent = exponent.astype(np.int64)
-    if exponent.size and exponent.max() - exponent.min() > 254:
-        # 255 half-octaves cover 1e-38 to 1e38: merge the extremes.
-        exponent = np.clip(exponent, exponent.min(), exponent.min() + 254)
-    levels, bucket = np.unique(exponent, return_inverse=True)
+    # 255 half-octaves cover 1e-38 to 1e38: the extremes are merged. The
+    # levels present and each column's rank among them by counting (the
+    # sort in np.unique took 5 ms on 32,768 columns).
+    lowest = int(exponent.min()) if exponent.size else 0
+    offset = np.clip(exponent - lowest, 0, 254).astype(np.intp)
+    present = np.bincount(offset, minlength=1) > 0
+    bucket = (np.cumsum(present) - 1)[offset]
+    levels = (np.flatnonzero(present) + lowest) if exponent.size else np.empty(0)
     bucket_scale = SCALE_BASE ** levels.astype(np.float64)
     return Preconditioner(center, bucket.astype(np.uint8), bucket_scale)
 
