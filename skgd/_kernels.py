@@ -439,54 +439,30 @@ def _accumulate_average(S, scale, b_avg, b, weight, total):
 
 
 @jit()
-def _bucket_columns(bucket, n_buckets):
-    """Columns grouped by bucket: ``columns[starts[b]:starts[b + 1]]`` are bucket ``b``'s.
-
-    So that :func:`_fold` touches only the columns of the buckets it folds.
-    """
-    starts = np.zeros(n_buckets + 1, dtype=np.int64)
-    for j in range(bucket.shape[0]):
-        starts[bucket[j] + 1] += 1
-    for bk in range(n_buckets):
-        starts[bk + 1] += starts[bk]
-    fill = starts[:n_buckets].copy()
-    columns = np.empty(bucket.shape[0], dtype=np.int64)
-    for j in range(bucket.shape[0]):
-        columns[fill[bucket[j]]] = j
-        fill[bucket[j]] += 1
-    return columns, starts
-
-
-@jit()
-def _fold(W, scale, columns, starts, floor, accrued, received, acc, S):
+def _fold(W, scale, bucket, floor, accrued, received, acc, S):
     """Fold the scale of each bucket whose scale is below ``floor`` into ``V`` (``inf``: all).
 
     The l1 books, in units of ``V``, are rescaled with it; the lazy
     average's sum so far, ``acc + V S``, moves into ``acc`` and ``S``
-    restarts from zero. Only the folded buckets' columns (``columns``,
-    ``starts``: :func:`_bucket_columns`) are touched: under the "optimal"
-    schedule a bucket of a few rare TF-IDF columns, whose l2 strength is
-    hundreds of times alpha in the kernels' coordinates, folds every few
-    hundred rows, and a pass over all 32,768 columns each time took a
-    quarter of the epoch.
+    restarts from zero.
     """
     averaging = acc.shape[0] > 0
-    for bk in range(scale.shape[0]):
-        s = scale[bk]
-        if not s < floor:
-            continue
-        for p in range(starts[bk], starts[bk + 1]):
-            j = columns[p]
+    for j in range(W.shape[1]):
+        bj = bucket[j]
+        if scale[bj] < floor:
+            s = scale[bj]
             for k in range(W.shape[0]):
                 if averaging:
-                    acc[k, j] += W[k, j] * S[bk]
+                    acc[k, j] += W[k, j] * S[bj]
                 W[k, j] *= s
             if s != 1.0:
                 for k in range(received.shape[0]):
                     received[k, j] *= s
-        accrued[bk] *= s
-        S[bk] = 0.0
-        scale[bk] = 1.0
+    for bk in range(scale.shape[0]):
+        if scale[bk] < floor:
+            accrued[bk] *= scale[bk]
+            S[bk] = 0.0
+            scale[bk] = 1.0
 
 
 @jit(inline="always")
@@ -564,8 +540,8 @@ def _pa_step(schedule_code, loss, derivative, sq_norm, C):
 
 
 @jit(inline="always")
-def _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S, behind,
-                    averages, W_avg, total):
+def _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
+                    W_avg, total):
     """Bring the lazy books up to date at the end of an epoch of plain steps.
 
     The l1 penalty still owed, the lazily kept averages, and the scale folded
@@ -575,7 +551,7 @@ def _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, 
         _pay_all_l1(W, bucket, l1_accrued, l1_received, acc, S)
     if averages:
         _finish_lazy_average(W_avg, W, bucket, acc, S, total)
-    _fold(W, scale, columns, starts, np.inf, l1_accrued, l1_received, acc, S)
+    _fold(W, scale, bucket, np.inf, l1_accrued, l1_received, acc, S)
 
 
 def _stochastic_loop(is_csr):
@@ -610,7 +586,6 @@ def _stochastic_loop(is_csr):
         S = np.zeros(n_buckets)
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
-        columns, starts = _bucket_columns(bucket, n_buckets)
 
         for r in range(n_samples):
             eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -647,7 +622,7 @@ def _stochastic_loop(is_csr):
                         step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
             if _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
-                _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
+                _fold(W, scale, bucket, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
                 _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket,
@@ -662,8 +637,8 @@ def _stochastic_loop(is_csr):
                 behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
             t += 1
 
-        _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
-                        behind, averages, W_avg, total)
+        _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
+                        W_avg, total)
         return t
 
     return stochastic_epoch
@@ -698,7 +673,6 @@ def _minibatch_loop(is_csr):
         S = np.zeros(n_buckets)
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
-        columns, starts = _bucket_columns(bucket, n_buckets)
 
         for start in range(0, n_samples, batch_size):
             m = min(batch_size, n_samples - start)
@@ -725,7 +699,7 @@ def _minibatch_loop(is_csr):
                     dz[r, k] = -eta * dloss[k] / m
 
             if _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
-                _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
+                _fold(W, scale, bucket, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             for r in range(m):
                 i = np.uint64(order[start + r])
@@ -745,8 +719,8 @@ def _minibatch_loop(is_csr):
                 behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
             t += 1
 
-        _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
-                        behind, averages, W_avg, total)
+        _end_lazy_epoch(W, scale, bucket, l1_accrued, l1_received, acc, S, behind, averages,
+                        W_avg, total)
         return t
 
     return minibatch_epoch
