@@ -77,6 +77,7 @@ def column_peaks(X):
 
 @jit(fastmath=False)
 def _csr_row_sq_norms(data, indices, indptr, scale, out):
+    """``out[i] = sum_k (data_k scale[indices_k])^2`` over row ``i``'s entries."""
     for i in range(indptr.shape[0] - 1):
         total = 0.0
         for k in range(indptr[i], indptr[i + 1]):
