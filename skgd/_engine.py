@@ -19,11 +19,13 @@ from . import _jit
 from ._kernels import (
     EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, evaluate_csr, evaluate_dense,
     general_epoch_csr, general_epoch_dense, minibatch_epoch_csr, minibatch_epoch_dense,
+    plain_minibatch_csr, plain_minibatch_dense, plain_stochastic_csr, plain_stochastic_dense,
     stochastic_epoch_csr, stochastic_epoch_dense,
 )
 from ._lazy import lazy_epoch_csr
 from ._losses import MULTINOMIAL
 from ._optimizers import N_STATE_ARRAYS, SGD
+from ._schedules import PA1, PA2
 
 
 class Problem(NamedTuple):
@@ -181,7 +183,7 @@ def _check_shapes(problem, args):
         _fail("gradient outputs of the wrong shape")
 
 
-def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN):
+def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=False):
     """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
 
     Separate loops rather than one with branches inside: the stochastic one
@@ -190,14 +192,20 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN):
     take the lazy loop (:mod:`skgd._lazy`), O(nnz) a step, unless one step
     covers every row (the batch solver, whose step is O(n_features) anyway).
     Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY) have a loop
-    of their own.
+    of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
+    step or multinomial loss, which the stochastic and mini-batch loops
+    then leave out (they compile faster).
     """
     if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY):
         return evaluate_csr if sparse else evaluate_dense
     several_steps = batch_size < n_rows
     if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:
+        if plain:
+            return plain_stochastic_csr if sparse else plain_stochastic_dense
         return stochastic_epoch_csr if sparse else stochastic_epoch_dense
     if mode == TRAIN and optimizer_code == SGD and several_steps:
+        if plain:
+            return plain_minibatch_csr if sparse else plain_minibatch_dense
         return minibatch_epoch_csr if sparse else minibatch_epoch_dense
     if mode == TRAIN and sparse and several_steps:
         return lazy_epoch_csr
@@ -233,7 +241,9 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     X = problem.X
     _check_shapes(problem, args)
     sparse = sp.issparse(X)
-    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode)
+    plain = (problem.loss_code != MULTINOMIAL and schedule[0] not in (PA1, PA2)
+             and state_args[9].shape[0] == 0)  # (no l1 books: no cumulative l1)
+    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain)
     if sparse:
         t = kernel(_empty(2, X.dtype), _read_only(X.data), _read_only(X.indices),
                    _read_only(X.indptr), args)
