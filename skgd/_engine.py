@@ -137,6 +137,11 @@ def check_problem(problem):
         _fail("preconditioner centre of the wrong shape")
     if problem.l2.shape != (n_buckets,) or problem.l1.shape != (n_buckets,):
         _fail("penalty strengths of the wrong shape")
+    columns, starts = p.bucket_columns()
+    if (columns.shape != (d,) or (d and (columns.min() < 0 or columns.max() >= d))
+            or starts.shape != (n_buckets + 1,) or starts[0] != 0 or starts[-1] != d
+            or np.any(np.diff(starts) < 0)):
+        _fail("bucket columns out of range")
 
 
 def _check_shapes(problem, args):
@@ -148,7 +153,8 @@ def _check_shapes(problem, args):
     the optimizer state.
     """
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, l2, l1,
+     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+     starts, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
      average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args
@@ -165,6 +171,8 @@ def _check_shapes(problem, args):
     if bucket.shape != (d,) or center.shape not in ((0,), (d,)):
         _fail("preconditioner of the wrong shape")
     n_buckets = bucket_scale.shape[0]
+    if columns.shape != (d,) or starts.shape != (n_buckets + 1,):
+        _fail("bucket columns of the wrong shape")
     if l2.shape != (n_buckets,) or l1.shape != (n_buckets,) or l1_accrued.shape != (n_buckets,):
         _fail("penalty strengths of the wrong shape")
     state_shape = (k, d + 1)
@@ -235,6 +243,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(order),
         batch_size, W, b, problem.fit_intercept, problem.loss_code, problem.epsilon,
         _read_only(p.center), _read_only(p.bucket), _read_only(p.bucket_scale),
+        *p.bucket_columns(),
         _read_only(problem.l2), _read_only(problem.l1), *schedule, *state_args,
         loss_out, G_out, G_b_out, mode,
     )

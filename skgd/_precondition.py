@@ -38,6 +38,21 @@ class Preconditioner:
         self.center = np.ascontiguousarray(center, dtype=np.float64)
         self.bucket = np.ascontiguousarray(bucket, dtype=np.uint8)
         self.bucket_scale = np.ascontiguousarray(bucket_scale, dtype=np.float64)
+        self._columns = None
+
+    def bucket_columns(self):
+        """``(columns, starts)``: ``columns[starts[b]:starts[b + 1]]`` are bucket ``b``'s.
+
+        Read-only, made once per preconditioner: the kernels fold a
+        bucket's scale into its columns alone (``_kernels._fold``).
+        """
+        if self._columns is None:
+            counts = np.bincount(self.bucket, minlength=self.bucket_scale.size)
+            columns = np.argsort(self.bucket, kind="stable").astype(np.int64)
+            starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+            columns.flags.writeable = starts.flags.writeable = False
+            self._columns = columns, starts
+        return self._columns
 
     @classmethod
     def identity(cls, n_features):
