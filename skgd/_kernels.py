@@ -493,12 +493,15 @@ def _scale_floor(acc):
 
 
 @jit(inline="always")
-def _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
+def _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, proximal):
     """Apply each bucket's l2 decay ``w <- max(0, 1 - eta l2_b) w`` to ``W = scale * V``.
 
-    The decay goes into ``scale``, an O(1) step per bucket, and the factors
-    are refreshed (as :func:`_refresh_factors` does). Returns whether a scale fell
-    below ``floor`` (zero or tiny): the caller then folds it into ``V``
+    With ``proximal``, ``w <- w / (1 + eta l2_b)``, which the loops apply
+    after the step (the proximal step of the l2 part; see
+    :func:`skgd._engine._proximal_l2`). The decay goes into ``scale``, an
+    O(1) step per bucket, and the factors are refreshed (as
+    :func:`_refresh_factors` does). Returns whether a scale fell below
+    ``floor`` (zero or tiny): the caller then folds it into ``V``
     (:func:`_fold`) and refreshes the factors again. As in scikit-learn, a
     decay factor below zero sets the weights to zero instead of flipping
     them. Inlined and free of calls: as a call (or holding the call to
@@ -507,7 +510,10 @@ def _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
     small = False
     for bk in range(scale.shape[0]):
         if l2[bk] != 0.0:
-            scale[bk] *= max(1.0 - eta * l2[bk], 0.0)
+            if proximal:
+                scale[bk] *= 1.0 / (1.0 + eta * l2[bk])
+            else:
+                scale[bk] *= max(1.0 - eta * l2[bk], 0.0)
             small = small or scale[bk] < floor
         factor[bk] = scale[bk] * bucket_scale[bk]
         inverse[bk] = bucket_scale[bk] / scale[bk]
@@ -591,7 +597,7 @@ def _stochastic_loop(is_csr, general):
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
          fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
-         starts, l2, l1,
+         starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = args
@@ -647,18 +653,23 @@ def _stochastic_loop(is_csr, general):
                     else:
                         step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
-            if _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
+            if not proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
+                                          False):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
                 _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket,
                                   center, X, data, indices, indptr, i)
-                weight = _average_weight(t - average_start + 1.0, average_power)
-                total += weight
-                _accumulate_average(S, scale, b_avg, b, weight, total)
             else:
                 _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X, data,
                          indices, indptr, i)
+            if proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
+                _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
+                _refresh_factors(scale, bucket_scale, factor, inverse)
+            if averaging:
+                weight = _average_weight(t - average_start + 1.0, average_power)
+                total += weight
+                _accumulate_average(S, scale, b_avg, b, weight, total)
             if general and cumulative_l1:
                 behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
             t += 1
@@ -681,7 +692,7 @@ def _minibatch_loop(is_csr, general):
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
          fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
-         starts, l2, l1,
+         starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = args
@@ -729,7 +740,8 @@ def _minibatch_loop(is_csr, general):
                 for k in range(n_outputs):
                     dz[r, k] = -eta * dloss[k] / m
 
-            if _decay(scale, bucket_scale, factor, inverse, eta, l2, floor):
+            if not proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
+                                          False):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             for r in range(m):
@@ -742,6 +754,9 @@ def _minibatch_loop(is_csr, general):
                 else:
                     _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X,
                              data, indices, indptr, i)
+            if proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
+                _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
+                _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
                 weight = _average_weight(t - average_start + 1.0, average_power)
                 total += weight
@@ -764,7 +779,7 @@ def _general_loop(is_csr):
         """Gradient of each batch, optimizer step, l1 soft-threshold (``mode`` TRAIN or STEP)."""
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
          fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
-         starts, l2, l1,
+         starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = args
@@ -860,7 +875,7 @@ def _evaluate_loop(is_csr):
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
          fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
-         starts, l2, l1,
+         starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = args

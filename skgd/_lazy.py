@@ -190,7 +190,7 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
     """
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
      fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
-     starts, l2, l1,
+     starts, proximal_l2, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
      average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
      G_out, G_b_out, mode) = args

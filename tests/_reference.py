@@ -48,7 +48,7 @@ class NumpyOptimizer:
 
 def gradient_descent_regression(
     X, y, *, batch_size, n_epochs, eta, optimizer="sgd", alpha=0.0, l1_ratio=0.0,
-    sample_weight=None, fit_intercept=True,
+    sample_weight=None, fit_intercept=True, proximal_l2=False,
 ):
     """Squared-error regression by (mini-)batch steps in row order, no shuffling.
 
@@ -62,7 +62,10 @@ def gradient_descent_regression(
     penalty accrued over the whole call and ``q`` what each coefficient
     received (both shrink with the l2 decay, as the weights do). The batch
     solver's plain step is the elastic net's proximal step,
-    ``w <- soft(w - eta g, eta l1) / (1 + eta l2)``. Returns ``(coef, intercept)``.
+    ``w <- soft(w - eta g, eta l1) / (1 + eta l2)``; with ``proximal_l2``
+    (skgd's plain steps in preconditioned coordinates) the other plain steps
+    take the l2 part after the step too, ``w <- (w - eta g) / (1 + eta l2)``.
+    Returns ``(coef, intercept)``.
     """
     n, d = X.shape
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
@@ -82,6 +85,12 @@ def gradient_descent_regression(
             if optimizer == "sgd" and batch_size >= n:
                 # The batch solver's plain step: the elastic net's prox.
                 w = soft_threshold(w - eta * (X[rows].T @ dz), eta * l1) / (1 + eta * l2)
+            elif proximal_l2 and optimizer == "sgd":
+                w = (w - eta * (X[rows].T @ dz)) / (1 + eta * l2)
+                if not cumulative:
+                    w = soft_threshold(w, eta * l1)
+                elif np.any(l1 > 0):
+                    raise NotImplementedError("the cumulative l1 penalty after a proximal l2")
             else:
                 w = w - eta * opt_w.direction(X[rows].T @ dz + l2 * w)
                 if not cumulative:

@@ -279,8 +279,9 @@ def test_plain_steps_in_preconditioned_coordinates_match_numpy(kind, solver, bat
     est._build_problem = with_preconditioner
     est.fit(X, y)
     X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
+    # (In these coordinates the l2 decay comes after each step: _engine._proximal_l2.)
     w, b = gradient_descent_regression(X_tilde, y, batch_size=batch_size, n_epochs=3, eta=0.02,
-                                       alpha=0.3 * p.column_scale() ** 2)
+                                       alpha=0.3 * p.column_scale() ** 2, proximal_l2=True)
     coef, intercept = Preconditioner.to_original(p, w[None, :], np.array([b]))
     np.testing.assert_allclose(est.coef_, coef[0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(est.intercept_, intercept, rtol=1e-10, atol=1e-12)
