@@ -32,7 +32,13 @@ Two update paths, in three loops:
 * plain steps on more than one batch per epoch (the stochastic and mini-batch
   solvers with ``optimizer="sgd"``) keep each bucket's weights as
   ``scale_b * V`` so that the l2 decay costs O(buckets) per step and an
-  update touches only the features present in the batch. Their l1 part is
+  update touches only the features present in the batch. On the columns as
+  given the decay is scikit-learn's, ``max(0, 1 - eta l2)`` before the step;
+  in preconditioned coordinates it is ``1 / (1 + eta l2)`` after it (the
+  proximal step of the l2 part: :func:`skgd._engine._proximal_l2`). Each
+  loop is made twice more, without the l1 books, the passive-aggressive
+  steps and the multinomial loss (``general=False``), for the default fits,
+  which then compile less. Their l1 part is
   the cumulative penalty of Tsuruoka et al. (2009), as in scikit-learn's SGD:
   each coefficient is shrunk towards zero by the total penalty accrued so far
   minus what it has received, and clipped at zero, so that noisy steps do not
@@ -494,9 +500,10 @@ def _scale_floor(acc):
 
 @jit(inline="always")
 def _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, proximal):
-    """Apply each bucket's l2 decay ``w <- max(0, 1 - eta l2_b) w`` to ``W = scale * V``.
+    """Apply each bucket's l2 decay to ``W = scale * V``: ``w <- max(0, 1 - eta l2_b) w``,
+    or ``w <- w / (1 + eta l2_b)`` with ``proximal``.
 
-    With ``proximal``, ``w <- w / (1 + eta l2_b)``, which the loops apply
+    The proximal decay is the one the loops apply
     after the step (the proximal step of the l2 part; see
     :func:`skgd._engine._proximal_l2`). The decay goes into ``scale``, an
     O(1) step per bucket, and the factors are refreshed (as
@@ -529,13 +536,18 @@ def _refresh_factors(scale, bucket_scale, factor, inverse):
 
 
 @jit()
-def _accrue_l1(W, scale, bucket, accrued, received, eta, l1, lazy, acc, S):
+def _accrue_l1(W, scale, bucket, accrued, received, eta, l1, l2, proximal, lazy, acc, S):
     """Add one step's l1 penalty to the books (in units of V); pay it now unless ``lazy``.
 
-    Returns whether some coefficients are now behind.
+    After a ``proximal`` l2 decay the step's threshold is ``eta l1 / (1 +
+    eta l2)``: the elastic net's proximal step ``soft(w - eta g, eta l1) /
+    (1 + eta l2)`` with the decay taken first. (The full ``eta l1`` would
+    solve the problem of l1 strength ``l1 (1 + eta l2)``.) Returns whether
+    some coefficients are now behind.
     """
     for bk in range(accrued.shape[0]):
-        accrued[bk] += eta * l1[bk] / scale[bk]
+        threshold = eta * l1[bk] / (1.0 + eta * l2[bk]) if proximal else eta * l1[bk]
+        accrued[bk] += threshold / scale[bk]
     if lazy:
         return True
     _pay_all_l1(W, bucket, accrued, received, acc, S)
@@ -671,7 +683,8 @@ def _stochastic_loop(is_csr, general):
                 total += weight
                 _accumulate_average(S, scale, b_avg, b, weight, total)
             if general and cumulative_l1:
-                behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
+                behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, l2,
+                                    proximal_l2, lazy, acc, S)
             t += 1
 
         _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
@@ -762,7 +775,8 @@ def _minibatch_loop(is_csr, general):
                 total += weight
                 _accumulate_average(S, scale, b_avg, b, weight, total)
             if general and cumulative_l1:
-                behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, lazy, acc, S)
+                behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, l2,
+                                    proximal_l2, lazy, acc, S)
             t += 1
 
         _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,

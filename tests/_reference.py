@@ -86,11 +86,17 @@ def gradient_descent_regression(
                 # The batch solver's plain step: the elastic net's prox.
                 w = soft_threshold(w - eta * (X[rows].T @ dz), eta * l1) / (1 + eta * l2)
             elif proximal_l2 and optimizer == "sgd":
+                # The elastic net's prox, the l2 part first: the l1 threshold
+                # shrinks with it.
                 w = (w - eta * (X[rows].T @ dz)) / (1 + eta * l2)
                 if not cumulative:
-                    w = soft_threshold(w, eta * l1)
+                    w = soft_threshold(w, eta * l1 / (1 + eta * l2))
                 elif np.any(l1 > 0):
-                    raise NotImplementedError("the cumulative l1 penalty after a proximal l2")
+                    u, q = (u + eta * l1) / (1 + eta * l2), q / (1 + eta * l2)
+                    before = w
+                    w = np.where(w > 0, np.maximum(0, w - (u + q)),
+                                 np.where(w < 0, np.minimum(0, w + (u - q)), 0.0))
+                    q = q + w - before
             else:
                 w = w - eta * opt_w.direction(X[rows].T @ dz + l2 * w)
                 if not cumulative:

@@ -258,30 +258,36 @@ def test_evaluation_in_preconditioned_coordinates(kind, sparse):
 
 @pytest.mark.parametrize("kind", PRECONDITIONERS)
 @pytest.mark.parametrize("solver, batch_size", [("stochastic", 1), ("minibatch", 7)])
-def test_plain_steps_in_preconditioned_coordinates_match_numpy(kind, solver, batch_size):
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
+def test_plain_steps_in_preconditioned_coordinates_match_numpy(kind, solver, batch_size,
+                                                               l1_ratio):
     # Plain steps on x~ = (x - center) * s, with the l2 penalty of each
-    # column alpha * s^2 (the penalty on the original coefficients): numpy
-    # on the explicit x~, then mapped back, against the kernels' bucketed
-    # W = scale_b * V.
+    # column alpha * s^2 and the l1 penalty alpha * s (the penalty on the
+    # original coefficients; the l1 part cumulative, as scikit-learn's):
+    # numpy on the explicit x~, then mapped back, against the kernels'
+    # bucketed W = scale_b * V.
     from skgd._precondition import Preconditioner
 
     X, y = _data(n=40, d=6)
     p = _preconditioner(kind, X)
     est = GDRegressor(solver=solver, batch_size=batch_size, learning_rate="constant", eta0=0.02,
-                      alpha=0.3, max_iter=3, tol=None, shuffle=False, precondition="diagonal")
+                      alpha=0.3, penalty="elasticnet", l1_ratio=l1_ratio, max_iter=3, tol=None,
+                      shuffle=False, precondition="diagonal")
     original = est._build_problem  # which fits a preconditioner; this one instead:
 
     def with_preconditioner(*args, **kwargs):
         problem, val, stats = original(*args, **kwargs)
-        l2, l1 = p.penalty(0.3, 0.0)
+        l2, l1 = p.penalty(0.3 * (1 - l1_ratio), 0.3 * l1_ratio)
         return problem._replace(preconditioner=p, l2=l2, l1=l1), val, stats
 
     est._build_problem = with_preconditioner
     est.fit(X, y)
     X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
+    s = p.column_scale()
+    l2, l1 = 0.3 * (1 - l1_ratio) * s**2, 0.3 * l1_ratio * s
     # (In these coordinates the l2 decay comes after each step: _engine._proximal_l2.)
     w, b = gradient_descent_regression(X_tilde, y, batch_size=batch_size, n_epochs=3, eta=0.02,
-                                       alpha=0.3 * p.column_scale() ** 2, proximal_l2=True)
+                                       alpha=l2 + l1, l1_ratio=l1 / (l2 + l1), proximal_l2=True)
     coef, intercept = Preconditioner.to_original(p, w[None, :], np.array([b]))
     np.testing.assert_allclose(est.coef_, coef[0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(est.intercept_, intercept, rtol=1e-10, atol=1e-12)
