@@ -416,8 +416,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if stats is None:
                 stats = ColumnStats(X.shape[1], sp.issparse(X))
             problem = self._in_coordinates(problem, stats.update(X, self._stats_weights(problem)))
-        check_problem(problem)
-        return read_only(problem), val, stats
+        problem = read_only(problem)
+        check_problem(problem)  # (of the arrays and the bucket columns the kernels will see)
+        return problem, val, stats
 
     def _make_problem(self, X, targets, weight, pos_weight, neg_weight, train):
         """The :class:`Problem` of these rows, in the original coordinates."""

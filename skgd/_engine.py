@@ -221,9 +221,11 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
 
 
 def _proximal_l2(preconditioner):
-    """Whether the plain steps take the l2 decay after the step, ``1 / (1 + eta l2)``.
+    """Whether the stochastic and mini-batch loops take the l2 decay after the step,
+    ``1 / (1 + eta l2)`` (with the l1 threshold divided likewise).
 
-    In preconditioned coordinates, where a column of spread 1e-3 has an l2
+    In preconditioned coordinates (any but the identity: one bucket of
+    scale 1, no centre), where a column of spread 1e-3 has an l2
     strength of 1e6 alpha: ``eta l2`` is then far above 1, and
     scikit-learn's decay before the step, ``max(0, 1 - eta l2)``, zeroes
     the coordinate and lets the step's whole move through, unpenalised: on
@@ -259,7 +261,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(order),
         batch_size, W, b, problem.fit_intercept, problem.loss_code, problem.epsilon,
         _read_only(p.center), _read_only(p.bucket), _read_only(p.bucket_scale),
-        *p.bucket_columns(), _proximal_l2(p),
+        *map(_read_only, p.bucket_columns()), _proximal_l2(p),
         _read_only(problem.l2), _read_only(problem.l1), *schedule, *state_args,
         loss_out, G_out, G_b_out, mode,
     )

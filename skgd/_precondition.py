@@ -105,7 +105,10 @@ def significant_bits(value, bits=BITS):
     if not math.isfinite(value):
         return value
     mantissa, exponent = math.frexp(value)
-    return math.ldexp(round(math.ldexp(mantissa, bits)), exponent - bits)
+    try:
+        return math.ldexp(round(math.ldexp(mantissa, bits)), exponent - bits)
+    except OverflowError:  # rounded up past the largest float
+        return math.copysign(math.inf, value)
 
 
 def on_grid(value, quantum):
@@ -351,7 +354,7 @@ class ColumnStats:
         if center:
             mean = on_grid(mean, spread * 2.0**-BITS)
             return _bucketed(mean, spread, self._extreme(mean))
-        return _bucketed(np.empty(0), np.sqrt(spread * spread + mean * mean), self._extreme(0.0))
+        return _bucketed(np.empty(0), np.hypot(spread, mean), self._extreme(0.0))
 
     def _extreme(self, center):
         """The largest distance of each column's values from ``center``."""
@@ -378,6 +381,9 @@ def _bucketed(center, spread, extreme):
     # 255 half-octaves cover 1e-38 to 1e38: the extremes are merged. The
     # levels present and each column's rank among them by counting (the
     # sort in np.unique took 5 ms on 32,768 columns).
+    # (Scales stay within 2 ** +-1023: an infinite spread, beyond float64
+    # data, gets the smallest.)
+    exponent = np.clip(exponent, -2046, 2046)
     lowest = int(exponent.min()) if exponent.size else 0
     offset = np.clip(exponent - lowest, 0, 254).astype(np.intp)
     present = np.bincount(offset, minlength=1) > 0

@@ -271,9 +271,10 @@ def auto_schedule(est, problem, rows):
     solver, optimizer = est.solver, est.optimizer
     loss_code = problem.loss_code
     curvature = CURVATURE[loss_code]
-    # Plain steps apply the l2 part exactly (a multiplicative decay, clipped
-    # at zero, or a proximal step): stable for any strength, so it does not
-    # shorten their steps. The other rules take it in the gradient.
+    # Plain steps apply the l2 part exactly, as its proximal step after the
+    # step in preconditioned coordinates (_engine._proximal_l2): stable for
+    # any strength, so it does not shorten their steps. The other rules
+    # take it in the gradient.
     l2 = float(problem.l2.max()) if optimizer != "sgd" else 0.0
     if optimizer in ADAPTIVE_AUTO_ETA:
         base = ADAPTIVE_AUTO_ETA[optimizer][solver]

@@ -526,11 +526,13 @@ def test_kernels_see_read_only_inputs_and_32_bit_indices(kind, solver):
     for data in (X, wide_index):
         _fit_quietly(est.__class__(**est.get_params()), data, y)
     # The inputs: X, data, indices, indptr, then in the argument tuple Y,
-    # labels, the class and sample weights and the row order.
+    # labels, the class and sample weights and the row order, and the
+    # preconditioner's columns grouped by bucket.
     for storage in ("dense", "csr"):
-        for kernel in ("stochastic_epoch", "minibatch_epoch", "general_epoch", "evaluate"):
+        for kernel in ("stochastic_epoch", "minibatch_epoch", "plain_stochastic",
+                       "plain_minibatch", "general_epoch", "evaluate"):
             for signature in getattr(_kernels, f"{kernel}_{storage}").signatures:
-                inputs = (*signature[:4], *signature[4].types[:6])
+                inputs = (*signature[:4], *signature[4].types[:6], *signature[4].types[15:17])
                 assert not any(argument.mutable for argument in inputs)
                 assert signature[2].dtype == signature[3].dtype == numba.int32
 
