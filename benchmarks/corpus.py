@@ -101,7 +101,7 @@ skgd's numba kernels (or loads them from the on-disk cache).
 
 Usage::
 
-    python benchmarks/corpus.py                         # 57 tasks, about 8 minutes
+    python benchmarks/corpus.py                         # 57 tasks, about a minute
     python benchmarks/corpus.py --quick                 # 10 small tasks, under a minute
     python benchmarks/corpus.py --details --only-tasks /raw --only-configs gd/batch
 """

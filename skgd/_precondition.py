@@ -209,11 +209,6 @@ def csr_column_pass(X, weight):
         np.where(has_zeros, np.maximum(high, 0.0), high)
 
 
-def _csr_column_extremes(X):
-    """Each column's smallest and largest value in CSR ``X``, unstored zeros included."""
-    return csr_column_pass(X, np.ones(X.shape[0]))[1:]
-
-
 class ColumnStats:
     """Weighted statistics of the columns, merged over ``partial_fit`` calls.
 
