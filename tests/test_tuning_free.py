@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
+from skgd._stopping import still_descending
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 
@@ -115,13 +117,24 @@ def test_stochastic_huber_on_a_target_of_std_300():
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
 def test_stochastic_momentum_classifier_takes_damped_steps(optimizer):
-    """Under 'optimal' momentum used to take the undamped step and lose 6 points."""
-    X, y = load_iris(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    plain = GDClassifier(random_state=0).fit(X, y)
-    est = GDClassifier(optimizer=optimizer, random_state=0).fit(X, y)
-    assert est.learning_rate_ == "optimal"
-    assert est.score(X, y) >= plain.score(X, y) - 0.02
+    """Under 'optimal' momentum used to take the undamped, uncapped step.
+
+    The issue saw 6 points lost on multiclass data. References: the exact
+    optimum of the same (one-vs-rest) objective, by Newton's method on the
+    centred columns: on standardised iris 0.967 of the training rows (the
+    fits reach 0.933), on the raw breast cancer data 0.974 (the fits 0.979),
+    where the undamped, uncapped step (eta0_ = 0) overflows at epoch 1 and
+    raises DivergenceError.
+    """
+    iris, cancer = load_iris(return_X_y=True), load_breast_cancer(return_X_y=True)
+    for X, y in ((StandardScaler().fit_transform(iris[0]), iris[1]), cancer):
+        centred = X - X.mean(axis=0)
+        exact = OneVsRestClassifier(LogisticRegression(
+            C=1 / (1e-4 * len(y)), solver="newton-cholesky", tol=1e-10, max_iter=1_000))
+        est = GDClassifier(optimizer=optimizer, random_state=0).fit(X, y)
+        assert est.learning_rate_ == "optimal"
+        assert est.eta0_ > 0  # capped
+        assert est.score(X, y) >= exact.fit(centred, y).score(centred, y) - 0.04
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad"])
@@ -461,3 +474,49 @@ def test_plain_steps_on_a_column_of_tiny_spread_stay_below_the_constant_model(so
                 objective = (0.5 * np.mean((est.predict(X) - y) ** 2)
                              + 0.5 * est.alpha * est.coef_ @ est.coef_)
                 assert objective < 1.5 * constant_model, (seed, max_iter, objective)
+
+
+def _onehot_table(n_rows, seed=0):
+    """Three numeric columns of scales 1e2..1e5 beside four one-hot blocks, as CSR."""
+    rng = np.random.RandomState(seed)
+    numeric = rng.normal([300.0, 5_000.0, 80_000.0], [80.0, 1_500.0, 20_000.0], (n_rows, 3))
+    y = ((numeric - [300.0, 5_000.0, 80_000.0]) / [80.0, 1_500.0, 20_000.0]) @ [0.6, -0.4, 0.3]
+    blocks = []
+    for levels in (8, 20, 50, 120):
+        codes = rng.randint(0, levels, n_rows)
+        y = y + rng.normal(0, 0.7, levels)[codes]
+        blocks.append(sp.csr_matrix((np.ones(n_rows), codes, np.arange(n_rows + 1)),
+                                    shape=(n_rows, levels)))
+    y = y + 0.5 * y.std() * rng.randn(n_rows)
+    return sp.hstack([sp.csr_matrix(numeric), *blocks], format="csr"), y
+
+
+def test_stochastic_fit_waits_while_the_objective_still_falls_steadily():
+    # One-hot blocks beside raw numeric columns, as a ColumnTransformer's
+    # sparse output: the stochastic solver's objective fell by about 0.7 tol
+    # an epoch, steadily, and scikit-learn's rule stopped it after 40 epochs
+    # 9% above the optimum and 0.016 R2 below Ridge's, without a warning
+    # (benchmarks/corpus.py, onehot-csr/reg). The fall of its last epochs
+    # promised more than a window of tol (_stopping.still_descending), so it
+    # now runs on. Reference: Ridge of the same objective.
+    X, y = _onehot_table(8_000)
+    X_train, y_train, X_test, y_test = X[2_000:], y[2_000:], X[:2_000], y[:2_000]
+    exact = Ridge(alpha=1e-4 * X_train.shape[0]).fit(X_train.toarray(), y_train)
+    est = _fit_quietly(GDRegressor(random_state=0), X_train, y_train)
+    assert est.score(X_test, y_test) >= exact.score(X_test.toarray(), y_test) - 0.01
+
+
+def test_still_descending_reads_a_geometric_fall():
+    window, tol = 5, 1e-3
+    # An excess of 0.1 shrinking by 0.95 an epoch: the last window fell by
+    # 0.013, and 0.05 is left, far more than window * tol.
+    falling = list(0.5 + 0.1 * 0.95 ** np.arange(30))
+    assert still_descending(falling, tol, window)
+    # The same fall 60 epochs on leaves 0.004 < window * tol.
+    assert not still_descending(list(0.5 + 0.1 * 0.95 ** np.arange(90)), tol, window)
+    # A steady fall that does not slow down promises more than any tol.
+    assert still_descending(list(1.0 - 2 * tol * np.arange(11)), tol, window)
+    # A window that fell less than one epoch's tol is settled (a noise floor).
+    noise = list(0.5 + 0.1 * tol * np.sin(np.arange(30)))
+    assert not still_descending(noise, tol, window)
+    assert not still_descending(falling[:10], tol, window)  # fewer than 2 windows
