@@ -63,6 +63,7 @@ from ._stopping import (
     divergence_error,
     estimated_excess,
     shrinking_is_done,
+    judged_rows,
     stationarity,
     still_descending,
     stopping_rule,
@@ -649,6 +650,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                          and not state.keep_zeros
                          and problem.loss_code not in NONSMOOTH_LOSSES)
         reference = self._baselines(problem, state)
+        judged = judged_rows(problem) if judge_average else None
         if judge_average:
             # The average's objective falls smoothly, by more than an
             # absolute tol for hundreds of epochs where the objective is
@@ -784,7 +786,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 scores = scores if len(groups) == len(scores) else np.array([history["val"][-1]])
                 criterion = -scores
             elif judge_average and state.averaged:
-                published = self._objectives(problem, *state.current_weights())
+                published = self._objectives(problem, *state.current_weights(), rows=judged)
                 criterion = _group_sums(published, groups)
             else:
                 criterion = per_group
@@ -1043,14 +1045,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return self._objective_at(problem, W, b), None
         return self._objective_at(problem, W, b, gradient=True)
 
-    def _objectives(self, problem, W, b, gradient=False):
+    def _objectives(self, problem, W, b, gradient=False, rows=None):
         """Each output's training objective at ``W, b`` (one pass over the data), and
-        with ``gradient`` also the mean loss's gradient ``(G, G_b)``."""
-        result = evaluate(problem, W, b, problem.train, gradient=gradient,
-                          n_threads=self._threads(problem.n_train))
+        with ``gradient`` also the mean loss's gradient ``(G, G_b)``.
+
+        ``rows``: the training rows the mean loss is taken over, all by default.
+        """
+        rows = problem.train if rows is None else rows
+        n_rows = problem.n_train if problem.chunked else rows.size  # (chunks: all rows)
+        result = evaluate(problem, W, b, rows, gradient=gradient,
+                          n_threads=self._threads(n_rows))
         losses = result[0] if gradient else result
         bucket = problem.preconditioner.bucket
-        objectives = losses / problem.n_train + penalty_values(W, bucket, problem.l2, problem.l1)
+        objectives = losses / n_rows + penalty_values(W, bucket, problem.l2, problem.l1)
         return (objectives, *result[1:]) if gradient else objectives
 
     def _objective_at(self, problem, W, b, gradient=False):

@@ -300,6 +300,27 @@ def still_descending(values, tol, window=DESCENT_WINDOW):
     return d1 * rho / (1.0 - rho) > window * tol
 
 
+# The averaged stochastic solver's tol rule judges the average's objective
+# every epoch (BaseGD._run_epochs) on at most this many training rows.
+JUDGED_ROWS = 4096
+
+
+def judged_rows(problem):
+    """The training rows the average's objective is judged on each epoch.
+
+    All of them up to ``2 JUDGED_ROWS``; beyond, ``JUDGED_ROWS`` evenly
+    spaced ones, the same every epoch, so that the objective's fall from one
+    epoch to the next is measured on the same rows and stays smooth (the
+    rule reads differences of at least tol, in units of the intercept-only
+    objective). The full pass cost 3.5 ms of a 20,000-row TF-IDF epoch's
+    11.7 ms. (On chunks of a dask array, all rows: they are summed on the workers.)
+    """
+    train = problem.train
+    if problem.chunked or train.size <= 2 * JUDGED_ROWS:
+        return train
+    return train[np.arange(JUDGED_ROWS) * train.size // JUDGED_ROWS]
+
+
 def certifies(est, loss_code, schedule, validating):
     """Whether this fit stops on the gradient certificate (:class:`GradientStopping`).
 

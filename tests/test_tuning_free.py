@@ -22,7 +22,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
-from skgd._stopping import still_descending
+from skgd._stopping import JUDGED_ROWS, judged_rows, still_descending
 
 SOLVERS = ("stochastic", "minibatch", "batch")
 
@@ -405,6 +405,49 @@ def test_averaged_stochastic_fit_stops_when_the_average_stops_improving():
     est = _fit_quietly(GDClassifier(loss="log_loss", random_state=0), X_train, y_train)
     assert est.score(X_test, y_test) >= target
     assert est.n_iter_ <= 45
+def test_average_is_judged_on_a_fixed_sample_of_many_rows(monkeypatch):
+    # The averaged stochastic solver's tol rule evaluates the average every
+    # epoch: on 20,000 TF-IDF rows that full pass took 3.5 ms of an 11.7 ms
+    # epoch. Beyond 2 JUDGED_ROWS rows it now reads JUDGED_ROWS evenly
+    # spaced ones, the same each epoch, and still reaches the exact
+    # optimum's test accuracy (LogisticRegression of the same objective).
+    import skgd._base
+
+    judged = []
+    evaluate = skgd._base.evaluate
+
+    def spy(problem, W, b, rows, gradient=False, n_threads=1):
+        if not gradient:
+            judged.append(np.array(rows))
+        return evaluate(problem, W, b, rows, gradient, n_threads)
+
+    monkeypatch.setattr(skgd._base, "evaluate", spy)
+    X, y = _tfidf_text(12_000, 2**13)
+    X_train, y_train, X_test, y_test = X[2_000:], y[2_000:], X[:2_000], y[:2_000]
+    exact = LogisticRegression(C=1 / (1e-4 * X_train.shape[0]), tol=1e-8, max_iter=10_000)
+    target = exact.fit(X_train, y_train).score(X_test, y_test) - 0.01
+    est = _fit_quietly(GDClassifier(loss="log_loss", random_state=0), X_train, y_train)
+    assert est.score(X_test, y_test) >= target
+    # One evaluation of the average an epoch (the gradient passes of the
+    # certificate see every row), each on the same rows.
+    assert len(judged) == est.n_iter_
+    assert all(np.array_equal(rows, judged[0]) for rows in judged)
+    assert judged[0].size == JUDGED_ROWS
+
+
+def test_judged_rows_are_evenly_spaced_training_rows():
+    class Rows:
+        chunked = False
+
+    few, many = Rows(), Rows()
+    few.train = np.arange(0, 2 * 2 * JUDGED_ROWS, 2)  # 2 JUDGED_ROWS rows: all of them
+    many.train = np.arange(3, 3 + 10 * JUDGED_ROWS)
+    assert np.array_equal(judged_rows(few), few.train)
+    rows = judged_rows(many)
+    assert rows.size == JUDGED_ROWS and np.all(np.diff(rows) == 10)
+    assert rows[0] == many.train[0] and rows[-1] <= many.train[-1]
+
+
 @pytest.mark.parametrize("kind", ["regression", "classification"])
 def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
     # Under "auto" the mini-batch solver's adaptive step used to shrink by 5
