@@ -62,8 +62,8 @@ from ._stopping import (
     check_final_objective,
     divergence_error,
     estimated_excess,
-    shrinking_is_done,
     judged_rows,
+    shrinking_is_done,
     stationarity,
     still_descending,
     stopping_rule,
@@ -663,15 +663,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                      self.n_iter_no_change)
         else:
             rule = stopping_rule(self, problem.loss_code, schedule, len(groups), validating)
-        # Under "auto", the stochastic and mini-batch solvers also wait for
-        # the objective's fall to level off (still_descending), on a smooth
-        # loss: a kinked one's objective falls like 1 / t under the decaying
-        # "optimal" step, epoch after epoch (1,000 epochs on 3 noisy blobs
-        # with extreme class weights, check_class_weight_classifiers).
+        # Under "auto", where a stall stops the fit (not under "adaptive",
+        # where it shrinks the step and shrinking_is_done judges what is
+        # left), the stochastic solver also waits for the objective's fall to
+        # level off (still_descending); on a smooth loss only: a kinked one's
+        # objective falls like 1 / t under the decaying "optimal" step, epoch
+        # after epoch (1,000 epochs on 3 noisy blobs with extreme class
+        # weights, check_class_weight_classifiers).
         descent_check = (self.learning_rate == "auto" and self.solver != "batch"
-                         and not validating and not partial
+                         and schedule.name != "adaptive" and not validating and not partial
                          and problem.loss_code not in NONSMOOTH_LOSSES)
         criteria = []  # the stopping rule's criterion per epoch, summed over the groups
+        stopped_at = {}  # group -> its criterion in the epoch it stopped
         history = {"loss": [], "val": [], "converged": partial, "stop": None,
                    "start_norm": None if partial else self._start_norm(problem, state)}
         frozen = {}  # group -> (its weights when it stopped, its objective then)
@@ -791,7 +794,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else:
                 criterion = per_group
             done = rule.update(criterion, history["loss"])
-            criteria.append(float(np.sum(criterion)))
+            # (A group that has stopped counts with its criterion then: it is
+            # still trained, but gets the weights it had back at the end.)
+            criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
             if judge_average and done.any() and self._far_from_stationary(problem, state, history):
                 # The average moves ever more slowly as it accumulates
                 # iterates, so its objective can stall far from the optimum.
@@ -828,6 +833,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     continue
             for g in np.flatnonzero(done):
                 frozen[g] = (self._group_weights(state, groups[g]), per_group[g])
+                if descent_check:
+                    stopped_at[g] = float(criterion[g])
             if len(frozen) == len(groups):
                 history["converged"] = True
                 history["stop"] = self._stop_reason(certified, scores is not None)
