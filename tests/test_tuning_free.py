@@ -390,6 +390,20 @@ def _tfidf_text(n_rows, n_features, seed=0):
     return X, (X @ w * 30 + rng.standard_normal(n_rows) > 0).astype(int)
 
 
+def _default_fit_on_text(n_rows, n_test):
+    """A default log-loss GDClassifier on TF-IDF text: ``(est, test accuracy, target)``.
+
+    The target is the test accuracy of the exact optimum of the same
+    objective (LogisticRegression, C = 1 / (n alpha)) minus 0.01.
+    """
+    X, y = _tfidf_text(n_rows, 2**13)
+    X_train, y_train, X_test, y_test = X[n_test:], y[n_test:], X[:n_test], y[:n_test]
+    exact = LogisticRegression(C=1 / (1e-4 * X_train.shape[0]), tol=1e-8, max_iter=10_000)
+    target = exact.fit(X_train, y_train).score(X_test, y_test) - 0.01
+    est = _fit_quietly(GDClassifier(loss="log_loss", random_state=0), X_train, y_train)
+    return est, est.score(X_test, y_test), target
+
+
 def test_averaged_stochastic_fit_stops_when_the_average_stops_improving():
     # Under "auto" the stochastic classifier publishes the average of its
     # iterates, and the tolerance rule judges that average's objective: on
@@ -398,13 +412,11 @@ def test_averaged_stochastic_fit_stops_when_the_average_stops_improving():
     # had reached the optimum's test accuracy; now 33, without a warning
     # (the average is within 0.1 of stationarity). Reference:
     # LogisticRegression of the same objective (C = 1 / (n alpha)).
-    X, y = _tfidf_text(6_000, 2**13)
-    X_train, y_train, X_test, y_test = X[1_000:], y[1_000:], X[:1_000], y[:1_000]
-    exact = LogisticRegression(C=1 / (1e-4 * X_train.shape[0]), tol=1e-8, max_iter=10_000)
-    target = exact.fit(X_train, y_train).score(X_test, y_test) - 0.01
-    est = _fit_quietly(GDClassifier(loss="log_loss", random_state=0), X_train, y_train)
-    assert est.score(X_test, y_test) >= target
+    est, score, target = _default_fit_on_text(6_000, 1_000)
+    assert score >= target
     assert est.n_iter_ <= 45
+
+
 def test_average_is_judged_on_a_fixed_sample_of_many_rows(monkeypatch):
     # The averaged stochastic solver's tol rule evaluates the average every
     # epoch: on 20,000 TF-IDF rows that full pass took 3.5 ms of an 11.7 ms
@@ -422,12 +434,8 @@ def test_average_is_judged_on_a_fixed_sample_of_many_rows(monkeypatch):
         return evaluate(problem, W, b, rows, gradient, n_threads)
 
     monkeypatch.setattr(skgd._base, "evaluate", spy)
-    X, y = _tfidf_text(12_000, 2**13)
-    X_train, y_train, X_test, y_test = X[2_000:], y[2_000:], X[:2_000], y[:2_000]
-    exact = LogisticRegression(C=1 / (1e-4 * X_train.shape[0]), tol=1e-8, max_iter=10_000)
-    target = exact.fit(X_train, y_train).score(X_test, y_test) - 0.01
-    est = _fit_quietly(GDClassifier(loss="log_loss", random_state=0), X_train, y_train)
-    assert est.score(X_test, y_test) >= target
+    est, score, target = _default_fit_on_text(12_000, 2_000)
+    assert score >= target
     # One evaluation of the average an epoch (the gradient passes of the
     # certificate see every row), each on the same rows.
     assert len(judged) == est.n_iter_
