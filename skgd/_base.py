@@ -637,7 +637,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         certified = certifies(self, problem.loss_code, schedule, validating)
         # Under "auto"'s averaging the tolerance rule judges the weights a
         # prediction uses, the average, at the cost of one more pass per
-        # epoch: the losses met along the way are the noisy iterates',
+        # epoch (over judged_rows): the losses met along the way are the noisy iterates',
         # which went on falling by more than tol for 60 epochs on TF-IDF
         # text where the average's objective was flat after 12.
         # Smooth losses only: the stall then waits for the gradient at the
@@ -670,7 +670,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # objective falls like 1 / t under the decaying "optimal" step, epoch
         # after epoch (1,000 epochs on 3 noisy blobs with extreme class
         # weights, check_class_weight_classifiers).
-        descent_check = (self.learning_rate == "auto" and self.solver != "batch"
+        descent_check = (self.learning_rate == "auto" and self.solver == "stochastic"
                          and schedule.name != "adaptive" and not validating and not partial
                          and problem.loss_code not in NONSMOOTH_LOSSES)
         criteria = []  # the stopping rule's criterion per epoch, summed over the groups
@@ -797,16 +797,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             # (A group that has stopped counts with its criterion then: it is
             # still trained, but gets the weights it had back at the end.)
             criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
+            if descent_check and done.any() and still_descending(
+                    criteria, self.tol * reference.baseline):
+                # Stalled epochs keep counting (no reset), so that a larger
+                # n_iter_no_change never stops sooner. (Checked first: it
+                # costs nothing, the gradient pass below a pass over the data.)
+                done[:] = False
             if judge_average and done.any() and self._far_from_stationary(problem, state, history):
                 # The average moves ever more slowly as it accumulates
                 # iterates, so its objective can stall far from the optimum.
                 done[:] = False
                 rule.reset()
-            if descent_check and done.any() and still_descending(
-                    criteria, self.tol * reference.baseline):
-                # Stalled epochs keep counting (no reset), so that a larger
-                # n_iter_no_change never stops sooner.
-                done[:] = False
             if certified and done.all():
                 # The certificate is of the epoch's start, and that is the
                 # point to publish: from a stationary point, momentum's step

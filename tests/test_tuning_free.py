@@ -420,18 +420,26 @@ def test_averaged_stochastic_fit_stops_when_the_average_stops_improving():
 def test_average_is_judged_on_a_fixed_sample_of_many_rows(monkeypatch):
     # The averaged stochastic solver's tol rule evaluates the average every
     # epoch: on 20,000 TF-IDF rows that full pass took 3.5 ms of an 11.7 ms
-    # epoch. Beyond 2 JUDGED_ROWS rows it now reads JUDGED_ROWS evenly
-    # spaced ones, the same each epoch, and still reaches the exact
+    # epoch. Beyond 2 JUDGED_ROWS rows it now reads JUDGED_ROWS of them,
+    # the same each epoch, and still reaches the exact
     # optimum's test accuracy (LogisticRegression of the same objective).
     import skgd._base
 
-    judged = []
-    evaluate = skgd._base.evaluate
+    judged, ratios = [], []
+    evaluate, objectives = skgd._base.evaluate, skgd._base.BaseGD._objectives
 
     def spy(problem, W, b, rows, gradient=False, n_threads=1):
         if not gradient:
             judged.append(np.array(rows))
         return evaluate(problem, W, b, rows, gradient, n_threads)
+
+    def compare(self, problem, W, b, gradient=False, rows=None):
+        result = objectives(self, problem, W, b, gradient, rows)
+        if rows is not None and rows.size < problem.n_train:
+            # The judged rows' mean loss against all rows' (weighted sums
+            # over the rows' count, as for the full objective).
+            ratios.append(result.sum() / objectives(self, problem, W, b).sum())
+        return result
 
     monkeypatch.setattr(skgd._base, "evaluate", spy)
     est, score, target = _default_fit_on_text(12_000, 2_000)
@@ -441,19 +449,31 @@ def test_average_is_judged_on_a_fixed_sample_of_many_rows(monkeypatch):
     assert len(judged) == est.n_iter_
     assert all(np.array_equal(rows, judged[0]) for rows in judged)
     assert judged[0].size == JUDGED_ROWS
+    # With sample weights, the judged objective is close to the full one.
+    monkeypatch.setattr(skgd._base.BaseGD, "_objectives", compare)
+    X, y = _tfidf_text(12_000, 2**13)
+    weights = np.random.RandomState(0).exponential(size=y.size)
+    GDClassifier(loss="log_loss", random_state=0, max_iter=3, tol=None).fit(
+        X, y, sample_weight=weights)
+    assert not ratios  # (tol=None: no judging)
+    GDClassifier(loss="log_loss", random_state=0).fit(X, y, sample_weight=weights)
+    assert ratios and all(0.9 < ratio < 1.1 for ratio in ratios)
 
 
-def test_judged_rows_are_evenly_spaced_training_rows():
+def test_judged_rows_are_a_fixed_random_sample_of_the_training_rows():
     class Rows:
         chunked = False
 
     few, many = Rows(), Rows()
     few.train = np.arange(0, 2 * 2 * JUDGED_ROWS, 2)  # 2 JUDGED_ROWS rows: all of them
-    many.train = np.arange(3, 3 + 10 * JUDGED_ROWS)
+    many.train = np.arange(3, 3 + 4 * JUDGED_ROWS)
     assert np.array_equal(judged_rows(few), few.train)
     rows = judged_rows(many)
-    assert rows.size == JUDGED_ROWS and np.all(np.diff(rows) == 10)
-    assert rows[0] == many.train[0] and rows[-1] <= many.train[-1]
+    assert rows.size == np.unique(rows).size == JUDGED_ROWS and np.all(np.diff(rows) > 0)
+    assert np.isin(rows, many.train).all()
+    assert np.array_equal(rows, judged_rows(many))  # the same rows every time
+    # Not one phase of a periodic order: on alternating labels, both.
+    assert 0.4 < np.mean(rows % 2) < 0.6
 
 
 @pytest.mark.parametrize("kind", ["regression", "classification"])
@@ -542,15 +562,18 @@ def _onehot_table(n_rows, seed=0):
     return sp.hstack([sp.csr_matrix(numeric), *blocks], format="csr"), y
 
 
-def test_stochastic_fit_waits_while_the_objective_still_falls_steadily():
+@pytest.mark.parametrize("target_scale", [1.0, 1e-3])
+def test_stochastic_fit_waits_while_the_objective_still_falls_steadily(target_scale):
     # One-hot blocks beside raw numeric columns, as a ColumnTransformer's
     # sparse output: the stochastic solver's objective fell by about 0.7 tol
     # an epoch, steadily, and scikit-learn's rule stopped it after 40 epochs
     # 9% above the optimum and 0.016 R2 below Ridge's, without a warning
     # (benchmarks/corpus.py, onehot-csr/reg). The fall of its last epochs
     # promised more than a window of tol (_stopping.still_descending), so it
-    # now runs on. Reference: Ridge of the same objective.
+    # now runs on. Reference: Ridge of the same objective. (The target's
+    # scale: the check reads tol in units of the intercept-only objective.)
     X, y = _onehot_table(8_000)
+    y = y * target_scale
     X_train, y_train, X_test, y_test = X[2_000:], y[2_000:], X[:2_000], y[:2_000]
     exact = Ridge(alpha=1e-4 * X_train.shape[0]).fit(X_train.toarray(), y_train)
     est = _fit_quietly(GDRegressor(random_state=0), X_train, y_train)
@@ -560,10 +583,13 @@ def test_stochastic_fit_waits_while_the_objective_still_falls_steadily():
 def test_still_descending_reads_a_geometric_fall():
     window, tol = 5, 1e-3
     # An excess of 0.1 shrinking by 0.95 an epoch: the last window fell by
-    # 0.013, and 0.05 is left, far more than window * tol.
+    # 0.0066, and 0.0226 is left, more than window * tol.
     falling = list(0.5 + 0.1 * 0.95 ** np.arange(30))
     assert still_descending(falling, tol, window)
-    # The same fall 60 epochs on leaves 0.004 < window * tol.
+    # Shrinking by 0.8 an epoch: the last window fell by 0.0024 (more than
+    # tol), and the tail it promises, 0.0012, is below window * tol.
+    assert not still_descending(list(0.5 + 0.1 * 0.8 ** np.arange(21)), tol, window)
+    # The 0.95 fall 60 epochs on: its last window fell by 0.0003 < tol.
     assert not still_descending(list(0.5 + 0.1 * 0.95 ** np.arange(90)), tol, window)
     # A steady fall that does not slow down promises more than any tol.
     assert still_descending(list(1.0 - 2 * tol * np.arange(11)), tol, window)
