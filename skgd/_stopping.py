@@ -301,7 +301,8 @@ def still_descending(values, tol, window=DESCENT_WINDOW):
 
 
 # The averaged stochastic solver's tol rule judges the average's objective
-# every epoch (BaseGD._run_epochs) on at most this many training rows.
+# every epoch (BaseGD._run_epochs) on this many training rows where there
+# are more than twice as many (judged_rows).
 JUDGED_ROWS = 4096
 
 
