@@ -532,6 +532,12 @@ def _check_targets(est, y, classes, partial, first_call):
     return np.array([counts[labels == c].sum() for c in est.classes_], dtype=np.float64)
 
 
+def _draw_seed(rng):
+    """A seed drawn from ``rng``: a ``Generator`` or a ``RandomState`` (see ``row_shuffler``)."""
+    high = np.iinfo(np.int32).max
+    return int(rng.integers(high) if isinstance(rng, np.random.Generator) else rng.randint(high))
+
+
 def chunked_problem(est, X, y, sample_weight, classes, partial, first_call, rng):
     """The :class:`ChunkedProblem` of a ``fit`` or ``partial_fit`` call on dask data,
     and the column statistics its coordinates come from."""
@@ -567,7 +573,7 @@ def chunked_problem(est, X, y, sample_weight, classes, partial, first_call, rng)
     est._check_training_weights(summary.largest_weight, summary.largest_row_weight)
     template = _template(est, worker, X, y)
     problem = ChunkedProblem(X, chunks, summary, template, _local_models(est, len(chunks)),
-                             est.shuffle, rng.randint(np.iinfo(np.int32).max))
+                             est.shuffle, _draw_seed(rng))
     stats = None
     if with_stats:
         stats = summary.stats if previous is None else previous.merge(summary.stats)

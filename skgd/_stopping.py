@@ -382,9 +382,10 @@ def stationarity(G, G_b, W, problem):
     l1 = problem.l1[0] if problem.l1.shape[0] == 1 else problem.l1[bucket]
     W = np.asarray(W, dtype=np.float64)
     grad = G + l2 * W
-    sub = np.where(W != 0, grad + l1 * np.sign(W),
-                   np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0))
-    total = float(np.sum(sub * sub))
+    if np.any(l1):
+        grad = np.where(W != 0, grad + l1 * np.sign(W),
+                        np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0))
+    total = float(np.sum(grad * grad))
     if problem.fit_intercept:
         total += float(np.sum(np.asarray(G_b) ** 2))
     return math.sqrt(total)

@@ -113,6 +113,23 @@ def test_the_seed_matters(kind, solver):
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_a_random_state_instance_is_used_as_given(kind):
+    """An int seeds a Generator of skgd's own; a RandomState is drawn from, as in scikit-learn.
+
+    Two fresh RandomState(0) give the same fit, and a second fit with the
+    same instance continues its stream: other row orders, another model.
+    """
+    est, X, y = _estimator(kind, tol=None, max_iter=3)
+    first = clone(est).set_params(random_state=np.random.RandomState(0)).fit(X, y)
+    again = clone(est).set_params(random_state=np.random.RandomState(0)).fit(X, y)
+    _assert_bit_identical(first, again)
+    shared = np.random.RandomState(0)
+    clone(est).set_params(random_state=shared).fit(X, y)
+    continued = clone(est).set_params(random_state=shared).fit(X, y)
+    assert not np.array_equal(first.coef_, continued.coef_)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_partial_fit_sequences_are_reproducible(kind, solver):
     est, X, y = _estimator(kind, solver=solver, optimizer="adam")

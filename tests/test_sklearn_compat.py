@@ -1,5 +1,6 @@
 """scikit-learn's estimator checks over every solver and a few optimizer settings."""
 
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgd import GDClassifier, GDRegressor
@@ -40,3 +41,20 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+
+def test_parameter_names_are_read_per_class():
+    # BaseGD reads each class's parameter names once (inspect.signature took
+    # 50 us at every get_params); a subclass with a signature of its own must
+    # still get its names, after its parent's were read.
+    assert "alpha" in GDRegressor().get_params()
+
+    class WithExtra(GDRegressor):
+        def __init__(self, extra=1, alpha=0.0001):
+            super().__init__(alpha=alpha)
+            self.extra = extra
+
+    assert WithExtra._get_param_names() == ["alpha", "extra"]
+    assert "extra" not in GDRegressor._get_param_names()
+    assert clone(WithExtra(extra=5)).get_params() == {"alpha": 0.0001, "extra": 5}

@@ -484,8 +484,8 @@ def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
     # gains far below tol. A shrink that gains g leaves about g / 4 for all
     # later ones; now the fit stops once that is below tol (in units of the
     # intercept-only objective) and the gradient is within 0.1 of its start:
-    # 38 and 26 epochs, the exact optimum's test score within 0.005, no
-    # warning.
+    # a median over 5 seeds of 43 and 25 epochs (39 to 49, 25 to 30), the
+    # exact optimum's test score within 0.005, no warning.
     rng = np.random.RandomState(0)
     X = rng.randn(10_000, 20) @ (np.eye(20) + 0.3 * rng.randn(20, 20))
     z = X @ rng.randn(20)
@@ -494,14 +494,18 @@ def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
     X_train, y_train, X_test, y_test = X[2_000:], y[2_000:], X[:2_000], y[:2_000]
     if kind == "regression":
         exact = Ridge(alpha=1e-4 * X_train.shape[0])
-        est = GDRegressor(solver="minibatch", random_state=0)
+        make = lambda seed: GDRegressor(solver="minibatch", random_state=seed)  # noqa: E731
     else:
         exact = LogisticRegression(C=1 / (1e-4 * X_train.shape[0]), tol=1e-8, max_iter=10_000)
-        est = GDClassifier(solver="minibatch", loss="log_loss", random_state=0)
+        make = lambda seed: GDClassifier(solver="minibatch", loss="log_loss",  # noqa: E731
+                                         random_state=seed)
     target = exact.fit(X_train, y_train).score(X_test, y_test) - 0.005
-    _fit_quietly(est, X_train, y_train)
-    assert est.score(X_test, y_test) >= target
-    assert est.n_iter_ <= 45
+    epochs = []
+    for seed in range(5):  # (the epochs vary with the row order: a median)
+        est = _fit_quietly(make(seed), X_train, y_train)
+        assert est.score(X_test, y_test) >= target
+        epochs.append(est.n_iter_)
+    assert np.median(epochs) <= 50
 
 
 def test_averaged_stochastic_regressor_reads_tol_in_units_of_the_target():

@@ -85,13 +85,6 @@ MULTI_OUTPUT = (
     "user guide, 'Multi-output regression': GDRegressor fits a 2-D y (one model per "
     "column, in one pass), where SGDRegressor raises"
 )
-SHUFFLES = (
-    "user guide, 'Randomness': skgd draws each epoch's order from numpy's RandomState, "
-    "not from scikit-learn's own generator, so a seed gives other epochs; here tol=0 and "
-    "tol=0.1 happen to stop at the same epoch (23) with random_state=0, as SGDClassifier's "
-    "own fits do with random_state=1, 2 and 3"
-)
-
 RAW_FEATURES = (
     "user guide, 'What learning_rate=\"auto\" changes': the default preconditions the "
     "features (centred and scaled), so it fits features of size 1e300, where this test "
@@ -113,12 +106,6 @@ EXPECTED_FAILURES = {
     ("test_sgd_averaged_computed_correctly", "Sparse"): SPARSE_INTERCEPT,
     ("test_sgd_averaged_partial_fit", "Sparse"): SPARSE_INTERCEPT,
     ("test_average_sparse", "Sparse"): SPARSE_INTERCEPT,
-    ("test_tol_parameter", ""): SHUFFLES,
-    # Its sparse branch checks argmin instead of argmax ("the sparse test gets a
-    # different X2 (?)": scikit-learn's sparse model differs from its dense one).
-    # skgd's sparse model is its dense one, which passes the dense branch; its
-    # modified-Huber probabilities tie at 0 for two classes, so argmin differs.
-    ("test_sgd_proba", "Sparse"): SPARSE_INTERCEPT,
     ("test_underflow_or_overflow", ""): RAW_FEATURES,
     ("test_balanced_weight", "[SGDClassifier]"): IMBALANCE,
 }
