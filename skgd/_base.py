@@ -828,7 +828,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 criterion = _group_sums(published, groups)
             else:
                 criterion = per_group
-            done = rule.update(criterion, history["loss"])
+            # (A group that has stopped stays done: only the others can stop
+            # now, or ask for the gradient pass below.)
+            active = np.array([g not in frozen for g in range(len(groups))])
+            done = rule.update(criterion, history["loss"]) & active
             # (A group that has stopped counts with its criterion then: it is
             # still trained, but gets the weights it had back at the end.)
             criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
@@ -850,8 +853,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 # standardised column, where the first step lands on the
                 # optimum and the second leaves it).
                 state.W[...], state.b[...] = W_before, b_before
-            active = np.array([g not in frozen for g in range(len(groups))])
-            done &= active
             if not done.any():
                 continue
             if schedule.can_shrink() and not certified:
