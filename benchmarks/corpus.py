@@ -104,6 +104,7 @@ Usage::
     python benchmarks/corpus.py                         # 57 tasks, about a minute
     python benchmarks/corpus.py --quick                 # 10 small tasks, under a minute
     python benchmarks/corpus.py --details --only-tasks /raw --only-configs gd/batch
+    python benchmarks/corpus.py --random-state 1        # other row orders (one seed a run)
 """
 
 import argparse
@@ -706,9 +707,9 @@ def warm_up(config, task):
             pass
 
 
-def evaluate(config, task, reference):
-    """Fit ``config`` on the task's training split; score it on the test split."""
-    estimator = config.make(task.kind)
+def evaluate(config, task, reference, random_state=0):
+    """Fit ``config`` with ``random_state`` on the task's training split; score it on the test split."""
+    estimator = config.make(task.kind).set_params(random_state=random_state)
     raised, unexpected = "", False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -879,6 +880,9 @@ def parse_args(argv=None):
     parser.add_argument("--only-configs", metavar="SUBSTRING", default="",
                         help="only the configurations whose label (gd/SOLVER/OPTIMIZER or "
                         "sklearn/SGD) contains it; the peer always runs, for the time ratios")
+    parser.add_argument("--random-state", type=int, default=0,
+                        help="every fit's random_state (default 0): the row orders, on which "
+                        "a fit's epochs and a borderline task's outcome depend")
     return parser.parse_args(argv)
 
 
@@ -890,7 +894,8 @@ def main(argv=None):
     configs = [c for c in CONFIGURATIONS if args.only_configs in c.label]
     if PEER not in configs:
         configs.append(PEER)
-    print(f"- {len(specs)} tasks x {len(configs)} configurations, tolerance {TOLERANCE}")
+    print(f"- {len(specs)} tasks x {len(configs)} configurations, tolerance {TOLERANCE}, "
+          f"random_state={args.random_state}")
     if not specs:
         print("\nNo task matches --only-tasks.")
         return
@@ -906,7 +911,7 @@ def main(argv=None):
             if (config.label, task.data_kind) not in warmed:
                 warm_up(config, task)
                 warmed.add((config.label, task.data_kind))
-            outcomes.append(evaluate(config, task, reference))
+            outcomes.append(evaluate(config, task, reference, args.random_state))
         print(f"[{number}/{len(specs)}] {task.name}: {time.perf_counter() - task_start:.1f} s",
               file=sys.stderr, flush=True)
     print_corpus(tasks, references, outcomes)
