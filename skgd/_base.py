@@ -694,7 +694,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             # tol counts in units of the intercept-only model's objective
             # per group, about 0.69 for a binary log loss, where it is
             # scikit-learn's absolute tol.
-            rule = ToleranceStopping(len(groups), self.tol * reference.tol_unit / len(groups),
+            rule = ToleranceStopping(len(groups), reference.tolerance(self.tol) / len(groups),
                                      self.n_iter_no_change)
         else:
             rule = stopping_rule(self, problem.loss_code, schedule, len(groups), validating)
@@ -836,7 +836,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             # still trained, but gets the weights it had back at the end.)
             criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
             if descent_check and done.any() and still_descending(
-                    criteria, self.tol * reference.tol_unit):
+                    criteria, reference.tolerance(self.tol)):
                 # Stalled epochs keep counting (no reset), so that a larger
                 # n_iter_no_change never stops sooner. (Checked first: it
                 # costs nothing, the gradient pass below a pass over the data.)
@@ -862,7 +862,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     continue
                 if not (self.learning_rate == "auto"
                         and shrinking_is_done(stalled_at, objective,
-                                              self.tol * reference.tol_unit)
+                                              reference.tolerance(self.tol))
                         and not self._far_from_stationary(problem, state, history)):
                     stalled_at.append(objective)
                     schedule.shrink()

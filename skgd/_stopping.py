@@ -91,16 +91,15 @@ class Reference:
         self.floor = floor
         self._start = start
 
-    @property
-    def tol_unit(self):
-        """The unit that "auto"'s stopping rules read ``tol`` in: the intercept-only objective.
+    def tolerance(self, tol):
+        """``tol`` in units of the intercept-only objective: what "auto"'s stopping rules read.
 
-        At least the smallest positive float: where the intercept-only model
-        is exact (a constant target), the objective stays at 0, and a
-        tolerance of ``tol`` times 0 never saw it stall (1,000 epochs and a
-        warning, where SGDRegressor stops after 6 to 9).
+        At least the smallest positive float (for ``tol > 0``): where the
+        intercept-only model is exact (a constant target) the objective
+        stays at 0, and a tolerance of ``tol`` times 0 never saw it stall
+        (1,000 epochs and a warning, where SGDRegressor stops after 6 to 9).
         """
-        return max(self.baseline, np.finfo(np.float64).tiny)
+        return max(tol * self.baseline, np.finfo(np.float64).tiny) if tol > 0 else 0.0
 
     def exceeded(self, value, factor):
         """Whether ``value`` is above ``factor`` times each reference.

@@ -198,13 +198,15 @@ def test_single_class_in_a_partial_fit_batch_is_fine_when_classes_are_given():
 
 @pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("value", [0.0, 1.0, 3.25])
-def test_constant_target_regression(solver, value):
+@pytest.mark.parametrize("tol", [1e-3, 1e-16])
+def test_constant_target_regression(solver, value, tol):
     # y constant: the optimum is w = 0, b = that constant. "auto" starts
     # there (its intercept starts at the mean), and the objective stays at
     # exactly 0 where the mean is exact (0 and 1): the stall rules, reading
     # tol in units of the intercept-only objective, 0, never saw a stall,
-    # and the stochastic solver ran all 1,000 epochs with a warning.
-    est, X, y = _make("regressor", solver=solver)
+    # and the stochastic solver ran all 1,000 epochs with a warning. (The
+    # floor is on the product: tol = 1e-16 times the smallest float is 0.)
+    est, X, y = _make("regressor", solver=solver, tol=tol)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, np.full(len(y), value))

@@ -22,6 +22,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
+from skgd._base import BaseGD
 from skgd._stopping import JUDGED_ROWS, judged_rows, still_descending
 
 SOLVERS = ("stochastic", "minibatch", "batch")
@@ -480,12 +481,13 @@ def test_judged_rows_are_a_fixed_random_sample_of_the_training_rows():
 def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
     # Under "auto" the mini-batch solver's adaptive step used to shrink by 5
     # at every stall down to 1e-6, as scikit-learn's "adaptive" does: 66
-    # (regression) and 56 (classification) epochs here, the last ones for
+    # (regression) and 56 (classification) epochs here with seed 0, the last ones for
     # gains far below tol. A shrink that gains g leaves about g / 4 for all
     # later ones; now the fit stops once that is below tol (in units of the
     # intercept-only objective) and the gradient is within 0.1 of its start:
-    # a median over 5 seeds of 43 and 25 epochs (39 to 49, 25 to 30), the
-    # exact optimum's test score within 0.005, no warning.
+    # a median over 5 seeds of 45 and 25 epochs (39 to 49, 25 to 30; 73 and
+    # 55 without the stop), the exact optimum's test score within 0.005, no
+    # warning. (Over seeds 0 to 19 the medians of five are 39 to 51.)
     rng = np.random.RandomState(0)
     X = rng.randn(10_000, 20) @ (np.eye(20) + 0.3 * rng.randn(20, 20))
     z = X @ rng.randn(20)
@@ -505,7 +507,7 @@ def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
         est = _fit_quietly(make(seed), X_train, y_train)
         assert est.score(X_test, y_test) >= target
         epochs.append(est.n_iter_)
-    assert np.median(epochs) <= 50
+    assert np.median(epochs) <= 60
 
 
 def test_averaged_stochastic_regressor_reads_tol_in_units_of_the_target():
@@ -601,3 +603,24 @@ def test_still_descending_reads_a_geometric_fall():
     noise = list(0.5 + 0.1 * tol * np.sin(np.arange(30)))
     assert not still_descending(noise, tol, window)
     assert not still_descending(falling[:10], tol, window)  # fewer than 2 windows
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_stopped_one_vs_rest_problem_asks_for_no_more_gradient_passes(monkeypatch, seed):
+    # A one-vs-rest problem that has stopped keeps its stall count past
+    # n_iter_no_change. It used to ask, every later epoch, for the averaged
+    # fit's gradient pass at a stall (_far_from_stationary), a pass over the
+    # data: 13 to 18 passes on raw iris, where the running problems' own
+    # stalls ask for 2 or 3.
+    X, y = load_iris(return_X_y=True)
+    passes = []
+    far_from_stationary = BaseGD._far_from_stationary
+
+    def counted(self, *args):
+        passes.append(1)
+        return far_from_stationary(self, *args)
+
+    monkeypatch.setattr(BaseGD, "_far_from_stationary", counted)
+    est = GDClassifier(loss="log_loss", random_state=seed).fit(X, y)
+    assert est.score(X, y) > 0.9
+    assert 1 <= len(passes) <= 6
