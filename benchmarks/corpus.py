@@ -104,7 +104,7 @@ Usage::
     python benchmarks/corpus.py                         # 57 tasks, about a minute
     python benchmarks/corpus.py --quick                 # 10 small tasks, under a minute
     python benchmarks/corpus.py --details --only-tasks /raw --only-configs gd/batch
-    python benchmarks/corpus.py --random-state 1        # other row orders (one seed a run)
+    python benchmarks/corpus.py --seeds 3               # each fit with random_state 0, 1, 2
 """
 
 import argparse
@@ -673,11 +673,12 @@ def fit_reference(task):
 # --------------------------------------------------------------- evaluation
 @dataclass(frozen=True)
 class Outcome:
-    """One configuration fitted on one task."""
+    """One configuration fitted on one task with one random_state (``seed``)."""
 
     task: str
     scaling: str
     config: str
+    seed: int
     reference: float
     score: float  # nan if the fit raised
     seconds: float
@@ -734,8 +735,8 @@ def evaluate(config, task, reference, random_state=0):
                 excess = (value - reference.objective) / abs(reference.objective)
             except ValueError:  # non-finite predictions: a failed fit, scored nan
                 pass
-    return Outcome(task.name, task.scaling, config.label, reference.score, score, seconds,
-                   warned, raised, unexpected, n_iter, excess)
+    return Outcome(task.name, task.scaling, config.label, random_state, reference.score, score,
+                   seconds, warned, raised, unexpected, n_iter, excess)
 
 
 # ------------------------------------------------------------------- output
@@ -779,9 +780,9 @@ def fraction(outcomes):
 
 
 def median_time_ratio(outcomes, peer_outcomes):
-    peers = {o.task: o for o in peer_outcomes}
-    ratios = [o.seconds / peers[o.task].seconds for o in outcomes
-              if not o.raised and not peers[o.task].raised and peers[o.task].seconds > 0]
+    peers = {(o.task, o.seed): o for o in peer_outcomes}
+    ratios = [o.seconds / p.seconds for o in outcomes for p in [peers[o.task, o.seed]]
+              if not o.raised and not p.raised and p.seconds > 0]
     return f"{statistics.median(ratios):.2f}x" if ratios else "n/a"
 
 
@@ -801,13 +802,13 @@ def print_summary(outcomes):
         ))
     print_table(
         "Summary: each configuration against the exact optimum",
-        ("config", "tasks", f"within {TOLERANCE}", "within (raw)", "within (std)",
+        ("config", "fits", f"within {TOLERANCE}", "within (raw)", "within (std)",
          "raised", "warned", "far & silent", "median time / SGD"),
         rows,
-        notes=[f"within: test score >= reference score - {TOLERANCE} (R² for regression, "
-               "accuracy for classification). far & silent: not within, no warning, no "
-               "exception. median time / SGD: fit time over sklearn/SGD's on the same task, "
-               "median over the tasks where neither raised."],
+        notes=[f"fits: tasks x seeds. within: test score >= reference score - {TOLERANCE} "
+               "(R² for regression, accuracy for classification). far & silent: not within, "
+               "no warning, no exception. median time / SGD: fit time over sklearn/SGD's on "
+               "the same task and seed, median over the fits where neither raised."],
     )
     unexpected = [o for o in outcomes if o.unexpected]
     if unexpected:
@@ -844,13 +845,13 @@ def print_corpus(tasks, references, outcomes):
 
 def print_details(outcomes):
     rows = [(
-        o.task, o.config, show_score(o.reference), show_score(o.score),
+        o.task, o.config, o.seed, show_score(o.reference), show_score(o.score),
         "yes" if o.within else "NO", ", ".join(o.warned), o.raised, o.n_iter,
         f"{1000 * o.seconds:,.1f}", "n/a" if np.isnan(o.excess) else f"{o.excess:+.1e}",
     ) for o in outcomes]
     print_table(
         "Details",
-        ("task", "config", "reference", "score", "within", "warned", "raised", "n_iter",
+        ("task", "config", "seed", "reference", "score", "within", "warned", "raised", "n_iter",
          "fit ms", "objective excess"),
         rows,
     )
@@ -880,9 +881,10 @@ def parse_args(argv=None):
     parser.add_argument("--only-configs", metavar="SUBSTRING", default="",
                         help="only the configurations whose label (gd/SOLVER/OPTIMIZER or "
                         "sklearn/SGD) contains it; the peer always runs, for the time ratios")
-    parser.add_argument("--random-state", type=int, default=0,
-                        help="every fit's random_state (default 0): the row orders, on which "
-                        "a fit's epochs and a borderline task's outcome depend")
+    parser.add_argument("--seeds", type=int, default=1, metavar="K",
+                        help="fit every configuration on every task with random_state 0, ..., "
+                        "K - 1 (default 1) and count all the fits: the row orders, on which a "
+                        "fit's epochs and a borderline task's outcome depend")
     return parser.parse_args(argv)
 
 
@@ -894,8 +896,8 @@ def main(argv=None):
     configs = [c for c in CONFIGURATIONS if args.only_configs in c.label]
     if PEER not in configs:
         configs.append(PEER)
-    print(f"- {len(specs)} tasks x {len(configs)} configurations, tolerance {TOLERANCE}, "
-          f"random_state={args.random_state}")
+    print(f"- {len(specs)} tasks x {len(configs)} configurations x {args.seeds} seed(s), "
+          f"tolerance {TOLERANCE}")
     if not specs:
         print("\nNo task matches --only-tasks.")
         return
@@ -911,7 +913,7 @@ def main(argv=None):
             if (config.label, task.data_kind) not in warmed:
                 warm_up(config, task)
                 warmed.add((config.label, task.data_kind))
-            outcomes.append(evaluate(config, task, reference, args.random_state))
+            outcomes += [evaluate(config, task, reference, seed) for seed in range(args.seeds)]
         print(f"[{number}/{len(specs)}] {task.name}: {time.perf_counter() - task_start:.1f} s",
               file=sys.stderr, flush=True)
     print_corpus(tasks, references, outcomes)
