@@ -4,12 +4,16 @@ Against the one-thread fit (the reference: the kernel's own epoch), to
 rounding, and against itself run to run, bit for bit.
 """
 
+import multiprocessing
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from joblib import parallel_backend
 
 from skgd import GDClassifier, GDRegressor
+from skgd._engine import thread_pool
 
 N_ROWS = 5000  # above 2 blocks of ROWS_PER_THREAD
 
@@ -65,3 +69,34 @@ def test_n_jobs_follows_joblib_parallel_backend():
     with parallel_backend("threading", n_jobs=2):
         inside = _estimator("regression", **params).fit(X, y)
     np.testing.assert_array_equal(inside.coef_, threaded.coef_)
+
+
+def test_the_thread_pool_is_kept_per_process():
+    # Started once, not at every pass (1.5 ms of a 9.3 ms gradient pass).
+    assert thread_pool(2) is thread_pool(2)
+    assert thread_pool(3) is not thread_pool(2)
+
+
+def _fit_in_child(queue):
+    X, y = _data("regression")
+    est = _estimator("regression", n_jobs=2, max_iter=5, tol=None).fit(X, y)
+    queue.put(est.coef_)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_a_forked_process_starts_its_own_pool():
+    # The parent's pool object is copied into a forked child without its
+    # threads: tasks submitted to it would wait for ever.
+    X, y = _data("regression")
+    parent = _estimator("regression", n_jobs=2, max_iter=5, tol=None).fit(X, y)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    try:
+        coef = queue.get(timeout=30)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(coef, parent.coef_)

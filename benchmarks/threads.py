@@ -1,0 +1,97 @@
+"""n_jobs: the batch solver's epoch with its passes over row blocks in threads.
+
+The batch solver's epoch is one pass over the rows (the gradient) and one
+step; with ``n_jobs`` the pass runs over ``n_jobs`` blocks of rows in
+threads and the blocks' sums are added in a fixed order (the same bits for
+the same ``n_jobs``). The table gives the marginal epoch, ``(fit(k2) -
+fit(k1)) / (k2 - k1)`` with ``tol=None``, for every ``n_jobs`` up to the
+machine's cores, with BLAS held to one thread, and the speed-up over
+``n_jobs=1``, measured side by side (runs interleaved, medians).
+
+Usage, from the root of the repository::
+
+    python benchmarks/threads.py              # about a minute
+    python benchmarks/threads.py --repeats 9
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from skgd import GDClassifier, GDRegressor  # noqa: E402
+
+GOAL = 1.8  # speed-up of n_jobs=2 over n_jobs=1 on the dense regression (issue 14, goal 3)
+
+
+def datasets():
+    """``(name, X, y, estimator class, extra parameters)`` of each case."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200_000, 100))
+    y = X @ rng.standard_normal(100) + rng.standard_normal(X.shape[0])
+    n, d, k = 100_000, 50_000, 100
+    X_csr = sp.csr_matrix((rng.standard_normal(n * k), rng.integers(0, d, n * k),
+                           np.arange(0, n * k + 1, k)), shape=(n, d))
+    X_csr.sum_duplicates()
+    y_csr = X_csr @ rng.standard_normal(d) + rng.standard_normal(n)
+    return [
+        ("dense regression 200,000 x 100", X, y, GDRegressor, {}),
+        ("dense log-loss classification 200,000 x 100", X, (y > 0).astype(int), GDClassifier,
+         {"loss": "log_loss"}),
+        ("CSR regression 100,000 x 50,000, 100 non-zeros a row", X_csr, y_csr, GDRegressor, {}),
+    ]
+
+
+def fit_seconds(cls, params, X, y, n_jobs, epochs):
+    est = cls(solver="batch", n_jobs=n_jobs, max_iter=epochs, tol=None, random_state=0,
+              **params)
+    start = time.perf_counter()
+    est.fit(X, y)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per n_jobs")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    n_cores = os.cpu_count() or 1
+    jobs = list(range(1, n_cores + 1))
+    print(f"command: python {' '.join(sys.argv)}")
+    print(f"machine: {n_cores} CPUs, load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; BLAS held to 1 thread\n")
+    print("| data | n_jobs | marginal epoch | speed-up over n_jobs=1 |")
+    print("|---|---:|---:|---:|")
+    speedups = {}
+    with threadpool_limits(1):
+        for name, X, y, cls, params in datasets():
+            for n_jobs in jobs:  # warm-up: compile, and start the threads
+                fit_seconds(cls, params, X, y, n_jobs, 2)
+            epochs = {n_jobs: [] for n_jobs in jobs}
+            for _ in range(args.repeats):
+                for n_jobs in jobs:
+                    short = fit_seconds(cls, params, X, y, n_jobs, 2)
+                    long = fit_seconds(cls, params, X, y, n_jobs, 12)
+                    epochs[n_jobs].append((long - short) / 10)
+            one = float(np.median(epochs[1]))
+            for n_jobs in jobs:
+                epoch = float(np.median(epochs[n_jobs]))
+                speedups[name, n_jobs] = one / epoch
+                print(f"| {name} | {n_jobs} | {epoch * 1e3:.1f} ms | {one / epoch:.2f}x |",
+                      flush=True)
+    if n_cores >= 2:
+        measured = speedups["dense regression 200,000 x 100", 2]
+        status = "met" if measured >= GOAL else "MISSED"
+        print(f"\n- **goal** dense regression: n_jobs=2 speed-up >= {GOAL:.1f}x: "
+              f"{measured:.2f}x -> {status}")
+
+
+if __name__ == "__main__":
+    main()
