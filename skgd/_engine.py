@@ -21,8 +21,8 @@ from . import _jit
 from ._kernels import (
     EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, evaluate_csr, evaluate_dense,
     general_epoch_csr, general_epoch_dense, minibatch_epoch_csr, minibatch_epoch_dense,
-    plain_minibatch_csr, plain_minibatch_dense, plain_stochastic_csr, plain_stochastic_dense,
-    stochastic_epoch_csr, stochastic_epoch_dense,
+    plain_evaluate_csr, plain_evaluate_dense, plain_minibatch_csr, plain_minibatch_dense,
+    plain_stochastic_csr, plain_stochastic_dense, stochastic_epoch_csr, stochastic_epoch_dense,
 )
 from ._lazy import lazy_epoch_csr
 from ._losses import MULTINOMIAL
@@ -203,10 +203,12 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
     covers every row (the batch solver, whose step is O(n_features) anyway).
     Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY) have a loop
     of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
-    step or multinomial loss, which the stochastic and mini-batch loops
-    then leave out (they compile faster).
+    step or multinomial loss, which the stochastic, mini-batch and
+    evaluation loops then leave out (they compile faster).
     """
     if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY):
+        if plain:
+            return plain_evaluate_csr if sparse else plain_evaluate_dense
         return evaluate_csr if sparse else evaluate_dense
     several_steps = batch_size < n_rows
     if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:

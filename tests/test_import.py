@@ -26,15 +26,16 @@ def test_a_stochastic_fit_compiles_only_its_loop_and_the_evaluation_loop():
     # stochastic solver's evaluations (the objective, the final gradient)
     # run in the small evaluation loop, not the general loop, whose compile
     # took 4.7 s of a first stochastic fit; a default fit (no cumulative l1,
-    # passive-aggressive step or multinomial loss) takes the plain loop,
-    # without the l1 books' helpers (about 1.5 s of compile).
+    # passive-aggressive step or multinomial loss) takes the plain loops,
+    # without the l1 books' helpers (about 1.5 s of compile) or the softmax.
     compiled = _run(
         "import numpy as np, skgd\n"
         "X = np.random.RandomState(0).randn(50, 3)\n"
         "skgd.GDRegressor(max_iter=3).fit(X, X[:, 0])\n"
         "import skgd._kernels as k\n"
-        "for name in ('plain_stochastic_dense', 'evaluate_dense', 'stochastic_epoch_dense',\n"
-        "             'general_epoch_dense', '_pay_all_l1', '_accrue_l1'):\n"
+        "for name in ('plain_stochastic_dense', 'plain_evaluate_dense', 'evaluate_dense',\n"
+        "             'stochastic_epoch_dense', 'general_epoch_dense', '_pay_all_l1',\n"
+        "             '_accrue_l1', 'multinomial_loss_and_gradient'):\n"
         "    print(len(getattr(k, name).signatures))\n"
     )
-    assert compiled == ["1", "1", "0", "0", "0", "0"]
+    assert compiled == ["1", "1", "0", "0", "0", "0", "0", "0"]
