@@ -38,8 +38,10 @@ def penalty_values(W, bucket, l2, l1):
     # reports with a clear error. (It also takes a third of the time of
     # products and sums under np.errstate, once or twice per epoch.)
     if l2.shape[0] > 1:
-        return (np.einsum("ij,ij,j->i", W, W, 0.5 * l2[bucket])
-                + np.einsum("ij,j->i", np.abs(W), l1[bucket]))
+        values = np.einsum("ij,ij,j->i", W, W, 0.5 * l2[bucket])
+        if l1.any():
+            values += np.einsum("ij,j->i", np.abs(W), l1[bucket])
+        return values
     values = np.einsum("ij,ij,->i", W, W, 0.5 * l2[0])
     if l1[0]:
         values += np.einsum("ij,->i", np.abs(W), l1[0])
