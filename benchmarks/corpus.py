@@ -79,20 +79,21 @@ Output
 ------
 The corpus table: each task's size, format, classes, its reference
 (``exact`` or ``sklearn``) with its test score and any warning, the best
-objective excess of the configurations, and scikit-learn's check.
+objective excess of the configurations (and seeds), and scikit-learn's check.
 
-The summary, one row per configuration: ``tasks`` fitted; ``within 0.01``,
-the fraction of tasks whose test score is at least the reference's minus
+The summary, one row per configuration: ``fits``, the tasks times the seeds
+(``--seeds K``: every fit with random_state 0 to K - 1); ``within 0.01``,
+the fraction of fits whose test score is at least the reference's minus
 0.01 (better than the reference counts as within; also split into raw and
 standardised tasks); ``raised``, fits that raised (skgd's
 ``DivergenceError`` is a ``ValueError``; other exception types are listed
 after the table); ``warned``, fits that emitted any warning
 (``ConvergenceWarning`` or other); ``far & silent``, fits more than 0.01
 behind the reference with neither a warning nor an exception, the worst
-outcome; ``median time / SGD``, the median over tasks of the fit time over
-that of the scikit-learn peer on the same task (tasks where either raised
-are left out). ``--details`` adds a row per task and configuration (with
-``n_iter_`` and the objective excess).
+outcome; ``median time / SGD``, the median over fits of the fit time over
+that of the scikit-learn peer on the same task and seed (fits where either
+raised are left out). ``--details`` adds a row per task, configuration and
+seed (with ``n_iter_`` and the objective excess).
 
 Fit times are of one fit, timed with ``time.perf_counter``; before the
 first fit of each configuration on each kind of data (regression, binary or
@@ -709,7 +710,8 @@ def warm_up(config, task):
 
 
 def evaluate(config, task, reference, random_state=0):
-    """Fit ``config`` with ``random_state`` on the task's training split; score it on the test split."""
+    """Fit ``config`` with ``random_state`` on the task's training split; score it on the
+    test split."""
     estimator = config.make(task.kind).set_params(random_state=random_state)
     raised, unexpected = "", False
     with warnings.catch_warnings(record=True) as caught:
@@ -813,7 +815,7 @@ def print_summary(outcomes):
     unexpected = [o for o in outcomes if o.unexpected]
     if unexpected:
         print("\n**Unexpected exceptions** (not ValueError): " + ", ".join(
-            f"{o.config} on {o.task}: {o.raised}" for o in unexpected))
+            f"{o.config} on {o.task} (seed {o.seed}): {o.raised}" for o in unexpected))
 
 
 def print_corpus(tasks, references, outcomes):
@@ -837,7 +839,8 @@ def print_corpus(tasks, references, outcomes):
         notes=["reference: 'exact' (Newton / a linear solve in standardised coordinates) or "
                "'sklearn' (the wide CSR tasks). score: its test score. best excess: the "
                "smallest (objective - reference objective) / |reference objective| over the "
-               "configurations (below about -1e-6 the reference would not be the optimum). "
+               "configurations and seeds (below about -1e-6 the reference would not be the "
+               "optimum). "
                "sklearn score, excess, warned: Ridge / LogisticRegression on the same "
                "objective, the cross-check."],
     )
@@ -870,6 +873,13 @@ def print_environment():
 
 
 # --------------------------------------------------------------------- main
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seeds")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -881,7 +891,7 @@ def parse_args(argv=None):
     parser.add_argument("--only-configs", metavar="SUBSTRING", default="",
                         help="only the configurations whose label (gd/SOLVER/OPTIMIZER or "
                         "sklearn/SGD) contains it; the peer always runs, for the time ratios")
-    parser.add_argument("--seeds", type=int, default=1, metavar="K",
+    parser.add_argument("--seeds", type=_positive, default=1, metavar="K",
                         help="fit every configuration on every task with random_state 0, ..., "
                         "K - 1 (default 1) and count all the fits: the row orders, on which a "
                         "fit's epochs and a borderline task's outcome depend")

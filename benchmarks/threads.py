@@ -10,7 +10,7 @@ machine's cores, with BLAS held to one thread, and the speed-up over
 
 Usage, from the root of the repository::
 
-    python benchmarks/threads.py              # about a minute
+    python benchmarks/threads.py              # about 30 s on 2 cores (grows with the cores)
     python benchmarks/threads.py --repeats 9
 """
 

@@ -283,16 +283,14 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     return t, loss_out
 
 
-_pools = {}  # threads -> ThreadPoolExecutor
-_pools_lock = threading.Lock()
+_local = threading.local()  # .pool, .size: the calling thread's pool of threads
 
 
 def _forget_pools():
-    """In a forked child: the parent's pools are copied without their threads
-    (a task submitted to one would wait for ever), and its lock may be held."""
-    global _pools_lock
-    _pools.clear()
-    _pools_lock = threading.Lock()
+    """In a forked child: the forking thread's pool is copied without its
+    threads (a task submitted to it would wait for ever)."""
+    global _local
+    _local = threading.local()
 
 
 if hasattr(os, "register_at_fork"):
@@ -300,22 +298,24 @@ if hasattr(os, "register_at_fork"):
 
 
 def thread_pool(n_threads):
-    """The process's pool of ``n_threads`` threads for passes over blocks of rows.
+    """The calling thread's pool of at least ``n_threads`` threads, for passes over row blocks.
 
     Kept rather than started at every pass: starting two threads took 1.5 ms
     of a 9.3 ms gradient pass over 200,000 x 100 rows, once per epoch of the
-    batch solver. A forked child starts its own (:func:`_forget_pools`).
-    Fits running at once in several threads share it; a block's work never
-    waits on the pool, so sharing can only queue the blocks, not deadlock.
+    batch solver. One per calling thread, so that fits running at once in
+    several threads (joblib's threading backend, a user's threads) do not
+    queue behind each other's blocks, and grown to the largest ``n_threads``
+    asked for (a pass over fewer blocks uses fewer of its threads). The
+    threads of a thread's pool end with the pool, when the thread ends. A
+    forked child starts its own (:func:`_forget_pools`). (The process keeps
+    these threads between fits: Python 3.12 warns at a later ``os.fork``.)
     """
-    pool = _pools.get(n_threads)
-    if pool is None:
-        with _pools_lock:
-            pool = _pools.get(n_threads)
-            if pool is None:
-                pool = _pools[n_threads] = ThreadPoolExecutor(n_threads,
-                                                              thread_name_prefix="skgd")
-    return pool
+    if getattr(_local, "size", 0) < n_threads:
+        if getattr(_local, "pool", None) is not None:
+            _local.pool.shutdown(wait=False)
+        _local.pool = ThreadPoolExecutor(n_threads, thread_name_prefix="skgd")
+        _local.size = n_threads
+    return _local.pool
 
 
 def _evaluate_in_threads(problem, W, b, rows, gradient, n_threads):
