@@ -374,17 +374,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "constant (and alpha by the same constant, for the same model)."
             )
 
-    def _validation_split(self, y, weight, rng):
+    def _validation_split(self, y, weight):
         """Sorted indices of the training and validation rows (scikit-learn's split)."""
         n_samples = y.shape[0]
         indices = np.arange(n_samples)
         if not self.early_stopping:
             return indices, indices[:0]
         splitter = StratifiedShuffleSplit if self._is_classifier else ShuffleSplit
-        # An int seeds the splitter itself, as scikit-learn's SGD does (the
-        # same split as ShuffleSplit(random_state=seed) gives).
-        seed = self.random_state if isinstance(self.random_state, Integral) else rng
-        cv = splitter(test_size=self.validation_fraction, random_state=seed)
+        # random_state as scikit-learn's SGD passes it: an int seeds the
+        # splitter; a RandomState (the one the row orders then come from,
+        # row_shuffler) or None is drawn from before the first epoch.
+        cv = splitter(test_size=self.validation_fraction, random_state=self.random_state)
         try:
             train, val = next(cv.split(np.zeros((n_samples, 1)), y))
         except ValueError as exc:
@@ -428,8 +428,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return copy.deepcopy(previous)
         return None
 
-    def _build_problem(self, X, y, sample_weight, classes, partial, first_call, rng,
-                       stats=None):
+    def _build_problem(self, X, y, sample_weight, classes, partial, first_call, stats=None):
         """Targets, weights, training rows and coordinates of this call.
 
         The coordinates come from the column statistics of this call's
@@ -440,7 +439,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         targets = self._prepare_targets(y, classes=classes, partial=partial, first_call=first_call)
         weight, pos_weight, neg_weight = self._sample_weights(X, y, sample_weight, targets.labels)
         train, val = (
-            self._validation_split(y, weight, rng) if not partial
+            self._validation_split(y, weight) if not partial
             else (np.arange(X.shape[0]), np.arange(0))
         )
         problem = self._make_problem(X, targets, weight, pos_weight, neg_weight, train)
@@ -594,7 +593,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if warn_scale:
                 _warn_if_badly_scaled(largest_sq_row_norm(X))
             problem, val, stats = self._build_problem(
-                X, y, sample_weight, classes, partial, first_call, rng,
+                X, y, sample_weight, classes, partial, first_call,
                 self._previous_stats(fresh, sp.issparse(X)))
 
         if fresh:
@@ -834,7 +833,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             done = rule.update(criterion, history["loss"]) & active
             # (A group that has stopped counts with its criterion then: it is
             # still trained, but gets the weights it had back at the end.)
-            criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
+            if descent_check:
+                criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
             if descent_check and done.any() and still_descending(
                     criteria, reference.tolerance(self.tol)):
                 # Stalled epochs keep counting (no reset), so that a larger

@@ -153,7 +153,7 @@ def test_all_validation_weights_zero_is_a_clear_error_before_fitting(Estimator):
     weight = np.ones(len(y))
     # Zero weights on exactly the held-out rows: caught before any epoch.
     _, val = Estimator(early_stopping=True, validation_fraction=0.4,
-                       random_state=0)._validation_split(y, weight, np.random.RandomState(0))
+                       random_state=0)._validation_split(y, weight)
     weight[val] = 0.0
     with pytest.raises(ValueError, match="validation set are all zero"):
         est.fit(X, y, sample_weight=weight)

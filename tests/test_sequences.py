@@ -70,7 +70,7 @@ def test_kernels_refuse_arguments_that_do_not_fit_together(data):
     # of 1 would make the kernel read Y[i, k] past its end.
     X, y = data
     est = GDRegressor(max_iter=1, tol=None).fit(X, y)
-    problem = est._build_problem(X, y, None, None, False, True, np.random.RandomState(0))[0]
+    problem = est._build_problem(X, y, None, None, False, True)[0]
     state = est._state
     wrong_W = np.zeros((3, 4))
     state_args = (0, np.zeros(5), state.S1, state.S2, 0, 0, state.W_avg, state.b_avg, 1,
