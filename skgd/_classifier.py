@@ -61,7 +61,8 @@ class GDClassifier(ClassifierMixin, BaseGD):
         ``1 / L_max`` so that they do not diverge, and ``eta0_`` holds the
         cap; with momentum its steps are shortened by ``1 - momentum``), and to the tuning-free
         steps of :class:`~skgd.GDRegressor` for the mini-batch and batch
-        solvers.
+        solvers (on the log loss, a mini-batch ``fit`` lengthens its step as
+        the rows' curvature falls; ``eta0_`` is the first step).
     power_t : float, default=0.5
         Exponent of ``"invscaling"``.
     penalty, alpha, l1_ratio, fit_intercept, solver, batch_size, optimizer, \

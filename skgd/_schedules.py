@@ -70,6 +70,10 @@ class EpochSchedule:
             name, CONSTANT
         )
         self.eta = eta0  # current base step of the adaptive schedule
+        self.base = eta0  # the adaptive schedule's step before its shrinks
+        # The mini-batch log loss's step under "auto", re-read as the fit goes
+        # (skgd._steps.LocalCurvature), or None.
+        self.curvature = None
 
     def base_for_epoch(self, epoch):
         """Base step for epoch number ``epoch`` (counted from 0 over the fit)."""
@@ -92,6 +96,11 @@ class EpochSchedule:
 
     def shrink(self):
         self.eta /= ADAPTIVE_DIVISOR
+
+    def rebase(self, base):
+        """A new step before the shrinks: the shrinks so far still divide it."""
+        self.eta *= base / self.base
+        self.base = base
 
 
 class BarzilaiBorweinSchedule(EpochSchedule):

@@ -15,6 +15,7 @@ from ._losses import (
     CURVATURE,
     EPSILON_INSENSITIVE,
     HUBER,
+    LOG_LOSS,
     NONSMOOTH_LOSSES,
     UNBOUNDED_GRADIENT_LOSSES,
 )
@@ -135,7 +136,8 @@ def max_row_curvature(problem, rows):
     return significant_bits(float((row_weight_bound(problem)[rows] * norms).max()))
 
 
-def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
+def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2, curvature=None, start=None,
+                       return_vector=False):
     """Largest eigenvalue of ``X~' S X~ / n`` over ``rows``, by power iteration.
 
     ``X~`` is the data in the kernels' coordinates, with a column of ones
@@ -150,6 +152,11 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
     The products are of ``X~ / c`` with ``c`` the largest absolute value of
     ``X~`` (before centring), so that they neither overflow nor underflow,
     in float32 too.
+
+    ``curvature``: a factor on each of ``rows``' weights (the loss's
+    curvature at each row). ``start``: a unit vector to start from instead
+    of the random one; with ``return_vector``, ``(L, v)`` with ``v`` the
+    last iterate (to start the next estimate from).
     """
     n_features = problem.X.shape[1]
     if problem.chunked:
@@ -157,6 +164,8 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
     else:
         weight = np.zeros(problem.X.shape[0])
         weight[rows] = row_weight_bound(problem)[rows] / max(rows.size, 1)
+        if curvature is not None:
+            weight[rows] *= curvature
         peak = column_peaks(problem.X)
         product = lambda v, c: gram_product(problem, weight, v, c)  # noqa: E731
     c = float((peak * problem.preconditioner.column_scale()).max(initial=0.0))
@@ -165,9 +174,12 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
     # A fixed random start: a vector of ones can be orthogonal to the top
     # eigenvector (e.g. centred features and no intercept). (numpy's
     # Generator: seeding a RandomState takes 90 us, a Generator 7.)
-    v = np.random.default_rng(0).standard_normal(n_features + problem.fit_intercept)
-    v /= np.linalg.norm(v)
-    eigenvalue = 0.0
+    if start is None:
+        v = np.random.default_rng(0).standard_normal(n_features + problem.fit_intercept)
+        v /= np.linalg.norm(v)
+    else:
+        v = start
+    eigenvalue, estimate = 0.0, None
     for _ in range(n_iter):
         w = product(v, c)
         previous, eigenvalue = eigenvalue, float(np.linalg.norm(w))
@@ -175,13 +187,16 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2):
             # A product overflowed X's dtype (sample weights near its
             # range): the largest row curvature bounds L from above, a
             # shorter but stable step.
-            return max_row_curvature(problem, rows)
+            estimate = max_row_curvature(problem, rows)
+            break
         if eigenvalue == 0.0:
             break
         v = w / eigenvalue
         if abs(eigenvalue - previous) <= rtol * eigenvalue:
             break
-    return significant_bits(eigenvalue * c * c)
+    if estimate is None:
+        estimate = significant_bits(eigenvalue * c * c)
+    return (estimate, v) if return_vector else estimate
 
 
 def gram_product(problem, weight, v, c):
@@ -321,16 +336,12 @@ def auto_schedule(est, problem, rows):
         return name, 1.0 / max(L, 1e-300), 1.0
     if solver == "minibatch":
         L_max = curvature * max_row_curvature(problem, rows)
-        # Expected smoothness of a mean over batch_size rows drawn without
-        # replacement (Gower et al., 2019): between L (all rows) and
-        # L_max (one row).
-        n, size = rows.size, min(est.batch_size, rows.size)
+        size = min(est.batch_size, rows.size)
         L = curvature * lipschitz_constant(problem, rows)
-        if n > 1:
-            L = (n * (size - 1) * L + (n - size) * L_max) / (size * (n - 1))
-        else:
-            L = L_max
-        return "adaptive", damping / max(L + l2, 1e-300), 1.0
+        eta = damping / max(batch_smoothness(L, L_max, rows.size, size) + l2, 1e-300)
+        if loss_code == LOG_LOSS and not problem.chunked:
+            return "adaptive", eta, 1.0, LocalCurvature(problem, rows, size, l2, damping, eta)
+        return "adaptive", eta, 1.0
     # Capped single-sample steps: on unscaled data SGDRegressor's
     # eta0 = 0.01 diverges, and so does SGDClassifier's "optimal" first
     # step with the squared losses on standardised data; capped, neither
@@ -357,6 +368,76 @@ def auto_schedule(est, problem, rows):
             return name, 2.0 * longest * reach * damping, 1.0
         return name, min(eta0, 2.0 * longest) * damping, 1.0
     return name, longest, damping
+
+
+def batch_smoothness(L, L_max, n, size):
+    """Expected smoothness of a mean over ``size`` of ``n`` rows drawn without
+    replacement (Gower et al., 2019): between ``L`` (all rows) and ``L_max`` (one row)."""
+    if n <= 1:
+        return L_max
+    return (n * (size - 1) * L + (n - size) * L_max) / (size * (n - 1))
+
+
+# Margin by which LocalCurvature reads each row nearer the decision boundary
+# than it is: the steps until the next reading move the margins, and the log
+# loss's curvature grows at most e-fold while a margin shrinks by 1.
+MARGIN_SLACK = 1.0
+
+
+class LocalCurvature:
+    """The mini-batch log-loss step, re-read from the rows' curvature at the current weights.
+
+    The first step, ``1 / L`` with every row at the log loss's largest
+    curvature (1/4, at margin 0), is set by the rows of largest norm: a few
+    outlying rows (a Cauchy column) can make it 50 times shorter than the
+    other rows need once the outliers are classified. As the fit separates
+    the classes, the rows far from the boundary stop curving the loss
+    (``p (1 - p)`` at their margin). :meth:`step` reads each row's
+    curvature at the current weights (one pass for the scores): the
+    largest row's exactly, the mean's by a power iteration that starts from
+    the last reading's vector (a few gram products). The step never falls
+    below the first one, which is stable wherever the weights go.
+    """
+
+    def __init__(self, problem, rows, size, l2, damping, floor):
+        self.problem, self.rows = problem, rows
+        self.size, self.l2, self.damping, self.floor = size, l2, damping, floor
+        self._norms = self._vector = None
+
+    @staticmethod
+    def due(epochs):
+        """Whether the step is read again after ``epochs`` epochs: at 1, 2, 4, 8, ..."""
+        return epochs > 0 and epochs & (epochs - 1) == 0
+
+    def step(self, W, b):
+        """The mini-batch step at the weights ``W, b`` (the kernels' coordinates)."""
+        problem, rows = self.problem, self.rows
+        if self._norms is None:
+            norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
+            self._norms = row_weight_bound(problem)[rows] * norms
+        margins = np.abs(row_scores(problem, W, b, rows)).min(axis=1)
+        p = 1.0 / (1.0 + np.exp(-np.maximum(margins - MARGIN_SLACK, 0.0)))
+        curvature = p * (1.0 - p)
+        L_max = float((curvature * self._norms).max(initial=0.0))
+        L, self._vector = lipschitz_constant(problem, rows, n_iter=10, curvature=curvature,
+                                             start=self._vector, return_vector=True)
+        L = batch_smoothness(L, L_max, rows.size, self.size)
+        return max(self.damping / max(L + self.l2, 1e-300), self.floor)
+
+
+def row_scores(problem, W, b, rows):
+    """The scores ``x~_i W' + b`` of ``rows``, shape ``(len(rows), n_outputs)``, in float64."""
+    p = problem.preconditioner
+    coef = W.astype(np.float64) * p.column_scale()
+    offset = b.astype(np.float64) - (coef @ p.center if p.center.size else 0.0)
+    X = problem.X
+    if sp.issparse(X):  # (all rows: X[rows] would copy X)
+        return np.asarray(X @ coef.T)[rows] + offset
+    out = np.empty((rows.size, W.shape[0]))
+    for start in range(0, rows.size, BLOCK_ROWS):
+        block = X[rows[start:start + BLOCK_ROWS]].astype(np.float64)
+        out[start:start + BLOCK_ROWS] = block @ coef.T + offset
+    return out
 
 
 def _reach(problem, rows):
@@ -399,11 +480,15 @@ def resolve_schedule(est, problem, first=None):
     name, eta0, damping = est.learning_rate, est.eta0, 1.0
     if name == "optimal":
         eta0 = 0.0  # as in scikit-learn, "optimal" ignores eta0 (unless "auto" capped it)
+    curvature = None
     if name == "auto":
-        name, eta0, damping = auto_schedule(est, problem, problem.train)
+        name, eta0, damping, *curvature = auto_schedule(est, problem, problem.train)
+        curvature = curvature[0] if curvature and first is None else None
         if first is not None and first[0] == name and first[1] > 0:
             eta0 = min(eta0, first[1]) if eta0 > 0 else first[1]
     if name == "barzilai-borwein":
         return BarzilaiBorweinSchedule(float(eta0))
-    return EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
+    schedule = EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
+    schedule.curvature = curvature
+    return schedule
 
