@@ -70,7 +70,7 @@ class EpochSchedule:
             name, CONSTANT
         )
         self.eta = eta0  # current base step of the adaptive schedule
-        self.base = eta0  # the adaptive schedule's step before its shrinks
+        self.shrinks = 0  # how often the adaptive schedule has shrunk it
         # The mini-batch log loss's step under "auto", re-read as the fit goes
         # (skgd._steps.LocalCurvature), or None.
         self.curvature = None
@@ -96,11 +96,7 @@ class EpochSchedule:
 
     def shrink(self):
         self.eta /= ADAPTIVE_DIVISOR
-
-    def rebase(self, base):
-        """A new step before the shrinks: the shrinks so far still divide it."""
-        self.eta *= base / self.base
-        self.base = base
+        self.shrinks += 1
 
 
 class BarzilaiBorweinSchedule(EpochSchedule):

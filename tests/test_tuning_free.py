@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
 from skgd._base import BaseGD
+from skgd._schedules import EpochSchedule
 from skgd._steps import LocalCurvature
 from skgd._stopping import JUDGED_ROWS, judged_rows, still_descending
 
@@ -686,3 +687,35 @@ def test_local_curvature_at_margin_zero_is_the_worst_case(monkeypatch):
     at_zero = curvature.step(np.zeros_like(state.W), np.zeros_like(state.b))
     assert curvature.floor <= at_zero <= 1.02 * curvature.floor
     assert curvature.step(state.W, state.b) > 3 * curvature.floor
+
+
+@pytest.mark.parametrize("tol", [1e-3, None])
+def test_local_curvature_is_read_at_powers_of_two_until_the_first_shrink(monkeypatch, tol):
+    """After epochs 1, 2, 4, 8, ... while the step has not shrunk; never
+    with tol=None, where no stall would shrink a step grown too long. (A
+    first version compared the step with its unshrunk value as floats, and
+    a rounding slip in that copy ended the readings after the first.)"""
+    read_after = []
+    original = LocalCurvature.step
+
+    def spy(self, W, b):
+        read_after.append(len(epochs))
+        return original(self, W, b)
+
+    monkeypatch.setattr(LocalCurvature, "step", spy)
+    epochs = []
+    monkeypatch.setattr(EpochSchedule, "base_for_epoch",
+                        lambda self, epoch: epochs.append(epoch) or self.eta)
+    shrinks = []
+    monkeypatch.setattr(EpochSchedule, "shrink",
+                        lambda self: shrinks.append(len(epochs)) or setattr(
+                            self, "eta", self.eta / 5) or setattr(self, "shrinks", 1))
+    X, y = _heavy_tailed_classification(4)
+    GDClassifier(loss="log_loss", solver="minibatch", random_state=4, tol=tol,
+                 max_iter=40).fit(X, y)
+    if tol is None:
+        assert read_after == []
+        return
+    first_shrink = shrinks[0]
+    expected = [e for e in (1, 2, 4, 8, 16, 32) if e < first_shrink]
+    assert len(expected) >= 4 and read_after == expected
