@@ -57,12 +57,15 @@ class GDClassifier(ClassifierMixin, BaseGD):
         ``"exponential"`` schedules (the aggressiveness C of ``"pa1"`` and
         ``"pa2"``), as in ``SGDClassifier``. ``"auto"`` resolves to
         ``"optimal"`` for the stochastic solver (SGDClassifier's default; for
-        the squared losses and with momentum its first step is capped at
-        ``1 / L_max`` so that they do not diverge, and ``eta0_`` holds the
-        cap; with momentum its steps are shortened by ``1 - momentum``), and to the tuning-free
-        steps of :class:`~skgd.GDRegressor` for the mini-batch and batch
-        solvers (on the log loss, a mini-batch ``fit`` lengthens its step as
-        the rows' curvature falls; ``eta0_`` is the first step).
+        the squared losses, the log loss and with momentum its first step is
+        capped at ``1 / L_max`` so that they do not diverge, and ``eta0_``
+        holds the cap; with momentum its steps are shortened by
+        ``1 - momentum``), and to the tuning-free steps of
+        :class:`~skgd.GDRegressor` for the mini-batch and batch solvers. On
+        the log loss a ``fit`` of either re-reads that step (the cap) from the
+        rows' curvature at the weights, which falls as the classes separate
+        (user guide, "Learning-rate schedules"): ``eta0_`` is the mini-batch
+        solver's first step and the stochastic solver's last cap.
     power_t : float, default=0.5
         Exponent of ``"invscaling"``.
     penalty, alpha, l1_ratio, fit_intercept, solver, batch_size, optimizer, \

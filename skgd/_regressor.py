@@ -216,7 +216,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         The schedule ``learning_rate`` resolved to.
     eta0_ : float
         The base step it resolved to (for ``"optimal"``, the longest step
-        allowed: 0 for none).
+        allowed at the end of the fit: 0 for none).
     optimizer_state_ : tuple of ndarray
         The optimizer's state arrays (empty for plain steps), in the
         preconditioned coordinates.

@@ -282,9 +282,9 @@ def auto_schedule(est, problem, rows):
     """The ``learning_rate="auto"`` table (documented in the estimators): ``(name, eta0, damping)``.
 
     ``damping`` multiplies the steps of the ``"optimal"`` schedule, which
-    has no ``eta0`` to shorten. For the mini-batch log loss (not on dask), a
-    fourth item: the :class:`LocalCurvature` that re-reads the step during a
-    ``fit``.
+    has no ``eta0`` to shorten. For the log loss (mini-batch, and the
+    stochastic solver's "optimal" steps; not on dask), a fourth item: the
+    :class:`LocalCurvature` that re-reads the step (the cap) during a ``fit``.
     """
     solver, optimizer = est.solver, est.optimizer
     loss_code = problem.loss_code
@@ -360,10 +360,15 @@ def auto_schedule(est, problem, rows):
     # momentum adds them up (uncapped, it overflowed at epoch 1 on the raw
     # breast cancer data even when damped).
     name, eta0 = est._auto_stochastic_schedule()
-    if name == "optimal" and loss_code not in UNBOUNDED_GRADIENT_LOSSES and optimizer == "sgd":
+    # The log loss's cap is re-read from the curvature at the weights.
+    reads = name == "optimal" and loss_code == LOG_LOSS and not problem.chunked
+    if (name == "optimal" and loss_code not in UNBOUNDED_GRADIENT_LOSSES and optimizer == "sgd"
+            and not reads):
         return name, 0.0, damping  # uncapped: no need for L_max, a pass over X
     L_max = curvature * max_row_curvature(problem, rows)
     longest = 1.0 / max(L_max + l2, 1e-300)
+    if reads:
+        return name, longest, damping, LocalCurvature(problem, rows, 1, l2, 1.0, longest)
     if name == "invscaling":
         reach = _reach(problem, rows)
         if reach > 1.0:  # SGDRegressor's eta0 is for the squared loss: not a cap here
@@ -387,19 +392,22 @@ MARGIN_SLACK = 1.0
 
 
 class LocalCurvature:
-    """The mini-batch log-loss step, re-read from the rows' curvature at the current weights.
+    """The log loss's step, re-read from the rows' curvature at the current weights.
 
-    The first step, ``1 / L`` with every row at the log loss's largest
-    curvature (1/4, at margin 0), is set by the rows of largest norm: a few
+    The mini-batch step, and the cap on the stochastic solver's "optimal"
+    steps, are ``1 / L`` with every row at the log loss's largest curvature
+    (1/4, at margin 0): a batch's expected smoothness (``size`` rows) or
+    the largest row's (one row). Set by the rows of largest norm, a few
     outlying rows (a Cauchy column) can make it 50 times shorter than the
     other rows need once the outliers are classified. As the fit separates
     the classes, the rows far from the boundary stop curving the loss
     (``p (1 - p)`` at their margin). :meth:`step` reads each row's
     curvature at the current weights (one pass for the scores): the
-    largest row's exactly, the mean's by a power iteration that starts from
-    the last reading's vector (a few gram products, each two passes; it
-    reads up to 12% low, which the margin slack covers). The step never
-    falls below the first one, which is stable wherever the weights go.
+    largest row's exactly and, for batches, the mean's by a power iteration
+    that starts from the last reading's vector (a few gram products, each
+    two passes; it reads up to 12% low, which the margin slack covers). The
+    step never falls below the first one, which is stable wherever the
+    weights go.
     """
 
     def __init__(self, problem, rows, size, l2, damping, floor):
@@ -421,10 +429,11 @@ class LocalCurvature:
         margins = np.abs(row_scores(problem, W, b, rows)).min(axis=1)
         p = 1.0 / (1.0 + np.exp(-np.maximum(margins - MARGIN_SLACK, 0.0)))
         curvature = p * (1.0 - p)
-        L_max = float((curvature * self._norms).max(initial=0.0))
-        L, self._vector = lipschitz_constant(problem, rows, n_iter=10, curvature=curvature,
-                                             start=self._vector, return_vector=True)
-        L = batch_smoothness(L, L_max, rows.size, self.size)
+        L = L_max = float((curvature * self._norms).max(initial=0.0))
+        if self.size > 1:  # (one row: the largest row's curvature is the bound)
+            L, self._vector = lipschitz_constant(problem, rows, n_iter=10, curvature=curvature,
+                                                 start=self._vector, return_vector=True)
+            L = batch_smoothness(L, L_max, rows.size, self.size)
         return max(significant_bits(self.damping / max(L + self.l2, 1e-300)), self.floor)
 
 
