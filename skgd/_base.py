@@ -735,17 +735,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 epoch_callbacks.call_on_fit_task_begin(estimator=self, X=problem.X, y=y)
             # One batch of all rows: its order changes nothing but rounding.
             # The log loss's step (mini-batch) or cap ("optimal"), re-read
-            # from the curvature at the weights until the first shrink (with
-            # tol=None, never: no shrink would take back a step grown too
-            # long for the noise).
+            # from the curvature at the weights; the mini-batch step until
+            # its first shrink, and not with tol=None (no shrink would take
+            # back a step grown too long for the noise; "optimal" decays).
             if (schedule.curvature is not None and schedule.curvature.due(state.epochs)
-                    and schedule.shrinks == 0 and self.tol is not None and not partial):
+                    and schedule.shrinks == 0 and not partial
+                    and (self.tol is not None or schedule.name == "optimal")):
                 step = schedule.curvature.step(state.W, state.b)
                 if schedule.name == "adaptive":
                     schedule.eta = step
-                else:  # "optimal" takes its cap through t0
+                else:  # "optimal" takes its cap through t0; a later partial_fit keeps it
                     schedule.eta0 = step
                     t0 = self._optimal_t0(schedule, problem.loss_code)
+                    state.first_schedule = (schedule.name, step)
             shuffle = self.shuffle and self.solver != "batch"
             order = rng.permutation(train) if shuffle else train
             eta_base = schedule.base_for_epoch(state.epochs)

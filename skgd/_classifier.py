@@ -57,10 +57,11 @@ class GDClassifier(ClassifierMixin, BaseGD):
         ``"exponential"`` schedules (the aggressiveness C of ``"pa1"`` and
         ``"pa2"``), as in ``SGDClassifier``. ``"auto"`` resolves to
         ``"optimal"`` for the stochastic solver (SGDClassifier's default; for
-        the squared losses, the log loss and with momentum its first step is
-        capped at ``1 / L_max`` so that they do not diverge, and ``eta0_``
-        holds the cap; with momentum its steps are shortened by
-        ``1 - momentum``), and to the tuning-free steps of
+        the squared losses and with momentum its first step is capped at
+        ``1 / L_max`` so that they do not diverge, for the log loss so that
+        the weights do not overshoot the optimum's, and ``eta0_`` holds the
+        cap; with momentum its steps are shortened by ``1 - momentum``), and
+        to the tuning-free steps of
         :class:`~skgd.GDRegressor` for the mini-batch and batch solvers. On
         the log loss a ``fit`` of either re-reads that step (the cap) from the
         rows' curvature at the weights, which falls as the classes separate

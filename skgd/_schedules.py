@@ -71,8 +71,8 @@ class EpochSchedule:
         )
         self.eta = eta0  # current base step of the adaptive schedule
         self.shrinks = 0  # how often the adaptive schedule has shrunk it
-        # The mini-batch log loss's step under "auto", re-read as the fit goes
-        # (skgd._steps.LocalCurvature), or None.
+        # The log loss's mini-batch step or "optimal" cap under "auto", re-read
+        # as the fit goes (skgd._steps.LocalCurvature), or None.
         self.curvature = None
 
     def base_for_epoch(self, epoch):
