@@ -733,7 +733,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if epoch_tasks:
                 epoch_callbacks = callbacks.subcontext(task_name="epoch")
                 epoch_callbacks.call_on_fit_task_begin(estimator=self, X=problem.X, y=y)
-            # One batch of all rows: its order changes nothing but rounding.
             # The log loss's step (mini-batch) or cap ("optimal"), re-read
             # from the curvature at the weights; the mini-batch step until
             # its first shrink, and not with tol=None (no shrink would take
@@ -748,6 +747,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     schedule.eta0 = step
                     t0 = self._optimal_t0(schedule, problem.loss_code)
                     state.first_schedule = (schedule.name, step)
+            # One batch of all rows: its order changes nothing but rounding.
             shuffle = self.shuffle and self.solver != "batch"
             order = rng.permutation(train) if shuffle else train
             eta_base = schedule.base_for_epoch(state.epochs)
