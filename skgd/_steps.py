@@ -337,13 +337,15 @@ def auto_schedule(est, problem, rows):
         name = "barzilai-borwein" if smooth and optimizer == "sgd" else "constant"
         return name, 1.0 / max(L, 1e-300), 1.0
     if solver == "minibatch":
-        L_max = curvature * max_row_curvature(problem, rows)
         size = min(est.batch_size, rows.size)
+        reader = (LocalCurvature(problem, rows, size, l2, damping)
+                  if loss_code == LOG_LOSS and not problem.chunked else None)
+        L_max = curvature * _largest_row_curvature(problem, rows, reader)
         L = curvature * lipschitz_constant(problem, rows)
         eta = damping / max(batch_smoothness(L, L_max, rows.size, size) + l2, 1e-300)
-        if loss_code == LOG_LOSS and not problem.chunked:
-            return "adaptive", eta, 1.0, LocalCurvature(problem, rows, size, l2, damping, eta)
-        return "adaptive", eta, 1.0
+        if reader is None:
+            return "adaptive", eta, 1.0
+        return "adaptive", reader.starting_at(eta), 1.0, reader
     # Capped single-sample steps: on unscaled data SGDRegressor's
     # eta0 = 0.01 diverges, and so does SGDClassifier's "optimal" first
     # step with the squared losses on standardised data; capped, neither
@@ -366,21 +368,31 @@ def auto_schedule(est, problem, rows):
     # times shorter (test accuracy 0.67 on breast cancer, without a
     # warning, against 0.85 uncapped); the log loss's bounded gradient lets
     # plain steps go uncapped, as scikit-learn's.
-    reads = (name == "optimal" and loss_code == LOG_LOSS and not problem.chunked
-             and (optimizer != "sgd" or np.ptp(row_weight_bound(problem)[rows]) == 0))
+    reader = (LocalCurvature(problem, rows, 1, l2, 1.0)
+              if name == "optimal" and loss_code == LOG_LOSS and not problem.chunked
+              and (optimizer != "sgd" or np.ptp(row_weight_bound(problem)[rows]) == 0)
+              else None)
     if (name == "optimal" and loss_code not in UNBOUNDED_GRADIENT_LOSSES and optimizer == "sgd"
-            and not reads):
+            and reader is None):
         return name, 0.0, damping  # uncapped: no need for L_max, a pass over X
-    L_max = curvature * max_row_curvature(problem, rows)
+    L_max = curvature * _largest_row_curvature(problem, rows, reader)
     longest = 1.0 / max(L_max + l2, 1e-300)
-    if reads:
-        return name, longest, damping, LocalCurvature(problem, rows, 1, l2, 1.0, longest)
+    if reader is not None:
+        return name, reader.starting_at(longest), damping, reader
     if name == "invscaling":
         reach = _reach(problem, rows)
         if reach > 1.0:  # SGDRegressor's eta0 is for the squared loss: not a cap here
             return name, 2.0 * longest * reach * damping, 1.0
         return name, min(eta0, 2.0 * longest) * damping, 1.0
     return name, longest, damping
+
+
+def _largest_row_curvature(problem, rows, reader):
+    """:func:`max_row_curvature`, from ``reader``'s row factors where there is a reader
+    (the same numbers, one pass over the rows' norms instead of two)."""
+    if reader is None:
+        return max_row_curvature(problem, rows)
+    return significant_bits(float(reader.row_factors().max()))
 
 
 def batch_smoothness(L, L_max, n, size):
@@ -419,18 +431,23 @@ class LocalCurvature:
     largest row's exactly and, for batches, the mean's by a power iteration
     that starts from the last reading's vector (a few gram products, each
     two passes; it reads up to 12% low, which the margin slack covers). The
-    step never falls below the first one, ``floor``, which is stable
-    wherever the weights go, nor grows more than :data:`READING_GROWTH`
-    times from one reading to the next.
+    step never falls below the first one (:meth:`starting_at`), which is
+    stable wherever the weights go, nor grows more than
+    :data:`READING_GROWTH` times from one reading to the next.
     """
 
-    def __init__(self, problem, rows, size, l2, damping, floor):
+    def __init__(self, problem, rows, size, l2, damping):
         self.problem, self.rows = problem, rows
         self.size, self.l2, self.damping = size, l2, damping
-        self.floor = self._last = floor
+        self.floor = self._last = None
         self._norms = self._vector = None
 
-    def _row_factors(self):
+    def starting_at(self, step):
+        """Take ``step``, the first step, as the floor of every reading; return it."""
+        self.floor = self._last = step
+        return step
+
+    def row_factors(self):
         """Each row's weight times ``|x~_i|^2 + 1`` (with an intercept)."""
         if self._norms is None:
             problem, rows = self.problem, self.rows
@@ -449,7 +466,7 @@ class LocalCurvature:
         margins = np.abs(row_scores(problem, W, b, rows)).min(axis=1)
         p = 1.0 / (1.0 + np.exp(-np.maximum(margins - MARGIN_SLACK, 0.0)))
         curvature = p * (1.0 - p)
-        L = L_max = float((curvature * self._row_factors()).max(initial=0.0))
+        L = L_max = float((curvature * self.row_factors()).max(initial=0.0))
         if self.size > 1:  # (one row: the largest row's curvature is the bound)
             L, self._vector = lipschitz_constant(problem, rows, n_iter=10, curvature=curvature,
                                                  start=self._vector, return_vector=True)
