@@ -18,6 +18,12 @@ adam          ``m1 *= b1^m``, ``m2 *= b2^m`` (exact) and the weight moves by
               ``eta c1 m1 / (sqrt(c2 m2) + eps) (b1 + ... + b1^m)``
 ============  ==============================================================
 
+For the epoch, each column's state is one record, a row of a table
+(:func:`_make_records`, written back by :func:`_unpack_records`), so that
+meeting a column touches its record (one 64-byte line for one output)
+rather than a line in each of seven arrays, and with several outputs a line
+per output in each.
+
 Where this is not the dense rule's trajectory:
 
 * the moves of the missed steps take the step size of the step that brings
@@ -54,7 +60,7 @@ import numpy as np
 from ._jit import jit
 from ._kernels import (
     CSR_JIT, PREFETCH_DISTANCE, _average_weight, _multinomial_row_losses, _prefetch_row,
-    _row_losses, _scores, _total_average_weight,
+    _row_losses, _total_average_weight,
 )
 from ._losses import MULTINOMIAL
 from ._optimizers import (
@@ -122,48 +128,122 @@ def _lazy_step(code, w, s1, s2, g, lam, implicit, eta, hyper, c1, c2):
     return w, s1, s2
 
 
+# A column's record: the step before which it has taken every step, since
+# when its average has been held, its bucket; then per output its weight,
+# the rule's two states, the gathered gradient and the average's sum.
+SETTLED, SINCE, BUCKET, HEAD = 0, 1, 2, 3
+WEIGHT, FIRST, SECOND, GRADIENT, SUM, FIELDS = 0, 1, 2, 3, 4, 5
+
+
 @jit(inline="always")
-def _bring_up(code, W, S1, S2, j, missed, powers, eta, hyper, c1, c2):
+def _store_weight(records, j, field, w, cast):
+    """``records[j, field] = w`` rounded to the weights' dtype, as ``W`` would hold it."""
+    cast[0] = w
+    records[j, field] = cast[0]
+
+
+@jit(inline="always")
+def _bring_up(code, records, j, n_outputs, missed, powers, eta, hyper, c1, c2, cast):
     """Column ``j``'s coefficients through its ``missed`` steps of zero gradient."""
-    if missed <= 0:
+    if missed <= 0 or code == ADAGRAD:  # AdaGrad's state does not move without a gradient
         return
-    adam = S2.shape[0] > 0
-    for k in range(W.shape[0]):
-        w, s1, s2 = _catch_up(code, W[k, j], S1[k, j], S2[k, j] if adam else 0.0,
-                              powers[0, missed], powers[1, missed], eta, hyper, c1, c2)
-        W[k, j] = w
-        S1[k, j] = s1
-        if adam:
-            S2[k, j] = s2
+    for k in range(n_outputs):
+        f = HEAD + FIELDS * k
+        w, s1, s2 = _catch_up(code, records[j, f + WEIGHT], records[j, f + FIRST],
+                              records[j, f + SECOND], powers[0, missed], powers[1, missed], eta,
+                              hyper, c1, c2)
+        _store_weight(records, j, f + WEIGHT, w, cast)
+        records[j, f + FIRST] = s1
+        records[j, f + SECOND] = s2
 
 
 @jit(inline="always")
-def _settle(code, W, S1, S2, j, steps, with_data, G, l2_j, l1_j, eta, hyper, c1, c2):
+def _settle(code, records, j, n_outputs, steps, dloss, x_scale, x, l2_j, l1_j, eta, hyper, c1,
+            c2, cast):
     """Column ``j``'s step that pays for ``steps`` steps: the data gradient
-    ``G[:, j]`` (taken, and zeroed) if ``with_data``, the penalty of all of them.
+    gathered in its records (taken, and zeroed), plus ``dloss[k] x_scale x``
+    for output ``k`` when ``dloss`` is given (a step of one row, settled
+    straight from it), and the penalty of all of them.
     """
-    adam = S2.shape[0] > 0
     lam = steps * l2_j
     threshold = eta * steps * l1_j
-    for k in range(W.shape[0]):
-        g = 0.0
-        if with_data:
-            g = G[k, j]
-            G[k, j] = 0.0
-        w, s1, s2 = _lazy_step(code, W[k, j], S1[k, j], S2[k, j] if adam else 0.0, g, lam,
-                               steps > 1, eta, hyper, c1, c2)
-        W[k, j] = soft_threshold(w, threshold) if threshold > 0.0 else w
-        S1[k, j] = s1
-        if adam:
-            S2[k, j] = s2
+    for k in range(n_outputs):
+        f = HEAD + FIELDS * k
+        g = records[j, f + GRADIENT]
+        records[j, f + GRADIENT] = 0.0
+        if dloss.shape[0] > 0 and dloss[k] != 0.0:
+            g += dloss[k] * x_scale * x
+        w, s1, s2 = _lazy_step(code, records[j, f + WEIGHT], records[j, f + FIRST],
+                               records[j, f + SECOND], g, lam, steps > 1, eta, hyper, c1, c2)
+        _store_weight(records, j, f + WEIGHT, soft_threshold(w, threshold) if threshold > 0.0
+                      else w, cast)
+        records[j, f + FIRST] = s1
+        records[j, f + SECOND] = s2
 
 
 @jit(inline="always")
-def _hold_average(W, acc, since, total, j):
-    """Count column ``j`` at its current value for the averaged steps since ``since[j]``."""
-    for k in range(W.shape[0]):
-        acc[k, j] += W[k, j] * (total - since[j])
-    since[j] = total
+def _hold_average(records, total, j, n_outputs):
+    """Count column ``j`` at its current value for the averaged steps since it was last held."""
+    held = total - records[j, SINCE]
+    for k in range(n_outputs):
+        f = HEAD + FIELDS * k
+        records[j, f + SUM] += records[j, f + WEIGHT] * held
+    records[j, SINCE] = total
+
+
+@jit(inline="always")
+def _record_sums(records, factor, data, indices, begin, end, first_output, z):
+    """``z[k]`` for each output from ``first_output``: row ``[begin, end)``'s
+    weighted sum before the single factor and the intercept (as
+    :func:`skgd._kernels._scores` takes them).
+    """
+    single = factor.shape[0] == 1
+    for k in range(first_output, z.shape[0]):
+        f = HEAD + FIELDS * k + WEIGHT
+        acc = 0.0
+        for p in range(begin, end):
+            j = np.uint64(indices[p])
+            if single:
+                acc += records[j, f] * data[p]
+            else:
+                acc += records[j, f] * factor[np.int64(records[j, BUCKET])] * data[p]
+        z[k] = acc
+
+
+@jit()
+def _make_records(W, S1, S2, W_avg, averages, bucket, single, t, total):
+    """The columns' records at the start of an epoch (the sums hold ``W_avg`` times ``total``)."""
+    n_outputs, n_features = W.shape
+    width = (HEAD + FIELDS * n_outputs + 7) // 8 * 8  # whole 64-byte lines
+    records = np.zeros((n_features, width))
+    for j in range(n_features):
+        records[j, SETTLED] = t
+        records[j, SINCE] = total
+        records[j, BUCKET] = 0 if single else bucket[j]
+        for k in range(n_outputs):
+            f = HEAD + FIELDS * k
+            records[j, f + WEIGHT] = W[k, j]
+            records[j, f + FIRST] = S1[k, j]
+            if S2.shape[0] > 0:
+                records[j, f + SECOND] = S2[k, j]
+            if averages:
+                records[j, f + SUM] = W_avg[k, j] * total
+    return records
+
+
+@jit()
+def _unpack_records(records, W, S1, S2, W_avg, averages, total):
+    """Write the records back into the state's arrays (the average as its sum over ``total``)."""
+    n_outputs, n_features = W.shape
+    for k in range(n_outputs):
+        f = HEAD + FIELDS * k
+        for j in range(n_features):
+            W[k, j] = records[j, f + WEIGHT]
+            S1[k, j] = records[j, f + FIRST]
+            if S2.shape[0] > 0:
+                S2[k, j] = records[j, f + SECOND]
+            if averages and total > 0.0:
+                W_avg[k, j] = records[j, f + SUM] / total
 
 
 @jit()
@@ -199,22 +279,18 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
     single = bucket_scale.shape[0] == 1
     z = np.empty(n_outputs)
     dloss = np.empty(n_outputs)
-    G = np.zeros((n_outputs, n_features))  # the batch's gradient, on its columns only
+    no_data = dloss[:0]  # for _settle: the gradient gathered in the records only
     G_b = np.empty(n_outputs)
-    # Column j has taken the steps before settled[j]: the epoch's first step,
-    # or the step after the last one whose batch held it (t + 1 as soon as
-    # the current batch's rows are found to hold it).
-    settled = np.full(n_features, t, np.int64)
+    cast = np.empty(1, W.dtype)
     columns = np.empty(n_features, np.int64)  # the columns of the current batch
     owed = np.empty(n_features, np.int64)  # the steps each of them pays for
     averages = average_start > 0
     tau = max(t - average_start, 0) if averages else 0
     total = _total_average_weight(float(tau), average_power)
-    acc = np.empty((n_outputs, n_features) if averages else (0, 0))
-    since = np.full(n_features if averages else 0, total)
-    for k in range(acc.shape[0]):
-        for j in range(n_features):
-            acc[k, j] = W_avg[k, j] * total
+    # A column has taken the steps before its record's SETTLED: the epoch's
+    # first step, or the step after the last one whose batch held it (t + 1
+    # as soon as the current batch's rows are found to hold it).
+    records = _make_records(W, S1, S2, W_avg, averages, bucket, single, t, total)
     beta_1_t = hyper[2] ** (t - 1)
     beta_2_t = hyper[3] ** (t - 1)
     eta, c1, c2 = 0.0, 1.0, 1.0
@@ -235,37 +311,63 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
             _prefetch_row(True, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
             i = np.uint64(order[start + r])
             begin, end = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
+            acc = 0.0  # the first output's score, in the same pass
             for p in range(begin, end):  # bring the row's columns up to the start of this step
                 j = np.uint64(indices[p])
-                if settled[j] != t + 1:
+                settled = np.int64(records[j, SETTLED])
+                if settled != t + 1:
                     if averages:
-                        _hold_average(W, acc, since, total, j)
-                    _bring_up(optimizer_code, W, S1, S2, j, t - settled[j], powers, eta, rates,
-                              c1, c2)
+                        _hold_average(records, total, j, n_outputs)
+                    _bring_up(optimizer_code, records, j, n_outputs, t - settled, powers, eta,
+                              rates, c1, c2, cast)
                     columns[n_columns] = j
-                    owed[n_columns] = t + 1 - settled[j]
+                    owed[n_columns] = t + 1 - settled
                     n_columns += 1
-                    settled[j] = t + 1
-            _scores(True, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
+                    records[j, SETTLED] = t + 1
+                if single:
+                    acc += records[j, HEAD + WEIGHT] * data[p]
+                else:
+                    acc += records[j, HEAD + WEIGHT] * bucket_scale[
+                        np.int64(records[j, BUCKET])] * data[p]
+            z[0] = acc
+            _record_sums(records, bucket_scale, data, indices, begin, end, 1, z)
+            for k in range(n_outputs):
+                z[k] = (z[k] * bucket_scale[0] if single else z[k]) + b[k]
             if loss_code == MULTINOMIAL:
                 _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
             else:
                 _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
                             epsilon, z, dloss, loss_out)
             for k in range(n_outputs):
-                g = dloss[k] / m
-                if g != 0.0:
-                    for p in range(begin, end):
-                        j = np.uint64(indices[p])
-                        s_j = bucket_scale[0] if single else bucket_scale[bucket[j]]
-                        G[k, j] += g * s_j * data[p]
-                    G_b[k] += g
+                dloss[k] /= m
+                G_b[k] += dloss[k]
+            if m == 1 and n_columns == end - begin:
+                # A step of one row whose columns are all distinct: each
+                # column settled straight from its entry, in one more pass
+                # (gathering the gradient first took two, and a fourth of
+                # the epoch).
+                for c in range(n_columns):
+                    j = columns[c]
+                    bj = 0 if single else np.int64(records[j, BUCKET])
+                    _settle(optimizer_code, records, j, n_outputs, owed[c], dloss,
+                            bucket_scale[bj], data[begin + c], l2[bj], l1[bj], eta, rates, c1,
+                            c2, cast)
+                n_columns = 0
+            else:
+                for k in range(n_outputs):
+                    if dloss[k] != 0.0:
+                        f = HEAD + FIELDS * k + GRADIENT
+                        for p in range(begin, end):
+                            j = np.uint64(indices[p])
+                            s_j = bucket_scale[0] if single else bucket_scale[
+                                np.int64(records[j, BUCKET])]
+                            records[j, f] += dloss[k] * s_j * data[p]
 
         for c in range(n_columns):
             j = columns[c]
-            bj = 0 if single else bucket[j]
-            _settle(optimizer_code, W, S1, S2, j, owed[c], True, G, l2[bj], l1[bj], eta, rates,
-                    c1, c2)
+            bj = 0 if single else np.int64(records[j, BUCKET])
+            _settle(optimizer_code, records, j, n_outputs, owed[c], no_data, 0.0, 0.0, l2[bj],
+                    l1[bj], eta, rates, c1, c2, cast)
         if fit_intercept:
             for k in range(n_outputs):
                 step_row(optimizer_code, b[k:k + 1], G_b[k:k + 1], l2[:0], bucket, S1, S2,
@@ -280,15 +382,13 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
     # Every column up to date, as if met with no data in the epoch's last step.
     for j in range(n_features):
         if averages:
-            _hold_average(W, acc, since, total, j)
-        missed = t - settled[j]
+            _hold_average(records, total, j, n_outputs)
+        missed = t - np.int64(records[j, SETTLED])
         if missed > 0:
-            _bring_up(optimizer_code, W, S1, S2, j, missed - 1, powers, eta, rates, c1, c2)
-            bj = 0 if single else bucket[j]
-            _settle(optimizer_code, W, S1, S2, j, missed, False, G, l2[bj], l1[bj], eta,
-                    rates, c1, c2)
-    if averages and total > 0.0:
-        for k in range(n_outputs):
-            for j in range(n_features):
-                W_avg[k, j] = acc[k, j] / total
+            _bring_up(optimizer_code, records, j, n_outputs, missed - 1, powers, eta, rates, c1,
+                      c2, cast)
+            bj = 0 if single else np.int64(records[j, BUCKET])
+            _settle(optimizer_code, records, j, n_outputs, missed, no_data, 0.0, 0.0, l2[bj],
+                    l1[bj], eta, rates, c1, c2, cast)
+    _unpack_records(records, W, S1, S2, W_avg, averages, total)
     return t

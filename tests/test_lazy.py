@@ -17,10 +17,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 
 from skgd import GDClassifier, GDRegressor
-from skgd._engine import epoch_kernel
+from skgd._engine import call_kernel, epoch_kernel
 from skgd._kernels import general_epoch_csr
 from skgd._lazy import lazy_epoch_csr
-from skgd._optimizers import OPTIMIZERS
+from skgd._optimizers import OPTIMIZERS, init_state
 
 EXACT = ("momentum", "nesterov", "adagrad", "rmsprop")
 
@@ -126,3 +126,30 @@ def test_lazy_l1_keeps_exact_zeros():
         dense = GDRegressor(**params).fit(X.toarray(), y)
     assert np.all(lazy.coef_[:5] != 0)
     assert np.mean(lazy.coef_[5:] == 0) >= 0.9 * np.mean(dense.coef_[5:] == 0) > 0.5
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_a_row_with_a_repeated_column_takes_the_gathered_gradient(optimizer):
+    """A step of one row settles each column straight from its entry; a row
+    that names a column twice (CSR that is not canonical, which the kernel
+    may be handed outside ``fit``) must still take one step on the column's
+    summed gradient. Each entry split into two halves is the same matrix.
+    """
+    X, y = _sparse_problem(n_rows=60, n_features=30, density=0.2)
+    est = GDRegressor(optimizer=optimizer, learning_rate="constant", eta0=0.01, max_iter=1,
+                      tol=None, random_state=0).fit(X, y)
+    problem = est._build_problem(X, y, None, None, False, True)[0]
+    halves = sp.csr_matrix((np.repeat(X.data / 2, 2), np.repeat(X.indices, 2), X.indptr * 2),
+                           shape=X.shape)
+    assert not halves.has_canonical_format
+    code = OPTIMIZERS[optimizer]
+    results = []
+    for rows in (X, halves):
+        W, b = np.zeros((1, X.shape[1])), np.zeros(1)
+        S1, S2 = init_state(code, 1, X.shape[1])
+        state_args = (code, np.array([0.9, 0.99, 0.9, 0.999, 1e-8]), S1, S2, 0, 0,
+                      np.zeros((0, 0)), np.zeros(0), 1, np.empty((0, 0)), np.zeros(1))
+        call_kernel(problem._replace(X=rows), problem.train, 1, W, b,
+                    (0, 0.01, 0.5, 1e-4, 0.0), state_args)
+        results.append(np.append(W, b))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-10, atol=1e-12)
