@@ -19,10 +19,12 @@ adam          ``m1 *= b1^m``, ``m2 *= b2^m`` (exact) and the weight moves by
 ============  ==============================================================
 
 For the epoch, each column's state is one record, a row of a table
-(:func:`_make_records`, written back by :func:`_unpack_records`), so that
+(:func:`_record_table`) made from the column's state when the epoch first
+meets it (:func:`_load_record`) and written back at the end, so that
 meeting a column touches its record (one 64-byte line for one output)
 rather than a line in each of seven arrays, and with several outputs a line
-per output in each.
+per output in each. A column the epoch does not meet is caught up from its
+state as it stands, without a record.
 
 Where this is not the dense rule's trajectory:
 
@@ -136,10 +138,20 @@ WEIGHT, FIRST, SECOND, GRADIENT, SUM, FIELDS = 0, 1, 2, 3, 4, 5
 
 
 @jit(inline="always")
-def _store_weight(records, j, field, w, cast):
-    """``records[j, field] = w`` rounded to the weights' dtype, as ``W`` would hold it."""
+def _paid(code, w, s1, s2, g, steps, l2_j, l1_j, eta, hyper, c1, c2):
+    """``(w, s1, s2)`` after the step that pays for ``steps`` steps: data
+    gradient ``g`` and the penalty of all of them (l2, then the l1 threshold).
+    """
+    w, s1, s2 = _lazy_step(code, w, s1, s2, g, steps * l2_j, steps > 1, eta, hyper, c1, c2)
+    threshold = eta * steps * l1_j
+    return (soft_threshold(w, threshold) if threshold > 0.0 else w), s1, s2
+
+
+@jit(inline="always")
+def _rounded(cast, w):
+    """``w`` rounded to the weights' dtype (``cast``'s), as ``W`` would hold it."""
     cast[0] = w
-    records[j, field] = cast[0]
+    return cast[0]
 
 
 @jit(inline="always")
@@ -152,7 +164,7 @@ def _bring_up(code, records, j, n_outputs, missed, powers, eta, hyper, c1, c2, c
         w, s1, s2 = _catch_up(code, records[j, f + WEIGHT], records[j, f + FIRST],
                               records[j, f + SECOND], powers[0, missed], powers[1, missed], eta,
                               hyper, c1, c2)
-        _store_weight(records, j, f + WEIGHT, w, cast)
+        records[j, f + WEIGHT] = _rounded(cast, w)
         records[j, f + FIRST] = s1
         records[j, f + SECOND] = s2
 
@@ -161,22 +173,19 @@ def _bring_up(code, records, j, n_outputs, missed, powers, eta, hyper, c1, c2, c
 def _settle(code, records, j, n_outputs, steps, dloss, x_scale, x, l2_j, l1_j, eta, hyper, c1,
             c2, cast):
     """Column ``j``'s step that pays for ``steps`` steps: the data gradient
-    gathered in its records (taken, and zeroed), plus ``dloss[k] x_scale x``
-    for output ``k`` when ``dloss`` is given (a step of one row, settled
-    straight from it), and the penalty of all of them.
+    gathered in it (taken, and zeroed), plus ``dloss[k] x_scale x`` for
+    output ``k`` when ``dloss`` is given (a step of one row, settled straight
+    from it), and the penalty of all of them.
     """
-    lam = steps * l2_j
-    threshold = eta * steps * l1_j
     for k in range(n_outputs):
         f = HEAD + FIELDS * k
         g = records[j, f + GRADIENT]
         records[j, f + GRADIENT] = 0.0
         if dloss.shape[0] > 0 and dloss[k] != 0.0:
             g += dloss[k] * x_scale * x
-        w, s1, s2 = _lazy_step(code, records[j, f + WEIGHT], records[j, f + FIRST],
-                               records[j, f + SECOND], g, lam, steps > 1, eta, hyper, c1, c2)
-        _store_weight(records, j, f + WEIGHT, soft_threshold(w, threshold) if threshold > 0.0
-                      else w, cast)
+        w, s1, s2 = _paid(code, records[j, f + WEIGHT], records[j, f + FIRST],
+                          records[j, f + SECOND], g, steps, l2_j, l1_j, eta, hyper, c1, c2)
+        records[j, f + WEIGHT] = _rounded(cast, w)
         records[j, f + FIRST] = s1
         records[j, f + SECOND] = s2
 
@@ -211,39 +220,28 @@ def _record_sums(records, factor, data, indices, begin, end, first_output, z):
 
 
 @jit()
-def _make_records(W, S1, S2, W_avg, averages, bucket, single, t, total):
-    """The columns' records at the start of an epoch (the sums hold ``W_avg`` times ``total``)."""
-    n_outputs, n_features = W.shape
-    width = (HEAD + FIELDS * n_outputs + 7) // 8 * 8  # whole 64-byte lines
-    records = np.zeros((n_features, width))
-    for j in range(n_features):
-        records[j, SETTLED] = t
-        records[j, SINCE] = total
-        records[j, BUCKET] = 0 if single else bucket[j]
-        for k in range(n_outputs):
-            f = HEAD + FIELDS * k
-            records[j, f + WEIGHT] = W[k, j]
-            records[j, f + FIRST] = S1[k, j]
-            if S2.shape[0] > 0:
-                records[j, f + SECOND] = S2[k, j]
-            if averages:
-                records[j, f + SUM] = W_avg[k, j] * total
-    return records
+def _record_table(n_rows, n_outputs):
+    """An uninitialised table of ``n_rows`` records, each starting a 64-byte line
+    when a record fills one (one output), and on a line's start otherwise."""
+    width = 8 if n_outputs == 1 else HEAD + FIELDS * n_outputs
+    raw = np.empty(n_rows * width + 8)
+    skip = (-np.int64(raw.ctypes.data)) % 64 // 8
+    return raw[skip:skip + n_rows * width].reshape((n_rows, width))
 
 
-@jit()
-def _unpack_records(records, W, S1, S2, W_avg, averages, total):
-    """Write the records back into the state's arrays (the average as its sum over ``total``)."""
-    n_outputs, n_features = W.shape
-    for k in range(n_outputs):
+@jit(inline="always")
+def _load_record(records, j, W, S1, S2, W_avg, averages, bucket, single, t, total):
+    """Column ``j``'s record from its state, as of step ``t`` (its average held to ``total``)."""
+    records[j, SETTLED] = t
+    records[j, SINCE] = total
+    records[j, BUCKET] = 0 if single else bucket[j]
+    for k in range(W.shape[0]):
         f = HEAD + FIELDS * k
-        for j in range(n_features):
-            W[k, j] = records[j, f + WEIGHT]
-            S1[k, j] = records[j, f + FIRST]
-            if S2.shape[0] > 0:
-                S2[k, j] = records[j, f + SECOND]
-            if averages and total > 0.0:
-                W_avg[k, j] = records[j, f + SUM] / total
+        records[j, f + WEIGHT] = W[k, j]
+        records[j, f + FIRST] = S1[k, j]
+        records[j, f + SECOND] = S2[k, j] if S2.shape[0] > 0 else 0.0
+        records[j, f + GRADIENT] = 0.0
+        records[j, f + SUM] = W_avg[k, j] * total if averages else 0.0
 
 
 @jit()
@@ -282,15 +280,18 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
     no_data = dloss[:0]  # for _settle: the gradient gathered in the records only
     G_b = np.empty(n_outputs)
     cast = np.empty(1, W.dtype)
-    columns = np.empty(n_features, np.int64)  # the columns of the current batch
-    owed = np.empty(n_features, np.int64)  # the steps each of them pays for
     averages = average_start > 0
     tau = max(t - average_start, 0) if averages else 0
     total = _total_average_weight(float(tau), average_power)
-    # A column has taken the steps before its record's SETTLED: the epoch's
-    # first step, or the step after the last one whose batch held it (t + 1
-    # as soon as the current batch's rows are found to hold it).
-    records = _make_records(W, S1, S2, W_avg, averages, bucket, single, t, total)
+    t_start, total_start = t, total
+    # Column j's record, records[j], is made from its state when the epoch
+    # first meets it (taken every step before SETTLED = t_start, average
+    # held to total_start; loaded[j] says it is): an epoch of a few rows
+    # costs little more than a pass over the columns it does not meet.
+    records = _record_table(n_features, n_outputs)
+    loaded = np.zeros(n_features, np.bool_)
+    met = np.empty(n_features, np.int64)  # the current batch's columns
+    owed = np.empty(n_features, np.int64)  # the steps each of them pays for
     beta_1_t = hyper[2] ** (t - 1)
     beta_2_t = hyper[3] ** (t - 1)
     eta, c1, c2 = 0.0, 1.0, 1.0
@@ -311,25 +312,29 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
             _prefetch_row(True, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
             i = np.uint64(order[start + r])
             begin, end = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
-            acc = 0.0  # the first output's score, in the same pass
+            score = 0.0  # the first output's, in the same pass
             for p in range(begin, end):  # bring the row's columns up to the start of this step
                 j = np.uint64(indices[p])
+                if not loaded[j]:
+                    loaded[j] = True
+                    _load_record(records, j, W, S1, S2, W_avg, averages, bucket, single,
+                                 t_start, total_start)
                 settled = np.int64(records[j, SETTLED])
                 if settled != t + 1:
                     if averages:
                         _hold_average(records, total, j, n_outputs)
                     _bring_up(optimizer_code, records, j, n_outputs, t - settled, powers, eta,
                               rates, c1, c2, cast)
-                    columns[n_columns] = j
+                    met[n_columns] = j
                     owed[n_columns] = t + 1 - settled
                     n_columns += 1
                     records[j, SETTLED] = t + 1
                 if single:
-                    acc += records[j, HEAD + WEIGHT] * data[p]
+                    score += records[j, HEAD + WEIGHT] * data[p]
                 else:
-                    acc += records[j, HEAD + WEIGHT] * bucket_scale[
+                    score += records[j, HEAD + WEIGHT] * bucket_scale[
                         np.int64(records[j, BUCKET])] * data[p]
-            z[0] = acc
+            z[0] = score
             _record_sums(records, bucket_scale, data, indices, begin, end, 1, z)
             for k in range(n_outputs):
                 z[k] = (z[k] * bucket_scale[0] if single else z[k]) + b[k]
@@ -344,10 +349,9 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
             if m == 1 and n_columns == end - begin:
                 # A step of one row whose columns are all distinct: each
                 # column settled straight from its entry, in one more pass
-                # (gathering the gradient first took two, and a fourth of
-                # the epoch).
+                # (gathering the gradient first took two).
                 for c in range(n_columns):
-                    j = columns[c]
+                    j = met[c]
                     bj = 0 if single else np.int64(records[j, BUCKET])
                     _settle(optimizer_code, records, j, n_outputs, owed[c], dloss,
                             bucket_scale[bj], data[begin + c], l2[bj], l1[bj], eta, rates, c1,
@@ -364,7 +368,7 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
                             records[j, f] += dloss[k] * s_j * data[p]
 
         for c in range(n_columns):
-            j = columns[c]
+            j = met[c]
             bj = 0 if single else np.int64(records[j, BUCKET])
             _settle(optimizer_code, records, j, n_outputs, owed[c], no_data, 0.0, 0.0, l2[bj],
                     l1[bj], eta, rates, c1, c2, cast)
@@ -379,16 +383,35 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
                 b_avg[k] += (b[k] - b_avg[k]) * (weight / total)
         t += 1
 
-    # Every column up to date, as if met with no data in the epoch's last step.
+    # Every column up to date, as if met with no data in the epoch's last
+    # step, and written back (a column not met from its state at the start).
+    adam = S2.shape[0] > 0
     for j in range(n_features):
-        if averages:
-            _hold_average(records, total, j, n_outputs)
-        missed = t - np.int64(records[j, SETTLED])
-        if missed > 0:
-            _bring_up(optimizer_code, records, j, n_outputs, missed - 1, powers, eta, rates, c1,
-                      c2, cast)
-            bj = 0 if single else np.int64(records[j, BUCKET])
-            _settle(optimizer_code, records, j, n_outputs, missed, no_data, 0.0, 0.0, l2[bj],
-                    l1[bj], eta, rates, c1, c2, cast)
-    _unpack_records(records, W, S1, S2, W_avg, averages, total)
+        settled = np.int64(records[j, SETTLED]) if loaded[j] else t_start
+        since = records[j, SINCE] if loaded[j] else total_start
+        missed = t - settled
+        bj = 0 if single else bucket[j]
+        for k in range(n_outputs):
+            f = HEAD + FIELDS * k
+            if not loaded[j]:
+                w, s1, s2 = W[k, j], S1[k, j], S2[k, j] if adam else 0.0
+                held = W_avg[k, j] * total_start if averages else 0.0
+            else:
+                w, s1, s2 = records[j, f + WEIGHT], records[j, f + FIRST], records[j, f + SECOND]
+                held = records[j, f + SUM]
+            if averages:
+                held += w * (total - since)
+            if missed > 1 and optimizer_code != ADAGRAD:
+                w, s1, s2 = _catch_up(optimizer_code, w, s1, s2, powers[0, missed - 1],
+                                      powers[1, missed - 1], eta, rates, c1, c2)
+                w = _rounded(cast, w)
+            if missed > 0:
+                w, s1, s2 = _paid(optimizer_code, w, s1, s2, 0.0, missed, l2[bj], l1[bj], eta,
+                                  rates, c1, c2)
+            W[k, j] = w
+            S1[k, j] = s1
+            if adam:
+                S2[k, j] = s2
+            if averages and total > 0.0:
+                W_avg[k, j] = held / total
     return t

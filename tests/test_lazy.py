@@ -153,3 +153,20 @@ def test_a_row_with_a_repeated_column_takes_the_gathered_gradient(optimizer):
                     (0, 0.01, 0.5, 1e-4, 0.0), state_args)
         results.append(np.append(W, b))
     np.testing.assert_allclose(results[1], results[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", EXACT)
+def test_columns_an_epoch_does_not_meet_are_caught_up(optimizer):
+    """partial_fit on a few rows at a time: each call is an epoch that meets
+    a few of the columns and catches the others up from their state at its
+    start, which must be the dense rule's steps exactly.
+    """
+    X, y = _sparse_problem(n_rows=120, n_features=60, density=0.05)
+    params = _fixed_steps(optimizer=optimizer, penalty=None)
+    lazy, dense = GDRegressor(**params), GDRegressor(**params)
+    for start in range(0, 120, 6):
+        rows = slice(start, start + 6)
+        lazy.partial_fit(X[rows], y[rows])
+        dense.partial_fit(X[rows].toarray(), y[rows])
+    np.testing.assert_allclose(lazy.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lazy.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
