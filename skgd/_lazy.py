@@ -221,8 +221,11 @@ def _record_sums(records, factor, data, indices, begin, end, first_output, z):
 
 @jit()
 def _record_table(n_rows, n_outputs):
-    """An uninitialised table of ``n_rows`` records, each starting a 64-byte line
-    when a record fills one (one output), and on a line's start otherwise."""
+    """An uninitialised table of ``n_rows`` records that starts on a 64-byte line.
+
+    A record of one output is padded to fill a line, so each sits on one;
+    with several outputs a record spans a few lines, from wherever it starts.
+    """
     width = 8 if n_outputs == 1 else HEAD + FIELDS * n_outputs
     raw = np.empty(n_rows * width + 8)
     skip = (-np.int64(raw.ctypes.data)) % 64 // 8
