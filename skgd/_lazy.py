@@ -41,9 +41,11 @@ Where this is not the dense rule's trajectory:
 * the penalty of the missed steps is paid when the column is met: its
   l2 gradient ``n l2 w`` and soft-threshold ``eta n l1`` count the ``n``
   steps since the column's last step (with momentum and Nesterov, for
-  ``n > 1``, the l2 part is taken implicitly, so that a rare column's large
-  ``n`` cannot overshoot; a column met at every step takes the dense rule's
-  steps exactly, penalty included).
+  ``n > 1``, the l2 part is taken implicitly, and where the velocity would
+  carry the weight past zero with it, as a proximal step of the rule's
+  long-run length ``eta / (1 - mu)`` outside the velocity, so that a rare
+  column's large ``n`` cannot overshoot; a column met at every step takes
+  the dense rule's steps exactly, penalty included).
   Summed over an epoch every column receives the penalty of every step, so
   the fixed point is the same objective's optimum; the path differs;
 * the average of the iterates (``average``) counts a column at the value of
@@ -109,10 +111,22 @@ def _lazy_step(code, w, s1, s2, g, lam, implicit, eta, hyper, c1, c2):
 
     With ``implicit``, momentum and Nesterov take the l2 part at the new
     weight, ``w' = w - eta d(g + lam w')`` solved for ``w'``: stable however
-    many steps' penalty ``lam`` holds. Otherwise the dense rule's step.
+    many steps' penalty ``lam`` holds. The penalty ``lam w'`` then joins the
+    velocity, unless the catch-up would carry the weight past zero with it
+    (it moves the weight by up to ``eta lam w' mu / (1 - mu)``, a frozen
+    force): then the velocity holds the data alone, and the penalty is a
+    proximal step of the rule's long-run length ``eta / (1 - mu)``, the
+    same balance of data and penalty at a fixed point. (On 2,000 rows of
+    50,000 sparse columns, a column met once an epoch with an l2 strength
+    of 3,355 after preconditioning went 54 times past zero a meeting, and
+    the fit diverged.) Otherwise the dense rule's step.
     """
     mu, rho, beta_1, beta_2, eps = hyper
     if (code == MOMENTUM or code == NESTEROV) and implicit:
+        if eta * lam * mu >= 1.0 - mu:
+            v = mu * s1 + g
+            direction = v if code == MOMENTUM else g + mu * v
+            return (w - eta * direction) / (1.0 + eta * lam / (1.0 - mu)), v, s2
         if code == MOMENTUM:
             w_new = (w - eta * (mu * s1 + g)) / (1.0 + eta * lam)
         else:
