@@ -300,7 +300,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """``(start, power)``: the update from which the published weights are averaged (0: never).
 
         ``average`` when set: the mean of the iterates, as in scikit-learn.
-        Otherwise, for a ``fit`` of the stochastic or mini-batch solver under
+        Otherwise, for a ``fit`` of the stochastic solver under
         ``learning_rate="auto"``, the average from the first update in which
         update ``t`` weighs about ``t ** 3`` (polynomial-decay averaging,
         Shamir and Zhang, 2013): far less noisy than the last iterate, and
@@ -314,7 +314,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         if self.average:
             return (1 if self.average is True else int(self.average)), 0
-        auto = not partial and self.learning_rate == "auto" and self.solver != "batch"
+        auto = not partial and self.learning_rate == "auto" and self.solver == "stochastic"
         return int(auto), AUTO_AVERAGE_POWER
 
     # ------------------------------------------------------------- the data

@@ -62,10 +62,7 @@ class GDClassifier(ClassifierMixin, BaseGD):
         the weights do not overshoot the optimum's, and ``eta0_`` holds the
         cap; with momentum its steps are shortened by ``1 - momentum``), and
         to the tuning-free steps of
-        :class:`~skgd.GDRegressor` for the mini-batch and batch solvers (the
-        mini-batch step ``1 / L_B`` under ``"adaptive"``, not
-        ``"invscaling"``: on the hinge loss that decay ended 7 points of
-        accuracy below SGDClassifier's on iris). On
+        :class:`~skgd.GDRegressor` for the mini-batch and batch solvers. On
         the log loss a ``fit`` of either re-reads that step (the cap) from the
         rows' curvature at the weights, which falls as the classes separate
         (user guide, "Learning-rate schedules"): ``eta0_`` is the mini-batch

@@ -77,7 +77,7 @@ class GDRegressor(RegressorMixin, BaseGD):
                       default), ``eta0`` capped at ``2 / L_max`` so
                       that no single-sample step lands further past
                       that sample's optimum than it started
-        minibatch     ``"invscaling"`` from ``1 / L_B``, the expected
+        minibatch     ``"adaptive"`` from ``1 / L_B``, the expected
                       smoothness of a batch mean: between ``L`` and
                       ``L_max`` (Gower et al., 2019)
         batch         ``"barzilai-borwein"``: steps ``s's / s'y`` from
@@ -96,8 +96,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         ``X' X / n``, by power iteration) and ``L_max`` the largest such
         constant of a single sample's loss. Momentum and Nesterov steps are
         multiplied by ``1 - momentum`` on the stochastic and mini-batch
-        solvers. The stochastic and mini-batch solvers' ``fit`` then publishes a
-        weighted average of its iterates (see ``average``). AdaGrad, RMSProp and Adam move each coefficient by about
+        solvers. The stochastic solver's ``fit`` then publishes a weighted
+        average of its iterates (see ``average``). AdaGrad, RMSProp and Adam move each coefficient by about
         the step per update, so they get ``"adaptive"`` from a base step
         times ``std(y) / sqrt(k)``, ``k`` the mean number of non-zero
         features per row:
@@ -169,7 +169,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         Polyak-Ruppert averaging: ``coef_`` is the mean of the iterates,
         from the first update (True) or from update number ``average``, as
         in scikit-learn. False: under ``learning_rate="auto"``, a ``fit`` of
-        the stochastic or mini-batch solver publishes the average in which update ``t``
+        the stochastic solver publishes the average in which update ``t``
         weighs ``t (t + 1) (t + 2)`` (coefficients that are zero at the
         last iterate stay zero); otherwise the last iterate.
     epsilon : float, default=0.1

@@ -344,15 +344,7 @@ def auto_schedule(est, problem, rows):
         L = curvature * lipschitz_constant(problem, rows)
         eta = damping / max(batch_smoothness(L, L_max, rows.size, size) + l2, 1e-300)
         if reader is None:
-            # A regression fit decays the step as the stochastic solver does,
-            # and its fit averages the iterates (BaseGD._averaging): under
-            # "adaptive" each step size waited n_iter_no_change epochs at
-            # its noise floor before a shrink, 23 epochs on 160,000 x 100
-            # dense rows where these take 6, to the same test R².
-            # The classifiers' losses keep "adaptive" (averaged too): on
-            # the hinge loss the decay ended 7 points of accuracy below
-            # SGDClassifier's on iris (test_accuracy_matches_sgdclassifier).
-            return ("adaptive" if est._is_classifier else "invscaling"), eta, 1.0
+            return "adaptive", eta, 1.0
         return "adaptive", reader.starting_at(eta), 1.0, reader
     # Capped single-sample steps: on unscaled data SGDRegressor's
     # eta0 = 0.01 diverges, and so does SGDClassifier's "optimal" first

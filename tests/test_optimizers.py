@@ -46,12 +46,9 @@ def test_first_updates_match_numpy(optimizer, solver, batch_size, sparse):
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_state_survives_partial_fit(optimizer):
-    # k partial_fit calls without shuffling equal one fit of k epochs (both
-    # averaged from the first update: a fit under "auto" otherwise publishes
-    # its own weighted average, which partial_fit does not take).
+    # k partial_fit calls without shuffling equal one fit of k epochs.
     X, y = _data()
-    params = dict(optimizer=optimizer, solver="minibatch", batch_size=8, shuffle=False, tol=None,
-                  average=True)
+    params = dict(optimizer=optimizer, solver="minibatch", batch_size=8, shuffle=False, tol=None)
     full = GDRegressor(max_iter=3, **params).fit(X, y)
     parts = GDRegressor(**params)
     for _ in range(3):

@@ -144,7 +144,7 @@ def test_stochastic_auto_is_sgdregressor_default(diabetes):
     assert GDRegressor(solver="batch").fit(X, y).learning_rate_ == "barzilai-borwein"
     assert GDRegressor(solver="batch", loss="epsilon_insensitive").fit(X, y).learning_rate_ == "constant"
     assert GDRegressor(solver="batch", optimizer="momentum").fit(X, y).learning_rate_ == "constant"
-    assert GDRegressor(solver="minibatch").fit(X, y).learning_rate_ == "invscaling"
+    assert GDRegressor(solver="minibatch").fit(X, y).learning_rate_ == "adaptive"
 
 
 # The losses' second derivatives: r^2 / 2 and (|r| - epsilon)^2.
@@ -183,9 +183,7 @@ def test_averaging_is_the_mean_of_the_iterates(diabetes):
 
 def test_partial_fit_continues_the_fit(diabetes):
     X, y = diabetes
-    # (Both averaged from the first update: a fit under "auto" otherwise
-    # publishes its own weighted average, which partial_fit does not take.)
-    params = dict(shuffle=False, tol=None, solver="minibatch", average=True)
+    params = dict(shuffle=False, tol=None, solver="minibatch")
     full = GDRegressor(max_iter=4, **params).fit(X, y)
     parts = GDRegressor(**params)
     for _ in range(4):

@@ -490,9 +490,7 @@ def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
     # intercept-only objective) and the gradient is within 0.1 of its start:
     # a median over 5 seeds of 45 and 25 epochs (39 to 49, 25 to 30; 73 and
     # 55 without the stop), the exact optimum's test score within 0.005, no
-    # warning. (Over seeds 0 to 19 the medians of five are 39 to 51.) The
-    # regressor has since left "adaptive" for a decaying step and an
-    # average (the next test): 6 to 7 epochs here.
+    # warning. (Over seeds 0 to 19 the medians of five are 39 to 51.)
     rng = np.random.RandomState(0)
     X = rng.randn(10_000, 20) @ (np.eye(20) + 0.3 * rng.randn(20, 20))
     z = X @ rng.randn(20)
@@ -513,37 +511,6 @@ def test_minibatch_auto_stops_shrinking_when_shrinks_no_longer_pay(kind):
         assert est.score(X_test, y_test) >= target
         epochs.append(est.n_iter_)
     assert np.median(epochs) <= 60
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_minibatch_regressor_averages_a_decaying_step(seed):
-    # Under "adaptive" the mini-batch regressor sat at each step's noise
-    # floor for n_iter_no_change epochs before a shrink: 16 epochs here,
-    # 2e-3 above Ridge's objective. Under "auto" it now decays the step as
-    # "invscaling" does and publishes the polynomial-decay average of its
-    # iterates, as the stochastic solver: 6 epochs, 2e-5 above (columns of
-    # scales 1e-2 to 1e2, shifted by 3).
-    rng = np.random.RandomState(seed)
-    scales = np.logspace(-2, 2, 20)
-    X = rng.standard_normal((20_000, 20)) * scales + 3.0
-    y = X @ (rng.standard_normal(20) / scales) + rng.standard_normal(20_000)
-    X_train, y_train = X[4_000:], y[4_000:]
-    exact = Ridge(alpha=1e-4 * y_train.size).fit(X_train, y_train)
-
-    def objective(coef, intercept):
-        residual = X_train @ coef + intercept - y_train
-        return 0.5 * np.mean(residual**2) + 0.5e-4 * coef @ coef
-
-    est = _fit_quietly(GDRegressor(solver="minibatch", random_state=seed), X_train, y_train)
-    assert est.learning_rate_ == "invscaling"
-    assert est.n_iter_ <= 10
-    best = objective(exact.coef_, exact.intercept_)
-    assert objective(est.coef_, est.intercept_[0]) <= best * (1 + 1e-4)
-    # The classifiers keep "adaptive": the decay lost 7 points of accuracy
-    # on iris with the hinge loss (test_accuracy_matches_sgdclassifier).
-    labels = (y_train > np.median(y_train)).astype(int)
-    assert GDClassifier(solver="minibatch", max_iter=3, tol=None).fit(
-        X_train, labels).learning_rate_ == "adaptive"
 
 
 def test_averaged_stochastic_regressor_reads_tol_in_units_of_the_target():
