@@ -98,15 +98,11 @@ GRADIENT = 2  # EVALUATE, and leave the mean gradient in G_out and G_b_out
 STEP = 3  # one step from the gradient given in G_out and G_b_out (summed elsewhere)
 INTERCEPT_ONLY = 4  # sum the losses of the model that predicts b everywhere (W unread)
 
-# What is inlined: the per-row helpers and the small per-step ones that
-# take arrays (the l2 decay). The larger helpers that do not depend on the
-# storage format (optimizer steps, paying the l1 penalty, the softmax) are
-# plain calls: numba inlines at the level of its own IR, and inlining them
-# too made the first compile about twice as long. So are the helpers of
-# scalars only (the loss, the step size, the averaging weights): a call
-# without arrays takes no reference counts, so it costs nothing measurable
-# (LLVM inlines the small ones itself), and copying the loss's nine
-# branches into every loop took about 0.7 s of a default first fit's 6.7 s.
+# What is inlined: the per-row helpers and the small per-step ones (the
+# loss, the l2 decay). The larger helpers that do not depend on the storage
+# format (optimizer steps, paying the l1 penalty, the softmax) are plain
+# calls: numba inlines at the level of its own IR, and inlining them too
+# made the first compile about twice as long.
 #
 # The shape of the per-row helpers is set by reference counting. Inlining
 # copies each array argument into a variable of the helper: a count taken
@@ -345,7 +341,7 @@ def _prefetch_row(is_csr, X, data, indices, indptr, order, r):
         prefetch(X, first + np.uint64(n_features - 1))  # the row may end on a new line
 
 
-@jit()
+@jit(inline="always")
 def _average_weight(tau, power):
     """Weight of the ``tau``-th averaged iterate (from 1): ``tau (tau + 1) ... (tau + power - 1)``.
 
@@ -360,7 +356,7 @@ def _average_weight(tau, power):
     return weight
 
 
-@jit()
+@jit(inline="always")
 def _total_average_weight(tau, power):
     """Sum of the weights of the first ``tau`` averaged iterates (a closed form)."""
     total = tau

@@ -70,7 +70,7 @@ UNBOUNDED_GRADIENT_LOSSES = (SQUARED_ERROR, SQUARED_EPSILON_INSENSITIVE, SQUARED
 MAX_DLOSS = 1e12
 
 
-@jit()
+@jit(inline="always")
 def loss_and_derivative(code, p, y, epsilon):
     """Return ``(loss, dloss/dp)`` of one output for decision value ``p``.
 

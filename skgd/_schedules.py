@@ -29,7 +29,7 @@ ADAPTIVE_DIVISOR = 5.0
 MIN_ADAPTIVE_ETA = 1e-6
 
 
-@jit()
+@jit(inline="always")
 def step_size(code, base, t, power_t, alpha, t0):
     """Step size of update number ``t`` (counted from 1)."""
     if code == INVSCALING:
