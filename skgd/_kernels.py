@@ -287,16 +287,25 @@ def _pay_l1(W, bucket, accrued, received, j, acc, S):
     has had, both in the units of ``V`` (the weights are ``scale * V``), so
     that paying lazily, at a feature's next use, is the same as paying at
     every step. A coefficient moves towards zero by what it is still owed in
-    its direction, and stops at zero.
+    its direction, and stops at zero. While the lazy average runs (``acc``
+    not empty) the payment is a change of ``V`` like a step's, taken out of
+    ``acc`` so that the iterates already averaged keep their value (as
+    :func:`_add_row_averaged` does): without it every payment moved them
+    all, and the default stochastic fit with ``penalty="l1"`` ended 16%
+    above Lasso's objective.
     """
     owed = accrued[bucket[j]]
+    averaging = acc.shape[0] > 0
     for k in range(W.shape[0]):
         w = W[k, j]
         if w > 0.0:
             W[k, j] = max(0.0, w - (owed + received[k, j]))
         elif w < 0.0:
             W[k, j] = min(0.0, w + (owed - received[k, j]))
-        received[k, j] += W[k, j] - w
+        paid = W[k, j] - w
+        received[k, j] += paid
+        if averaging:
+            acc[k, j] -= paid * S[bucket[j]]
 
 
 @jit()
