@@ -337,12 +337,14 @@ def auto_schedule(est, problem, rows):
         name = "barzilai-borwein" if smooth and optimizer == "sgd" else "constant"
         return name, 1.0 / max(L, 1e-300), 1.0
     if solver == "minibatch":
-        size = min(est.batch_size, rows.size)
+        # (A dask problem holds no rows here: its chunks hold them all.)
+        n_rows = problem.n_train if problem.chunked else rows.size
+        size = min(est.batch_size, n_rows)
         reader = (LocalCurvature(problem, rows, size, l2, damping)
                   if loss_code == LOG_LOSS and not problem.chunked else None)
         L_max = curvature * _largest_row_curvature(problem, rows, reader)
         L = curvature * lipschitz_constant(problem, rows)
-        eta = damping / max(batch_smoothness(L, L_max, rows.size, size) + l2, 1e-300)
+        eta = damping / max(batch_smoothness(L, L_max, n_rows, size) + l2, 1e-300)
         if reader is None:
             return "adaptive", eta, 1.0
         return "adaptive", reader.starting_at(eta), 1.0, reader
