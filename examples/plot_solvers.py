@@ -13,10 +13,10 @@ many samples feed each step:
   stalls at a noise floor set by the step size.
 * ``minibatch``: one step per ``batch_size`` samples: less noise per step,
   fewer (vectorisable) steps per epoch.
-* ``batch``: one exact gradient step per epoch, each cheap. With
-  ``learning_rate="auto"`` the steps are Barzilai-Borwein steps: the
-  objective may jump up for an epoch (the spike in the figure), then falls
-  fast, far below the other two's noise floors.
+* ``batch``: one exact gradient per epoch, each cheap. With
+  ``learning_rate="auto"`` the steps are L-BFGS steps (the direction from
+  the last changes of the weights and of the gradient, with a line search):
+  the objective falls fast, far below the other two's noise floors.
 
 To see the whole path, each solver is fitted once to find where its
 stopping rule ends it, then refitted with ``max_iter = k`` for a grid of

@@ -64,6 +64,7 @@ from ._stopping import (
     estimated_excess,
     judged_rows,
     shrinking_is_done,
+    smooth_gradient,
     stationarity,
     still_descending,
     stopping_rule,
@@ -781,23 +782,29 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 if history["start_norm"] is None:
                     history["start_norm"] = norm  # the first epoch starts at the start
                 certificate = _relative(norm, history["start_norm"])
-            restart = None
-            if observing:
-                restart = schedule.observe(before, state.flat_weights(), eta_base, objective)
-            if restart is None:
+            accepted, move_to = True, None  # (a line search: whether it took `before`, and
+            if observing:                   # where the next epoch starts if not from the step)
+                full_gradient = (smooth_gradient(*gradient, W_before, problem)
+                                 if schedule.needs_gradient else None)
+                accepted, move_to = schedule.observe(before, state.flat_weights(), eta_base,
+                                                     objective, full_gradient)
+            if accepted:
                 finite = bool(np.isfinite(state.W).all() and np.isfinite(state.b).all())
                 check_divergence(self, schedule, state.epochs, objective, finite, reference)
                 if gradient is not None:
-                    longest_step = max(longest_step, eta_base)
+                    # (L-BFGS: the gradient step of its curvature model.)
+                    step = getattr(schedule, "step_along_gradient", eta_base)
+                    longest_step = max(longest_step, step)
                     first = history["loss"][0] if history["loss"] else objective
                     # AdaGrad's, RMSProp's and Adam's steps are per-coordinate
                     # moves, not lengths along the gradient: no curvature to
                     # read from them, and the certificate is the gradient alone.
                     excess = 0.0 if self.optimizer in ADAPTIVE_AUTO_ETA else estimated_excess(
                         norm, longest_step, objective, (self.tol or 0.0) * first)
-            else:  # the line search took back a step: the next starts from before it
-                state.set_flat_weights(restart)
+            else:  # the line search took back a step
                 certificate = None
+            if move_to is not None:
+                state.set_flat_weights(move_to)
             history["loss"].append(objective)
             if self.verbose:
                 self._print_epoch(state, schedule, objective, eta_base, timing, certificate,
@@ -957,9 +964,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         figure = "" if ratio is None else (
             f" The gradient of the objective is {ratio:.2g} of its size at the start "
             "(stationarity_; 0 at the optimum).")
-        # On the full batch, the Barzilai-Borwein steps of plain gradient
-        # descent certify in fewer epochs than the adaptive optimizers.
-        alternative = (" optimizer='sgd' (Barzilai-Borwein steps on the full batch) usually "
+        # On the full batch, the L-BFGS or Barzilai-Borwein steps of plain
+        # gradient descent certify in fewer epochs than the adaptive optimizers.
+        alternative = (" optimizer='sgd' (L-BFGS or Barzilai-Borwein steps on the full batch) usually "
                        "needs fewer epochs." if self.solver == "batch"
                        and self.optimizer in ADAPTIVE_AUTO_ETA else "")
         if not history["converged"] and self.tol is not None and history["stop"]:
@@ -1058,8 +1065,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         once per call (one pass over the data), unless the last epoch's
         running objective already beat the intercept-only model; a ``fit``
         always takes that pass, which also gives the certificate,
-        ``history["stationarity"]``. Barzilai-Borwein steps end at the best
-        point their line search accepted, if the last trial is worse.
+        ``history["stationarity"]``. L-BFGS and Barzilai-Borwein steps end at
+        the best point their line search accepted, if the last trial is worse.
         """
         running_ok = self.solver != "batch" and history["loss"][-1] <= reference.baseline
         if schedule.name in DECAYING_SCHEDULES and self.learning_rate != "auto":

@@ -80,15 +80,23 @@ class GDRegressor(RegressorMixin, BaseGD):
         minibatch     ``"adaptive"`` from ``1 / L_B``, the expected
                       smoothness of a batch mean: between ``L`` and
                       ``L_max`` (Gower et al., 2019)
-        batch         ``"barzilai-borwein"``: steps ``s's / s'y`` from
-                      the last change ``s`` of the weights and ``y``
-                      of the gradient, from ``1 / L`` up, rounded to
-                      powers of ``2^(1/4)`` (so that rounding noise
-                      does not change the path), with a non-monotone
-                      line search that halves a step whose objective
-                      is above the highest of the last 10;
-                      ``"constant"`` ``1 / L`` for the kinked losses
-                      (``epsilon_insensitive``) and other optimizers
+        batch         ``"l-bfgs"``: limited-memory BFGS directions
+                      from the last 10 changes of the weights and of
+                      the gradient (the first a step ``1 / L``), with
+                      a line search that halves the step until the
+                      objective falls (Armijo's condition);
+                      ``"barzilai-borwein"`` with an l1 part (which
+                      needs a proximal step) or ``average`` (the
+                      mean of gradient steps): steps ``s's / s'y``
+                      from the last change ``s`` of the weights and
+                      ``y`` of the gradient, from ``1 / L`` up,
+                      rounded to powers of ``2^(1/4)`` (so that
+                      rounding noise does not change the path), with
+                      a non-monotone line search that halves a step
+                      whose objective is above the highest of the
+                      last 10; ``"constant"`` ``1 / L`` for the
+                      kinked losses (``epsilon_insensitive``) and
+                      other optimizers
         ============  ===============================================
 
         ``L`` is the Lipschitz constant of the objective's gradient (the
@@ -136,7 +144,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         Stop when the objective (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs
         in a row; with the stochastic solver each target of a 2-D ``y``
-        stops on its own. The batch solver on a smooth loss, with
+        stops on its own. The batch solver on a smooth loss, with L-BFGS,
         Barzilai-Borwein or constant steps and no averaging, stops instead
         at the first epoch where the gradient of the objective is at most
         ``tol / 10`` of the zero model's (see ``stationarity_``) and the

@@ -99,6 +99,11 @@ class EpochSchedule:
         self.shrinks += 1
 
 
+def _quarter_power_of_two(x):
+    """``x`` rounded to a power of ``2 ** (1 / 4)``: rounding noise (almost) never changes it."""
+    return 2.0 ** (round(4.0 * math.log2(x)) / 4.0)
+
+
 class BarzilaiBorweinSchedule(EpochSchedule):
     """Barzilai-Borwein steps with a non-monotone line search, for the batch solver.
 
@@ -131,6 +136,7 @@ class BarzilaiBorweinSchedule(EpochSchedule):
 
     MAX_RATIO = 1e4
     GAMMA = 1e-4
+    needs_gradient = False  # (observe recovers the gradient mapping from the step)
 
     def __init__(self, eta0, memory=10):
         super().__init__("barzilai-borwein", eta0, 1.0)
@@ -141,15 +147,18 @@ class BarzilaiBorweinSchedule(EpochSchedule):
         self.returning = False  # the next epoch starts at the anchor again
         self.minimum = (np.inf, None)  # (objective, weights) of the best accepted point
 
-    def observe(self, before, after, eta, objective):
+    def observe(self, before, after, eta, objective, gradient=None):
         """Take the epoch that moved ``before`` (objective ``objective``) to ``after``.
 
-        Returns the weights to go back to when ``before`` is rejected, else None.
+        Returns ``(accepted, weights)``: whether ``before`` is accepted, and
+        the weights to go back to when it is not (else None: the epoch's
+        step stands). ``gradient`` (the objective's at ``before``) is not
+        used: with an l1 part the step's gradient mapping is the one to take.
         """
         if self.returning:  # back at the anchor, stepping with the shorter step
             self.returning = False
             self.anchor_eta = eta
-            return None
+            return True, None
         if self.anchor is not None:
             w_a, g_a = self.anchor
             decrease = self.GAMMA * float(np.sum((before - w_a) ** 2)) / self.anchor_eta
@@ -157,7 +166,7 @@ class BarzilaiBorweinSchedule(EpochSchedule):
             if not (math.isfinite(objective) and objective <= reference - decrease):
                 self.eta = self.anchor_eta / 2.0
                 self.returning = True
-                return w_a
+                return False, w_a
         gradient = (before - after) / eta
         self.accepted.append(objective)
         if objective < self.minimum[0]:
@@ -168,10 +177,10 @@ class BarzilaiBorweinSchedule(EpochSchedule):
             sy = float(s @ y)
             ratio = float(s @ s) / sy / self.eta0 if sy > 0 else 1.0
             ratio = min(max(ratio, 1.0), self.MAX_RATIO)
-            self.eta = self.eta0 * 2.0 ** (round(4.0 * math.log2(ratio)) / 4.0)
+            self.eta = self.eta0 * _quarter_power_of_two(ratio)
         self.anchor = (before, gradient)
         self.anchor_eta = eta
-        return None
+        return True, None
 
     def base_for_epoch(self, epoch):
         return self.eta
@@ -180,3 +189,100 @@ class BarzilaiBorweinSchedule(EpochSchedule):
     def best(self):
         """``(objective, weights)`` of the best accepted point (where a fit may end)."""
         return self.minimum
+
+
+class LbfgsSchedule(EpochSchedule):
+    """Limited-memory BFGS directions with a backtracking line search, for the batch solver.
+
+    For smooth objectives without an l1 part. Each epoch computes the
+    objective and its gradient at the weights it starts from (the kernel's
+    own gradient step from there is not kept); :meth:`observe` then accepts
+    or rejects that point and says where the next epoch starts. From an
+    accepted point ``w`` with gradient ``g`` the direction is ``d = -H g``,
+    ``H`` the inverse curvature of the last ``memory`` pairs ``s = w - w_a``,
+    ``y = g - g_a`` (the two-loop recursion; Nocedal and Wright, 2006,
+    algorithm 7.4), scaled by ``s'y / y'y`` of the newest pair; the first
+    direction is ``-eta0 g``. The point ``w + t d`` is accepted when its
+    objective is at most ``f(w) + ARMIJO t g'd`` (Armijo's condition);
+    otherwise ``t`` is halved, from the same ``w``, so that a fit cannot
+    diverge. On text data of 20,000 x 2^15 (log loss), 50-65 epochs to a
+    gradient 1e-4 of its size at the start where Barzilai-Borwein steps
+    took 800: the pairs learn the curvature of the columns that gradient
+    steps cannot equalise.
+
+    Parameters
+    ----------
+    eta0 : float
+        The step ``1 / L`` of the first direction (a gradient step).
+    memory : int, default=10
+        Pairs ``(s, y)`` kept.
+    """
+
+    ARMIJO = 1e-4
+    ROUNDING = 1e-12  # relative changes of an objective that rounding can explain
+    needs_gradient = True
+
+    def __init__(self, eta0, memory=10):
+        super().__init__("l-bfgs", eta0, 1.0)
+        self.memory = memory
+        self.pairs = []  # (s, y, 1 / s'y), oldest first
+        self.anchor = None  # (weights, gradient, objective, direction) of the last accepted point
+        self.t = 1.0  # the line search's step along the direction
+        # g'Hg / g'g at the last accepted point: the gradient step a quadratic
+        # model of curvature H would take (for the certificate's excess).
+        self.step_along_gradient = eta0
+
+    def observe(self, before, after, eta, objective, gradient=None):
+        """Take the epoch that started at ``before`` (objective ``objective``, gradient ``gradient``).
+
+        Returns ``(accepted, weights)``: whether ``before`` is accepted, and
+        where the next epoch starts (``after``, the kernel's step, is not used).
+        """
+        if self.anchor is not None:
+            w_a, g_a, f_a, d = self.anchor
+            slope = float(g_a @ d)
+            armijo = objective <= f_a + self.ARMIJO * self.t * slope
+            # Near the optimum the objective's changes fall below its
+            # rounding, and Armijo's test, then a coin toss, halved the step
+            # without end (a gradient 3.6e-10 of its start after 100,000
+            # epochs where tol asked for 1e-13): there the gradient judges.
+            rounding = (objective <= f_a + self.ROUNDING * abs(f_a)
+                        and float(gradient @ gradient) < float(g_a @ g_a))
+            if not (math.isfinite(objective) and (armijo or rounding)):
+                self.t /= 2.0
+                return False, w_a + self.t * d
+            s, y = before - w_a, gradient - g_a
+            sy = float(s @ y)
+            # (Convexity gives s'y >= 0; near 0 it is rounding, and the pair
+            # would make H singular.)
+            if sy > 1e-12 * math.sqrt(float(s @ s) * float(y @ y)):
+                self.pairs = [*self.pairs[-(self.memory - 1):], (s, y, 1.0 / sy)]
+        d = self._direction(gradient)
+        if not float(gradient @ d) < 0.0:  # (rounding near the optimum): a gradient step
+            self.pairs = []
+            d = -self.eta0 * gradient
+        self.anchor = (before, gradient, objective, d)
+        self.t = 1.0
+        self.step_along_gradient = -float(gradient @ d) / max(float(gradient @ gradient), 1e-300)
+        return True, before + d
+
+    @property
+    def best(self):
+        """``(objective, weights)`` of the last accepted point, the best (where a fit may end)."""
+        return (np.inf, None) if self.anchor is None else (self.anchor[2], self.anchor[0])
+
+    def _direction(self, gradient):
+        """``-H gradient`` by the two-loop recursion over the stored pairs."""
+        if not self.pairs:
+            return -self.eta0 * gradient
+        q = gradient.copy()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * float(s @ q)
+            q -= a * y
+            alphas.append(a)
+        s, y, rho = self.pairs[-1]
+        q *= _quarter_power_of_two(1.0 / (rho * float(y @ y)))  # s'y / y'y
+        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
+            q += (a - rho * float(y @ q)) * s
+        return -q

@@ -28,7 +28,7 @@ from ._precondition import (
     csr_column_pass,
     significant_bits,
 )
-from ._schedules import BarzilaiBorweinSchedule, EpochSchedule
+from ._schedules import BarzilaiBorweinSchedule, EpochSchedule, LbfgsSchedule
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
 # Their steps are normalised per coordinate, so they move each coefficient by
@@ -331,10 +331,14 @@ def auto_schedule(est, problem, rows):
     damping = 1.0 - est.momentum if optimizer != "sgd" else 1.0
     if solver == "batch":
         L = curvature * lipschitz_constant(problem, rows) + l2
-        # Barzilai-Borwein steps assume a gradient that changes smoothly;
-        # on kinked losses (and under momentum) the step stays 1 / L.
-        smooth = loss_code not in NONSMOOTH_LOSSES
-        name = "barzilai-borwein" if smooth and optimizer == "sgd" else "constant"
+        # L-BFGS and Barzilai-Borwein steps assume a gradient that changes
+        # smoothly; on kinked losses (and under momentum) the step stays
+        # 1 / L. An l1 part needs the proximal step that Barzilai-Borwein
+        # steps take and L-BFGS directions do not, and `average` the
+        # kernel's own steps, which L-BFGS discards.
+        name = "constant"
+        if loss_code not in NONSMOOTH_LOSSES and optimizer == "sgd":
+            name = "barzilai-borwein" if problem.l1.any() or est.average else "l-bfgs"
         return name, 1.0 / max(L, 1e-300), 1.0
     if solver == "minibatch":
         # (A dask problem holds no rows here: its chunks hold them all.)
@@ -542,6 +546,8 @@ def resolve_schedule(est, problem, first=None):
             eta0 = min(eta0, first[1]) if eta0 > 0 else first[1]
     if name == "barzilai-borwein":
         return BarzilaiBorweinSchedule(float(eta0))
+    if name == "l-bfgs":
+        return LbfgsSchedule(float(eta0))
     schedule = EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
     schedule.curvature = curvature
     return schedule

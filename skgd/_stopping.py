@@ -59,7 +59,7 @@ def advice(est, schedule):
 
 def _explicit(name):
     """An explicit schedule that reproduces an "auto" choice."""
-    return "constant" if name == "barzilai-borwein" else name
+    return "constant" if name in ("barzilai-borwein", "l-bfgs") else name
 
 
 def divergence_error(est, schedule, epoch, what, non_finite):
@@ -345,7 +345,7 @@ def certifies(est, loss_code, schedule, validating):
     """
     return (not validating and not est.average and est.solver == "batch"
             and loss_code not in NONSMOOTH_LOSSES
-            and schedule.name in ("constant", "barzilai-borwein", "adaptive"))
+            and schedule.name in ("constant", "barzilai-borwein", "l-bfgs", "adaptive"))
 
 
 def stopping_rule(est, loss_code, schedule, n_groups, validating):
@@ -387,10 +387,9 @@ def stationarity(G, G_b, W, problem):
     subgradient is the loss's gradient soft-thresholded by ``l1``. The
     intercepts count when they are fitted.
     """
-    bucket = problem.preconditioner.bucket
-    l2 = problem.l2[0] if problem.l2.shape[0] == 1 else problem.l2[bucket]
     W = np.asarray(W, dtype=np.float64)
-    grad = G + l2 * W
+    grad = _l2_gradient(G, W, problem)
+    bucket = problem.preconditioner.bucket
     if problem.l1.any():
         l1 = problem.l1[0] if problem.l1.shape[0] == 1 else problem.l1[bucket]
         grad = np.where(W != 0, grad + l1 * np.sign(W),
@@ -402,3 +401,20 @@ def stationarity(G, G_b, W, problem):
         G_b = np.asarray(G_b, dtype=np.float64)
         total += float(G_b @ G_b)
     return math.sqrt(total)
+
+
+def _l2_gradient(G, W, problem):
+    """``G`` plus the l2 part's gradient at ``W`` (per-column strengths)."""
+    l2 = problem.l2[0] if problem.l2.shape[0] == 1 else problem.l2[problem.preconditioner.bucket]
+    return G + l2 * W
+
+
+def smooth_gradient(G, G_b, W, problem):
+    """The objective's gradient at ``W`` (no l1 part), flat as :meth:`GDState.flat_weights`.
+
+    ``G`` and ``G_b`` are the mean loss's gradient in the weights and the
+    intercepts; the intercepts' part is 0 when they are not fitted.
+    """
+    G_b = np.asarray(G_b, dtype=np.float64) if problem.fit_intercept else np.zeros(len(G_b))
+    return np.concatenate([_l2_gradient(G, np.asarray(W, dtype=np.float64), problem).ravel(),
+                           G_b])

@@ -48,6 +48,9 @@ def test_batch_log_loss_reaches_logistic_regression(loader, multi_class):
     best = log_loss_objective(X, y, reference.classes_, reference.coef_, reference.intercept_, alpha)
     reached = log_loss_objective(X, y, est.classes_, est.coef_, est.intercept_, alpha)
     assert abs(reached - best) <= 1e-6 * best
+    # Certified, not stopped by max_iter: near the optimum the line search
+    # once halved its step without end, the objective's changes being rounding.
+    assert est.stationarity_ <= est.tol / 10
 
 
 @pytest.mark.parametrize("loss, tolerance", [("squared_hinge", 1e-5), ("hinge", 1e-2)])

@@ -141,7 +141,9 @@ def test_stochastic_auto_is_sgdregressor_default(diabetes):
     X, y = diabetes
     est = GDRegressor().fit(X, y)
     assert (est.learning_rate_, est.eta0_) == ("invscaling", 0.01)
-    assert GDRegressor(solver="batch").fit(X, y).learning_rate_ == "barzilai-borwein"
+    assert GDRegressor(solver="batch").fit(X, y).learning_rate_ == "l-bfgs"
+    # (An l1 part needs a proximal step.)
+    assert GDRegressor(solver="batch", penalty="l1").fit(X, y).learning_rate_ == "barzilai-borwein"
     assert GDRegressor(solver="batch", loss="epsilon_insensitive").fit(X, y).learning_rate_ == "constant"
     assert GDRegressor(solver="batch", optimizer="momentum").fit(X, y).learning_rate_ == "constant"
     assert GDRegressor(solver="minibatch").fit(X, y).learning_rate_ == "adaptive"
@@ -227,8 +229,8 @@ def test_constant_batch_steps_decrease_the_objective(diabetes):
     )
 
 
-def test_barzilai_borwein_beats_the_constant_step(diabetes):
-    # The default batch step on a ridge problem of condition number ~470.
+def test_auto_batch_steps_beat_the_constant_step(diabetes):
+    # The default batch steps on a ridge problem of condition number ~470.
     X, y = diabetes
     auto = GDRegressor(solver="batch", tol=None, max_iter=150).fit(X, y)
     eta = 1.0 / np.linalg.eigvalsh(np.c_[X, np.ones(len(y))].T @ np.c_[X, np.ones(len(y))] / len(y)).max()
