@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ._losses import NONSMOOTH_LOSSES
-from ._schedules import ADAPTIVE_DIVISOR
+from ._schedules import ADAPTIVE_DIVISOR, dot
 
 # A fit whose objective grows past this multiple of the intercept-only
 # model's has diverged, even where clipped derivatives keep it finite.
@@ -395,8 +395,10 @@ def stationarity(G, G_b, W, problem):
         grad = np.where(W != 0, grad + l1 * np.sign(W),
                         np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0))
     # (Dot products: this runs at every epoch of the batch solver, and each
-    # numpy call costs about a microsecond on small data.)
-    total = float(np.vdot(grad, grad))
+    # numpy call costs about a microsecond on small data; not BLAS's, see
+    # skgd._schedules.dot.)
+    flat = grad.ravel()
+    total = float(dot(flat, flat))
     if problem.fit_intercept:
         G_b = np.asarray(G_b, dtype=np.float64)
         total += float(G_b @ G_b)

@@ -176,7 +176,9 @@ def test_averaging_is_the_mean_of_the_iterates(diabetes):
     # The batch solver is deterministic, so fits of 1, 2 and 3 epochs give
     # the iterates that average=True must average.
     X, y = diabetes
-    params = dict(solver="batch", tol=None)
+    # (A constant step: under "auto" the fits without averaging take L-BFGS
+    # steps, which average=True does not.)
+    params = dict(solver="batch", tol=None, learning_rate="constant", eta0=0.1)
     iterates = [GDRegressor(max_iter=k, **params).fit(X, y) for k in (1, 2, 3)]
     averaged = GDRegressor(max_iter=3, average=True, **params).fit(X, y)
     np.testing.assert_allclose(averaged.coef_, np.mean([e.coef_ for e in iterates], axis=0), rtol=1e-12)
