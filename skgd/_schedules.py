@@ -208,15 +208,16 @@ def dot(a, b):
 
 
 @jit()
-def _two_loop(S, Y, rho, order, gradient, gamma):
-    """``-H gradient`` by the two-loop recursion over the pairs ``order`` (oldest first)."""
+def _two_loop(S, Y, rho, order, gradient, h0):
+    """``-H gradient`` by the two-loop recursion over the pairs ``order`` (oldest first),
+    from the diagonal ``h0``."""
     q = gradient.copy()
     alphas = np.empty(order.size)
     for k in range(order.size - 1, -1, -1):
         i = order[k]
         alphas[k] = rho[i] * dot(S[i], q)
         q -= alphas[k] * Y[i]
-    q *= gamma
+    q *= h0
     for k in range(order.size):
         i = order[k]
         q += (alphas[k] - rho[i] * dot(Y[i], q)) * S[i]
@@ -233,8 +234,15 @@ class LbfgsSchedule(EpochSchedule):
     accepted point ``w`` with gradient ``g`` the direction is ``d = -H g``,
     ``H`` the inverse curvature of the last ``memory`` pairs ``s = w - w_a``,
     ``y = g - g_a`` (the two-loop recursion; Nocedal and Wright, 2006,
-    algorithm 7.4), scaled by ``s'y / y'y`` of the newest pair (rounded to
-    a power of ``2 ** (1 / 4)``); the first direction is ``-eta0 g``. The
+    algorithm 7.4), from the diagonal ``1 / (1 / gamma + l2_j)``: the l2
+    part's curvature, known per coordinate, plus the loss's, ``gamma`` from
+    the newest pair without the l2 part (``s'u / u'u``, ``u = y - l2 s``,
+    rounded to a power of ``2 ** (1 / 4)``). In the preconditioned
+    coordinates of raw columns the l2 strengths spread over many decades (a
+    column of spread 1e-3 weighs 1e6 alpha), and the usual scalar ``s'y /
+    y'y`` took the stiffest one's step for every coordinate: raw breast
+    cancer (log loss) took 1,307 epochs to the certificate, standardised
+    54. The first direction is ``-eta0 g``. The
     point ``w + t d`` is accepted when its objective is at most ``f(w) +
     ARMIJO t g'd`` (Armijo's condition); otherwise ``t`` is halved, from the
     same ``w``, so that a fit cannot diverge. On text data of 20,000 x 2^15
@@ -246,6 +254,9 @@ class LbfgsSchedule(EpochSchedule):
     ----------
     eta0 : float
         The step ``1 / L`` of the first direction (a gradient step).
+    l2 : ndarray
+        The l2 part's strength of each coordinate, flat as the weights (0
+        for the intercepts).
     memory : int, default=10
         Pairs ``(s, y)`` kept.
     """
@@ -254,15 +265,16 @@ class LbfgsSchedule(EpochSchedule):
     ROUNDING = 1e-12  # relative changes of an objective that rounding can explain
     needs_gradient = True
 
-    def __init__(self, eta0, memory=10):
+    def __init__(self, eta0, l2, memory=10):
         super().__init__("l-bfgs", eta0, 1.0)
+        self.l2 = l2
         self.memory = memory
         # The pairs, in rows of S and Y (a ring: the newest in row
         # (stored - 1) % memory), and 1 / s'y of each.
         self._S = self._Y = None
         self._rho = np.empty(memory)
         self._stored = 0  # pairs stored so far (the last `memory` are kept)
-        self._gamma = eta0  # s'y / y'y of the newest pair
+        self._h0 = None  # the diagonal the recursion starts from
         self.anchor = None  # (weights, gradient, objective, direction) of the last accepted point
         self.t = 1.0  # the line search's step along the direction
         # g'Hg / g'g at the last accepted point: the gradient step a quadratic
@@ -313,7 +325,11 @@ class LbfgsSchedule(EpochSchedule):
         row = self._stored % self.memory
         self._S[row], self._Y[row], self._rho[row] = s, y, 1.0 / sy
         self._stored += 1
-        self._gamma = _quarter_power_of_two(sy / yy)
+        u = y - self.l2 * s  # the loss's part of the change of the gradient
+        su, uu = dot(s, u), dot(u, u)
+        if su > 0 or self._h0 is None:
+            gamma = _quarter_power_of_two(su / uu) if su > 0 else self.eta0
+            self._h0 = 1.0 / (1.0 / gamma + self.l2)
 
     def _direction(self, gradient):
         """``-H gradient``; ``-eta0 gradient`` before the first pair."""
@@ -321,4 +337,4 @@ class LbfgsSchedule(EpochSchedule):
             return -self.eta0 * gradient
         count = min(self._stored, self.memory)
         order = np.arange(self._stored - count, self._stored) % self.memory
-        return _two_loop(self._S, self._Y, self._rho, order, gradient, self._gamma)
+        return _two_loop(self._S, self._Y, self._rho, order, gradient, self._h0)

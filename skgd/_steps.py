@@ -29,6 +29,7 @@ from ._precondition import (
     significant_bits,
 )
 from ._schedules import BarzilaiBorweinSchedule, EpochSchedule, LbfgsSchedule
+from ._stopping import flat_l2
 
 # Base steps that ``learning_rate="auto"`` gives the adaptive optimizers.
 # Their steps are normalised per coordinate, so they move each coefficient by
@@ -547,7 +548,7 @@ def resolve_schedule(est, problem, first=None):
     if name == "barzilai-borwein":
         return BarzilaiBorweinSchedule(float(eta0))
     if name == "l-bfgs":
-        return LbfgsSchedule(float(eta0))
+        return LbfgsSchedule(float(eta0), flat_l2(problem, problem.X.shape[1]))
     schedule = EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
     schedule.curvature = curvature
     return schedule

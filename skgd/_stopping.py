@@ -405,10 +405,20 @@ def stationarity(G, G_b, W, problem):
     return math.sqrt(total)
 
 
+def _column_l2(problem):
+    """The l2 part's strength on each column (the kernels' coordinates): a scalar or a vector."""
+    return problem.l2[0] if problem.l2.shape[0] == 1 else problem.l2[problem.preconditioner.bucket]
+
+
 def _l2_gradient(G, W, problem):
     """``G`` plus the l2 part's gradient at ``W`` (per-column strengths)."""
-    l2 = problem.l2[0] if problem.l2.shape[0] == 1 else problem.l2[problem.preconditioner.bucket]
-    return G + l2 * W
+    return G + _column_l2(problem) * W
+
+
+def flat_l2(problem, n_features):
+    """The l2 part's strength of each coordinate, flat as :meth:`GDState.flat_weights`."""
+    columns = np.broadcast_to(_column_l2(problem), (n_features,))
+    return np.concatenate([np.tile(columns, problem.n_outputs), np.zeros(problem.n_outputs)])
 
 
 def smooth_gradient(G, G_b, W, problem):
