@@ -946,8 +946,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _print_epoch(self, state, schedule, objective, eta_base, timing, certificate,
                      start_time):
-        """verbose=1: one line per epoch, with the step the last update took."""
-        step = step_size(schedule.code, eta_base, state.t - 1, *timing[2:])
+        """verbose=1: one line per epoch, with the step the last update took.
+
+        Under L-BFGS, the line search's fraction of its direction (1: the
+        whole direction; halved at each rejected trial).
+        """
+        step = (schedule.t if schedule.name == "l-bfgs"
+                else step_size(schedule.code, eta_base, state.t - 1, *timing[2:]))
         line = (f"Epoch {state.epochs}: objective={objective:.6g}, step={step:.4g}, "
                 f"t={state.t - 1}")
         if certificate is not None:

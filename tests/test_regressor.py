@@ -252,6 +252,16 @@ def test_convergence_warning_when_max_iter_is_reached(diabetes):
         GDRegressor(solver="batch", max_iter=3, tol=None).fit(X, y)
 
 
+def test_verbose_shows_the_lbfgs_line_search_step(diabetes, capsys):
+    # Under L-BFGS the step is the line search's fraction of the direction
+    # (1 when the whole direction is taken), not the unused 1 / L.
+    X, y = diabetes
+    est = GDRegressor(solver="batch", verbose=1, max_iter=3, tol=None).fit(X, y)
+    assert est.learning_rate_ == "l-bfgs"
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert all("step=1," in line for line in lines)
+
+
 def test_verbose_prints_one_line_per_epoch(diabetes, capsys):
     X, y = diabetes
     est = GDRegressor(verbose=1, max_iter=4, tol=None, random_state=0).fit(X, y)

@@ -238,7 +238,7 @@ def test_batch_adaptive_optimizers_stop_on_the_certificate(optimizer):
 def test_batch_reaches_logistic_regression_objective(tol, gap):
     """Standardised breast cancer, alpha=1e-4: a weakly penalised, ill-conditioned problem.
 
-    With the default tol the excess is 3e-4 of the objective, above the
+    With the default tol the excess is 4.3e-4 of the objective, above the
     1e-4 asked for: the certificate's estimate of the excess
     (``estimated_excess``) sees only the curvature met so far.
     """
