@@ -222,11 +222,10 @@ class GradientStopping(ToleranceStopping):
     a relative gradient of 1e-4 left 1.6e-3 of the objective). With the
     default tol=1e-3 the batch solver (L-BFGS) ends within 2e-8 (relative)
     of Ridge's objective on the bundled diabetes data, raw and standardised,
-    and within 4.3e-4 of LogisticRegression's on the standardised breast
-    cancer data, where L-BFGS's longest "step" (its largest ``g'Hg / g'g``)
-    has not met the flattest curvature: the estimate is 10-15 times low
-    there. With constant steps (momentum) the longest step is ``1 / L``, and
-    the estimate is only a lower bound: 2e-3 there.
+    and within 5.5e-5 of LogisticRegression's on the standardised breast
+    cancer data (L-BFGS's longest "step" is the longest of its ``g'Hg /
+    g'g`` and ``s's / s'y``). With constant steps (momentum) the longest
+    step is ``1 / L``, and the estimate is only a lower bound: 2e-3 there.
     """
 
     SHARE = 0.1  # of tol

@@ -234,13 +234,15 @@ def test_batch_adaptive_optimizers_stop_on_the_certificate(optimizer):
         assert not warned
 
 
-@pytest.mark.parametrize("tol, gap", [(1e-3, 1e-3), (1e-6, 1e-7)])
+@pytest.mark.parametrize("tol, gap", [(1e-3, 1e-4), (1e-6, 1e-7)])
 def test_batch_reaches_logistic_regression_objective(tol, gap):
     """Standardised breast cancer, alpha=1e-4: a weakly penalised, ill-conditioned problem.
 
-    With the default tol the excess is 4.3e-4 of the objective, above the
-    1e-4 asked for: the certificate's estimate of the excess
-    (``estimated_excess``) sees only the curvature met so far.
+    With the default tol the excess is 5.5e-5 of the objective. It was
+    3e-4 with Barzilai-Borwein steps and 4.3e-4 with L-BFGS before its
+    estimate of the excess (``estimated_excess``) took the inverse
+    curvature along the last move too: ``g'Hg`` alone had not met the
+    flattest curvature.
     """
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
