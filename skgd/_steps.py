@@ -548,7 +548,7 @@ def resolve_schedule(est, problem, first=None):
     if name == "barzilai-borwein":
         return BarzilaiBorweinSchedule(float(eta0))
     if name == "l-bfgs":
-        return LbfgsSchedule(float(eta0), flat_l2(problem, problem.X.shape[1]))
+        return LbfgsSchedule(float(eta0), flat_l2(problem))
     schedule = EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
     schedule.curvature = curvature
     return schedule

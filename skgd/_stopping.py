@@ -390,9 +390,8 @@ def stationarity(G, G_b, W, problem):
     """
     W = np.asarray(W, dtype=np.float64)
     grad = _l2_gradient(G, W, problem)
-    bucket = problem.preconditioner.bucket
     if problem.l1.any():
-        l1 = problem.l1[0] if problem.l1.shape[0] == 1 else problem.l1[bucket]
+        l1 = _per_column(problem.l1, problem)
         grad = np.where(W != 0, grad + l1 * np.sign(W),
                         np.sign(grad) * np.maximum(np.abs(grad) - l1, 0.0))
     # (Dot products: this runs at every epoch of the batch solver, and each
@@ -406,19 +405,20 @@ def stationarity(G, G_b, W, problem):
     return math.sqrt(total)
 
 
-def _column_l2(problem):
-    """The l2 part's strength on each column (the kernels' coordinates): a scalar or a vector."""
-    return problem.l2[0] if problem.l2.shape[0] == 1 else problem.l2[problem.preconditioner.bucket]
+def _per_column(strengths, problem):
+    """A penalty's per-bucket ``strengths`` on each column (the kernels' coordinates):
+    a scalar where there is one bucket, else a vector."""
+    return strengths[0] if strengths.shape[0] == 1 else strengths[problem.preconditioner.bucket]
 
 
 def _l2_gradient(G, W, problem):
     """``G`` plus the l2 part's gradient at ``W`` (per-column strengths)."""
-    return G + _column_l2(problem) * W
+    return G + _per_column(problem.l2, problem) * W
 
 
-def flat_l2(problem, n_features):
+def flat_l2(problem):
     """The l2 part's strength of each coordinate, flat as :meth:`GDState.flat_weights`."""
-    columns = np.broadcast_to(_column_l2(problem), (n_features,))
+    columns = np.broadcast_to(_per_column(problem.l2, problem), (problem.X.shape[1],))
     return np.concatenate([np.tile(columns, problem.n_outputs), np.zeros(problem.n_outputs)])
 
 
