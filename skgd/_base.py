@@ -421,8 +421,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
         A ``partial_fit`` sequence merges each call's statistics into those
         of the calls before (a copy: a failed call changes nothing).
-        Statistics of another storage start anew: a dense call's are
-        centred, a CSR call's are not; ``move_state`` maps the weights exactly.
+        Statistics of another storage start anew (a CSR call's hold the
+        non-zero entries' too); ``move_state`` maps the weights exactly.
         """
         previous = self._state.stats if not fresh and self._preconditioned() else None
         if previous is not None and previous.sparse == sparse:
@@ -512,7 +512,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _in_coordinates(self, problem, stats):
         """``problem`` in the coordinates that the column statistics ``stats`` give."""
-        preconditioner = stats.preconditioner(self.fit_intercept)
+        # The stochastic and mini-batch steps on CSR rows stay O(nnz) without a centre.
+        centred = self.fit_intercept and (not stats.sparse or self.solver == "batch")
+        preconditioner = stats.preconditioner(centred)
         l2, l1 = preconditioner.penalty(problem.l2[0], problem.l1[0])
         return problem._replace(preconditioner=preconditioner, l2=l2, l1=l1)
 

@@ -135,7 +135,7 @@ def check_problem(problem):
     n_buckets = p.bucket_scale.shape[0]
     if p.bucket.shape != (d,) or (d and p.bucket.max() >= n_buckets) or n_buckets < 1:
         _fail("preconditioner buckets out of range")
-    if p.center.shape not in ((0,), (d,)) or (p.center.size and sp.issparse(X)):
+    if p.center.shape not in ((0,), (d,)):
         _fail("preconditioner centre of the wrong shape")
     if problem.l2.shape != (n_buckets,) or problem.l1.shape != (n_buckets,):
         _fail("penalty strengths of the wrong shape")
@@ -274,6 +274,10 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     sparse = sp.issparse(X)
     plain = (problem.loss_code != MULTINOMIAL and schedule[0] not in (PA1, PA2)
              and state_args[9].shape[0] == 0)  # (no l1 books: no cumulative l1)
+    if sparse and p.center.size and mode == TRAIN and batch_size < order.size:
+        # (Only the general and evaluation loops centre CSR rows; on CSR, a
+        # training epoch of several steps takes another loop.)
+        _fail("a centre on CSR rows for a loop that cannot take it")
     kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain)
     if sparse:
         t = kernel(_empty(2, X.dtype), _read_only(X.data), _read_only(X.indices),

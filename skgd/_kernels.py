@@ -13,7 +13,10 @@ a loop without the other format's branch; :func:`skgd._engine.epoch_kernel` pick
 Coordinates. The kernels fit ``z = W x~ + b`` in preconditioned coordinates
 ``x~_j = (x_j - center_j) * s_j``, with ``s_j = bucket_scale[bucket[j]]``
 (:mod:`skgd._precondition`): the columns are split into a few buckets of
-equal scale. Without a preconditioner there is one bucket of scale 1 and no
+equal scale. CSR rows have a centre only in the general and evaluation
+loops (the batch solver's), which take it implicitly: through the
+intercepts (:func:`_intercepts`) and the gradient's sum
+(:func:`_centre_gradient`), so that a pass stays O(nnz + n_features). Without a preconditioner there is one bucket of scale 1 and no
 centre, and the loops take the plain ``x`` (the explicit schedules, which
 follow SGD*'s steps exactly). ``l2`` and ``l1`` hold each bucket's penalty
 strengths in these coordinates, so that the objective is the one in the
@@ -219,6 +222,37 @@ def _add_row(is_csr, coef, divisor, W, b, add_intercept, inverse, bucket, center
         else:
             for j in range(X.shape[1]):
                 W[k, j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
+
+
+@jit(inline="always")
+def _intercepts(is_csr, W, b, bucket_scale, bucket, center, out):
+    """``out_k``: the intercept row scores start from at ``W, b``.
+
+    ``b_k``, less ``sum_j W_kj s_j c_j`` on CSR rows with a centre (the batch
+    solver's): a CSR row's centred values are not stored, so the centre's
+    part of every score is taken once, from the weights, and
+    :func:`_scores` reads the stored entries alone.
+    """
+    for k in range(W.shape[0]):
+        shift = 0.0
+        if is_csr and center.shape[0] > 0:
+            for j in range(W.shape[1]):
+                shift += W[k, j] * bucket_scale[bucket[j]] * center[j]
+        out[k] = b[k] - shift
+
+
+@jit(inline="always")
+def _centre_gradient(is_csr, G, G_b, bucket_scale, bucket, center):
+    """Take the centre's part out of a gradient summed over CSR rows with a centre.
+
+    ``_add_row`` added ``c s_j x_ij`` for the stored entries; the centred
+    rows' gradient also has ``-c s_j c_j`` from every row, ``-s_j c_j G_b``
+    in all (``G_b`` holds the sum of the coefficients ``c``).
+    """
+    if is_csr and center.shape[0] > 0:
+        for k in range(G.shape[0]):
+            for j in range(G.shape[1]):
+                G[k, j] -= bucket_scale[bucket[j]] * center[j] * G_b[k]
 
 
 @jit(inline="always")
@@ -813,6 +847,7 @@ def _general_loop(is_csr):
         dloss = np.empty(n_outputs)
         G = np.empty(W.shape)
         G_b = np.empty(n_outputs)
+        intercepts = np.empty(n_outputs)
         tau = max(t - average_start, 0) if average_start > 0 else 0
         total = _total_average_weight(float(tau), average_power)
         # The batch solver reads the rows in order, which the hardware prefetches
@@ -833,11 +868,14 @@ def _general_loop(is_csr):
                 _copy_rows(G, G_out)
                 _copy(G_b, G_b_out)
                 m = 0
+            else:
+                _intercepts(is_csr, W, b, bucket_scale, bucket, center, intercepts)
             for r in range(m):
                 if shuffled:
                     _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
                 i = np.uint64(order[start + r])
-                _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i, b, z)
+                _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
+                        intercepts, z)
                 if loss_code == MULTINOMIAL:
                     _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
                 else:
@@ -846,6 +884,8 @@ def _general_loop(is_csr):
                 # The row's share of the batch's mean gradient.
                 _add_row(is_csr, dloss, m, G, G_b, True, bucket_scale, bucket, center, X, data,
                          indices, indptr, i)
+            if mode != STEP:
+                _centre_gradient(is_csr, G, G_b, bucket_scale, bucket, center)
             if G_out.shape[0] > 0 and mode == TRAIN:
                 # The gradient of the (last) batch's mean loss at the weights it
                 # started from: for the batch solver, the full gradient.
@@ -907,6 +947,9 @@ def _evaluate_loop(is_csr, general):
         n_samples = order.shape[0]
         z = np.empty(W.shape[0])
         dloss = np.empty(W.shape[0])
+        intercepts = np.empty(W.shape[0])
+        if mode != INTERCEPT_ONLY:
+            _intercepts(is_csr, W, b, bucket_scale, bucket, center, intercepts)
         gradient = mode == GRADIENT
         if gradient:
             G_out[:, :] = 0.0
@@ -917,7 +960,7 @@ def _evaluate_loop(is_csr, general):
                 _copy(z, b)
             else:
                 _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
-                        b, z)
+                        intercepts, z)
             if general and loss_code == MULTINOMIAL:
                 _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
             else:
@@ -926,6 +969,8 @@ def _evaluate_loop(is_csr, general):
             if gradient:
                 _add_row(is_csr, dloss, n_samples, G_out, G_b_out, True, bucket_scale, bucket,
                          center, X, data, indices, indptr, i)
+        if gradient:
+            _centre_gradient(is_csr, G_out, G_b_out, bucket_scale, bucket, center)
         return t
 
     return evaluate_rows

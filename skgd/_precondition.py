@@ -175,15 +175,28 @@ def _csr_column_scan(data, indices, indptr, weight, peak, low, high, stored):
 
 
 @jit(fastmath=False)
-def _csr_square_sums(data, indices, indptr, weight, unit, square, total):
-    """Add each column's weighted sum of squared entries (in units of ``unit``) and weight."""
+def _csr_sums(data, indices, indptr, weight, unit, values, square, total):
+    """Add each column's weighted sums of its stored entries and of their squares
+    (in units of ``unit``), and their weight."""
     for i in range(indptr.shape[0] - 1):
         w = weight[i]
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
             scaled = np.float64(data[k]) / unit[j]
+            values[j] += w * scaled
             square[j] += w * scaled * scaled
             total[j] += w
+
+
+@jit(fastmath=False)
+def _csr_deviations(data, indices, indptr, weight, unit, mean, deviations):
+    """Add each column's weighted sum of squared deviations from ``mean`` over its stored entries."""
+    for i in range(indptr.shape[0] - 1):
+        w = weight[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            deviation = np.float64(data[k]) / unit[j] - mean[j]
+            deviations[j] += w * deviation * deviation
 
 
 def csr_column_pass(X, weight):
@@ -213,8 +226,10 @@ class ColumnStats:
     """Weighted statistics of the columns, merged over ``partial_fit`` calls.
 
     Dense data: total weight, mean and sum of squared deviations (merged as
-    Chan et al., 1979). CSR data: per column, the weight and the weighted
-    sum of squares of its non-zero entries. All are kept in units of each
+    Chan et al., 1979). CSR data: the same over all rows (``row_weight``,
+    ``mean``, ``deviations``), for the batch solver, which centres; and per
+    column, the weight and the weighted sum of squares of its non-zero
+    entries (``weight``, ``square``), for the others. All are kept in units of each
     column's largest absolute value seen so far (``unit``), so that values
     near 1e300, or near float32's 3e38, square without overflow; float32
     data is read in blocks of rows, never copied whole to float64.
@@ -227,6 +242,9 @@ class ColumnStats:
         self.weight = np.zeros(n_features) if sparse else 0.0
         self.mean = np.zeros(n_features)
         self.square = np.zeros(n_features)  # sum of squared deviations (of values, CSR)
+        # CSR: the total weight of the rows and the sum of squared deviations over them.
+        self.row_weight = 0.0
+        self.deviations = np.zeros(n_features)
         self.low = np.full(n_features, np.inf)  # the extremes of the rows seen
         self.high = np.full(n_features, -np.inf)
 
@@ -237,6 +255,7 @@ class ColumnStats:
         ratio = np.where(self.seen, self.unit / new_unit, 1.0)
         self.mean *= ratio
         self.square *= ratio * ratio
+        self.deviations *= ratio * ratio
         self.unit = new_unit
         self.seen |= peak > 0
 
@@ -261,9 +280,18 @@ class ColumnStats:
             peak, low, high = csr_column_pass(X, weight)
             self.low, self.high = np.minimum(self.low, low), np.maximum(self.high, high)
             self._rescale(peak)
-            _csr_square_sums(X.data, X.indices, X.indptr,
-                             np.ascontiguousarray(weight, dtype=np.float64), self.unit,
-                             self.square, self.weight)
+            weight = np.ascontiguousarray(weight, dtype=np.float64)
+            _csr_sums(X.data, X.indices, X.indptr, weight, self.unit, self.mean, self.square,
+                      self.weight)
+            self.row_weight = float(weight.sum())
+            if self.row_weight > 0:
+                self.mean /= self.row_weight
+                # The deviations of the stored entries, then those of the
+                # zeros, each (0 - mean) ** 2: no cancellation on a column
+                # far from zero.
+                _csr_deviations(X.data, X.indices, X.indptr, weight, self.unit, self.mean,
+                                self.deviations)
+                self.deviations += (self.row_weight - self.weight) * self.mean**2
             return self
         self._update_extremes(X, weight)
         if X.shape[0] and np.all(weight > 0):  # the extremes are those of every row
@@ -314,14 +342,12 @@ class ColumnStats:
         if self.sparse:
             self.square += other.square
             self.weight += other.weight
-            return self
-        if not other.weight > 0:
-            return self
-        delta = other.mean - self.mean
-        merged = self.weight + other.weight
-        self.square += other.square + delta * delta * self.weight * other.weight / merged
-        self.mean += delta * other.weight / merged
-        self.weight = merged
+            self.row_weight, self.mean, self.deviations = _merged_moments(
+                (self.row_weight, self.mean, self.deviations),
+                (other.row_weight, other.mean, other.deviations))
+        else:
+            self.weight, self.mean, self.square = _merged_moments(
+                (self.weight, self.mean, self.square), (other.weight, other.mean, other.square))
         return self
 
     def _update_extremes(self, X, weight):
@@ -342,20 +368,25 @@ class ColumnStats:
     def preconditioner(self, center):
         """The :class:`Preconditioner` these statistics give.
 
-        Dense: centre on the weighted mean (only with ``center``: the centre
-        moves into the intercept, so a model without one cannot be
-        centred), scale by the weighted standard deviation (the root mean
-        square without a centre). CSR: no centre (it would make every step
-        O(n_features)), scale by the RMS of the non-zero entries, which keeps
-        a preconditioned row's squared norm near its number of non-zeros on
-        sparse data (text, one-hot blocks), where the RMS over all rows would
-        blow a rare feature up to the square root of the number of rows.
+        With ``center``: centre on the weighted mean (the centre moves into
+        the intercept, so a model without one cannot be centred), scale by
+        the weighted standard deviation. Without: dense data are scaled by
+        the root mean square; CSR data by the RMS of the non-zero entries
+        (no centre: it would make every stochastic step O(n_features)),
+        which keeps a preconditioned row's squared norm near its number of
+        non-zeros on sparse data (text, one-hot blocks), where the RMS over
+        all rows would blow a rare feature up to the square root of the
+        number of rows. (The batch solver centres CSR data too: its steps
+        are O(n_features) anyway, and the kernels centre a CSR row
+        implicitly, through the intercept and the gradient's sum.)
         """
-        if self.sparse:
+        if self.sparse and not center:
             rms = np.sqrt(np.divide(self.square, self.weight, out=np.zeros_like(self.square),
                                     where=self.weight > 0))
             return _bucketed(np.empty(0), rms * self.unit, self._extreme(0.0))
-        var = self.square / self.weight if self.weight > 0 else np.zeros_like(self.square)
+        total, deviations = ((self.row_weight, self.deviations) if self.sparse
+                             else (self.weight, self.square))
+        var = deviations / total if total > 0 else np.zeros_like(deviations)
         mean, spread = self.mean * self.unit, np.sqrt(np.maximum(var, 0.0)) * self.unit
         if center:
             mean = on_grid(mean, spread * 2.0**-BITS)
@@ -367,6 +398,19 @@ class ColumnStats:
         with np.errstate(invalid="ignore", over="ignore"):
             far = np.maximum(np.abs(self.high - center), np.abs(self.low - center))
         return np.where(np.isfinite(far), far, 0.0)
+
+
+def _merged_moments(ours, theirs):
+    """``(weight, mean, sum of squared deviations)`` of two sets of rows together
+    (Chan et al., 1979), from those of each set."""
+    weight, mean, square = ours
+    other_weight, other_mean, other_square = theirs
+    if not other_weight > 0:
+        return ours
+    delta = other_mean - mean
+    merged = weight + other_weight
+    return (merged, mean + delta * other_weight / merged,
+            square + other_square + delta * delta * weight * other_weight / merged)
 
 
 def _bucketed(center, spread, extreme):

@@ -116,10 +116,17 @@ def row_sq_norms(X, preconditioner):
     if preconditioner is None:
         preconditioner = Preconditioner.identity(X.shape[1])
     scale = preconditioner.column_scale()
-    if sp.issparse(X):
-        return csr_row_sq_norms(X, scale)
-    out = np.empty(X.shape[0])
     center = preconditioner.center
+    if sp.issparse(X):
+        norms = csr_row_sq_norms(X, scale)
+        if center.size:
+            # |s (x - c)|^2 = |s x|^2 - 2 x . (s^2 c) + |s c|^2 (the batch
+            # solver's CSR centre; 0 when rounding takes it below).
+            sc = scale * center
+            norms += float(sc @ sc) - 2.0 * np.asarray(X @ (scale * sc)).ravel()
+            np.maximum(norms, 0.0, out=norms)
+        return norms
+    out = np.empty(X.shape[0])
     for start in range(0, X.shape[0], BLOCK_ROWS):
         block = X[start:start + BLOCK_ROWS].astype(np.float64)
         if center.size:

@@ -89,6 +89,40 @@ def test_csr_column_stats_are_numpys(n_rows, n_features, density, zero_weights, 
     np.testing.assert_allclose(stats.weight, weight @ stored, rtol=1e-12)
     np.testing.assert_allclose(stats.square, weight @ ((dense / unit) ** 2), rtol=1e-12,
                                atol=1e-300)
+    # Over all rows, unstored zeros included (the batch solver's centre and
+    # scale): the dense statistics' mean and squared deviations.
+    total = weight.sum()
+    assert stats.row_weight == pytest.approx(total, rel=1e-15)
+    if total > 0:
+        mean = weight @ (dense / unit) / total
+        np.testing.assert_allclose(stats.mean, mean, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(stats.deviations, weight @ ((dense / unit - mean) ** 2),
+                                   rtol=1e-9, atol=1e-12 * total)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_column_stats_merged_over_parts_are_those_of_all_rows(sparse):
+    # partial_fit and dask chunks merge the statistics of their parts: in
+    # any split, those of all rows (the later part with larger peaks, so
+    # that the merge moves the earlier sums to new units).
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 5) * np.logspace(-2, 4, 5) + 1e3
+    X[rng.rand(*X.shape) < 0.5] = 0.0
+    X[60:] *= 3.0
+    weight = rng.uniform(0.5, 2.0, 90)
+    data = sp.csr_matrix(X) if sparse else X
+    whole = ColumnStats(5, sparse).update(data, weight)
+    merged = ColumnStats(5, sparse)
+    for part in (slice(0, 25), slice(25, 60), slice(60, 90)):
+        merged.update(data[part], weight[part])
+    names = ["unit", "mean", "low", "high", "weight", "square"]
+    names += ["row_weight", "deviations"] if sparse else []
+    for name in names:
+        np.testing.assert_allclose(getattr(merged, name), getattr(whole, name), rtol=1e-10,
+                                   err_msg=name)
+    for center in (False, True):
+        np.testing.assert_array_equal(merged.preconditioner(center).column_scale(),
+                                      whole.preconditioner(center).column_scale())
 
 
 @pytest.mark.parametrize("float32", [False, True])
@@ -106,8 +140,9 @@ def test_csr_row_norms_and_peaks_match_the_dense_copys(float32):
     X = sp.csr_matrix(X, dtype=np.float32 if float32 else np.float64)
     X.eliminate_zeros()
     dense = X.toarray()
-    preconditioner = Preconditioner(np.empty(0), np.arange(7) % 3, np.array([1.0, 2**0.5, 0.25]))
-    np.testing.assert_allclose(row_sq_norms(X, preconditioner),
-                               row_sq_norms(dense, preconditioner), rtol=1e-12)
+    for center in (np.empty(0), dense.mean(axis=0)):  # (the batch solver's CSR centre)
+        preconditioner = Preconditioner(center, np.arange(7) % 3, np.array([1.0, 2**0.5, 0.25]))
+        np.testing.assert_allclose(row_sq_norms(X, preconditioner),
+                                   row_sq_norms(dense, preconditioner), rtol=1e-10)
     np.testing.assert_array_equal(column_peaks(X), column_peaks(dense))
     assert largest_sq_row_norm(X) == pytest.approx(largest_sq_row_norm(dense), rel=1e-12)
