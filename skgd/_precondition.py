@@ -175,9 +175,9 @@ def _csr_column_scan(data, indices, indptr, weight, peak, low, high, stored):
 
 
 @jit(fastmath=False)
-def _csr_sums(data, indices, indptr, weight, unit, values, square, total):
+def _csr_sums(data, indices, indptr, weight, unit, values, square, total, stored):
     """Add each column's weighted sums of its stored entries and of their squares
-    (in units of ``unit``), and their weight."""
+    (in units of ``unit``), their weight, and their number in rows of positive weight."""
     for i in range(indptr.shape[0] - 1):
         w = weight[i]
         for k in range(indptr[i], indptr[i + 1]):
@@ -186,6 +186,8 @@ def _csr_sums(data, indices, indptr, weight, unit, values, square, total):
             values[j] += w * scaled
             square[j] += w * scaled * scaled
             total[j] += w
+            if w > 0.0:
+                stored[j] += 1
 
 
 @jit(fastmath=False)
@@ -281,17 +283,24 @@ class ColumnStats:
             self.low, self.high = np.minimum(self.low, low), np.maximum(self.high, high)
             self._rescale(peak)
             weight = np.ascontiguousarray(weight, dtype=np.float64)
+            stored = np.zeros(X.shape[1], dtype=np.int64)
             _csr_sums(X.data, X.indices, X.indptr, weight, self.unit, self.mean, self.square,
-                      self.weight)
+                      self.weight, stored)
             self.row_weight = float(weight.sum())
             if self.row_weight > 0:
                 self.mean /= self.row_weight
                 # The deviations of the stored entries, then those of the
-                # zeros, each (0 - mean) ** 2: no cancellation on a column
-                # far from zero.
+                # unstored zeros, each (0 - mean) ** 2: no cancellation on a
+                # column far from zero. The zeros' weight is exactly 0 for a
+                # column stored in every row: the difference of the two sums
+                # is rounding there, which mean ** 2 would blow up past the
+                # column's variance (1e9 + N(0, 1) with random weights: a
+                # variance of -664).
+                zeros = np.where(stored == np.count_nonzero(weight > 0), 0.0,
+                                 np.maximum(self.row_weight - self.weight, 0.0))
                 _csr_deviations(X.data, X.indices, X.indptr, weight, self.unit, self.mean,
                                 self.deviations)
-                self.deviations += (self.row_weight - self.weight) * self.mean**2
+                self.deviations += zeros * self.mean**2
             return self
         self._update_extremes(X, weight)
         if X.shape[0] and np.all(weight > 0):  # the extremes are those of every row

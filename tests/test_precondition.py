@@ -100,6 +100,22 @@ def test_csr_column_stats_are_numpys(n_rows, n_features, density, zero_weights, 
                                    rtol=1e-9, atol=1e-12 * total)
 
 
+def test_csr_column_far_from_zero_keeps_its_spread():
+    # A column of 1e9 + N(0, 1) stored in every row, with random weights:
+    # its CSR variance over all rows is the dense one (the weight of its
+    # unstored zeros is 0, not the rounding of two sums times mean ** 2).
+    rng = np.random.RandomState(0)
+    X = np.column_stack([1e9 + rng.randn(1000), rng.randn(1000)])
+    X[::2, 1] = 0.0
+    weight = rng.rand(1000)
+    csr = ColumnStats(2, sparse=True).update(sp.csr_matrix(X), weight)
+    dense = ColumnStats(2, sparse=False).update(X, weight)
+    np.testing.assert_allclose(csr.deviations / csr.row_weight, dense.square / dense.weight,
+                               rtol=1e-6)
+    np.testing.assert_allclose(csr.preconditioner(True).column_scale(),
+                               dense.preconditioner(True).column_scale())
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_column_stats_merged_over_parts_are_those_of_all_rows(sparse):
     # partial_fit and dask chunks merge the statistics of their parts: in
