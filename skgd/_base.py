@@ -607,7 +607,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if problem.preconditioner is not state.preconditioner:
                 move_state(state, state.preconditioner, problem.preconditioner)
         state.stats = stats
-        schedule = resolve_schedule(self, problem, state.first_schedule)
+        schedule = resolve_schedule(self, problem, state.first_schedule, partial)
         if state.first_schedule is None:
             state.first_schedule = (schedule.name, schedule.eta0)
         validation = None
