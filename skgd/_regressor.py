@@ -86,8 +86,7 @@ class GDRegressor(RegressorMixin, BaseGD):
                       a line search that halves the step until the
                       objective falls (Armijo's condition);
                       ``"barzilai-borwein"`` with an l1 part (which
-                      needs a proximal step) or ``average`` (the
-                      mean of gradient steps): steps ``s's / s'y``
+                      needs a proximal step): steps ``s's / s'y``
                       from the last change ``s`` of the weights and
                       ``y`` of the gradient, from ``1 / L`` up,
                       rounded to powers of ``2^(1/4)`` (so that
@@ -95,8 +94,9 @@ class GDRegressor(RegressorMixin, BaseGD):
                       a non-monotone line search that halves a step
                       whose objective is above the highest of the
                       last 10; ``"constant"`` ``1 / L`` for the
-                      kinked losses (``epsilon_insensitive``) and
-                      other optimizers
+                      kinked losses (``epsilon_insensitive``), other
+                      optimizers and ``average`` (whose mean would
+                      take in a line search's rejected trials)
         ============  ===============================================
 
         ``L`` is the Lipschitz constant of the objective's gradient (the
@@ -155,7 +155,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         counts an epoch as stalled when the decrease still to come,
         extrapolated from the last two decreases ``d0, d1`` as
         ``d1^2 / (d0 - d1)``, is at most ``tol``. None: run ``max_iter``
-        epochs.
+        epochs. With ``average``, the batch solver applies the ``tol`` rule
+        to the objective of the mean it publishes.
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or, with
         ``"adaptive"``, before dividing the step).

@@ -346,11 +346,15 @@ def auto_schedule(est, problem, rows, partial=False):
         # L-BFGS and Barzilai-Borwein steps assume a gradient that changes
         # smoothly; on kinked losses (and under momentum) the step stays
         # 1 / L. An l1 part needs the proximal step that Barzilai-Borwein
-        # steps take and L-BFGS directions do not, and `average` the
-        # kernel's own steps, which L-BFGS discards.
+        # steps take and L-BFGS directions do not. With `average` too: the
+        # kernel averages each step it takes, and a line search's rejected
+        # trials would join the mean (diabetes raw, l1: test R2 -7.1, or a
+        # DivergenceError with average=10), where 1 / L only descends; the
+        # mean of the iterates lags them by O(1 / epochs) whatever the
+        # steps, so longer ones would not make it converge sooner.
         name = "constant"
-        if loss_code not in NONSMOOTH_LOSSES and optimizer == "sgd":
-            name = "barzilai-borwein" if problem.l1.any() or est.average else "l-bfgs"
+        if loss_code not in NONSMOOTH_LOSSES and optimizer == "sgd" and not est.average:
+            name = "barzilai-borwein" if problem.l1.any() else "l-bfgs"
         return name, (damping if partial else 1.0) / max(L, 1e-300), 1.0
     if solver == "minibatch":
         # (A dask problem holds no rows here: its chunks hold them all.)
