@@ -136,6 +136,9 @@ class BarzilaiBorweinSchedule(EpochSchedule):
 
     MAX_RATIO = 1e4
     GAMMA = 1e-4
+    # A trial this much shorter than 1 / L moves the objective by rounding
+    # alone: it is accepted whatever its objective's last bits say.
+    ROUNDING_STEP = 2.0**-40
     needs_gradient = False  # (observe recovers the gradient mapping from the step)
 
     def __init__(self, eta0, memory=10):
@@ -163,7 +166,12 @@ class BarzilaiBorweinSchedule(EpochSchedule):
             w_a, g_a = self.anchor
             decrease = self.GAMMA * float(np.sum((before - w_a) ** 2)) / self.anchor_eta
             reference = max(self.accepted[-self.memory:])
-            if not (math.isfinite(objective) and objective <= reference - decrease):
+            # (At the optimum, where every point's objective is the same up
+            # to rounding, a trial a bit above the reference was halved
+            # without end: the step underflowed to 0 and the next test
+            # divided by it.)
+            rounding = self.anchor_eta <= self.ROUNDING_STEP * self.eta0
+            if not (math.isfinite(objective) and (objective <= reference - decrease or rounding)):
                 self.eta = self.anchor_eta / 2.0
                 self.returning = True
                 return False, w_a

@@ -256,6 +256,23 @@ def test_batch_reaches_logistic_regression_objective(tol, gap):
     assert est.stationarity_ <= tol
 
 
+def test_barzilai_borwein_line_search_ends_its_halving_at_rounding():
+    # At the optimum every trial's objective is the reference up to its
+    # last bits: one a bit above it was halved at each return to the
+    # anchor until the step underflowed to 0, and the next test divided by
+    # it (ZeroDivisionError after about 2,150 epochs). Below 2 ** -40 of
+    # 1 / L, a trial is accepted.
+    schedule = BarzilaiBorweinSchedule(1.0)
+    w = np.zeros(3)
+    schedule.observe(w, w - 1e-3, 1.0, 1.0)  # the first point: accepted, the anchor
+    for epoch in range(5000):
+        eta = schedule.base_for_epoch(epoch)
+        assert eta >= 2.0**-41
+        trial = w - 1e-3 * eta
+        schedule.observe(trial, trial - 1e-3 * eta, eta, 1.0 + 2e-16)
+    assert len(schedule.accepted) > 1  # trials at the rounding step were accepted
+
+
 def test_lbfgs_schedule_solves_an_ill_conditioned_quadratic():
     """``(w - w*)' A (w - w*) / 2`` in 50 dimensions, eigenvalues 1 to 1e4.
 
