@@ -207,3 +207,17 @@ def test_sparse_input_and_shapes():
     assert est.decision_function(X[:5]).shape == (5, 10)
     binary = GDClassifier(solver="batch").fit(X, y == 3)
     assert binary.coef_.shape == (1, 64) and binary.decision_function(X[:5]).shape == (5,)
+
+
+def test_batch_average_under_l1_stops_and_says_how_to_get_the_certified_iterate():
+    """The batch solver judges an explicit ``average``'s mean, and under l1
+    the mean keeps small values where the iterate has zeros (each adds l1
+    to the subgradient): judged on the iterate's support it stops (52
+    epochs, not all 1,000), and the warning that the mean is far from
+    stationary points to ``average=False``."""
+    X, y = load_breast_cancer(return_X_y=True)
+    est = GDClassifier(loss="log_loss", solver="batch", penalty="l1", alpha=0.01, average=True)
+    with pytest.warns(ConvergenceWarning, match="average=False") as caught:
+        est.fit(X, y)
+    assert est.n_iter_ < est.max_iter
+    assert not any("Maximum number" in str(w.message) for w in caught)

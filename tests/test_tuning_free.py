@@ -359,8 +359,8 @@ def test_batch_solver_takes_the_same_path_on_csr_and_dense_rows(data):
 
 def test_lbfgs_reads_a_rough_lipschitz_constant(monkeypatch):
     """L-BFGS takes 1 / L for its first direction only, under its line
-    search: the power iteration stops at 10% (5 products on this text, 12
-    at the 1% that the constant step's stability needs)."""
+    search in a fit: the power iteration stops at 10% (5 products on this
+    text, 12 at the 1% that the constant step's stability needs)."""
     X, y = _tfidf_text(4000, 2**13)
     products = []
     original = skgd._steps.gram_product
@@ -372,6 +372,11 @@ def test_lbfgs_reads_a_rough_lipschitz_constant(monkeypatch):
         est = GDClassifier(loss=loss, solver="batch", max_iter=1, tol=None).fit(X, y)
         counts[est.learning_rate_] = len(products)
     assert counts["l-bfgs"] < counts["constant"]
+    # A partial_fit call's one epoch takes 1 / L as it is, with no line
+    # search behind it: there the estimate is the constant step's.
+    products.clear()
+    GDClassifier(loss="log_loss", solver="batch").partial_fit(X, y, classes=np.unique(y))
+    assert len(products) == counts["constant"]
 
 
 def test_batch_lbfgs_on_raw_columns_needs_about_the_epochs_of_standardised_ones():
