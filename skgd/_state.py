@@ -36,7 +36,8 @@ class GDState:
         self.match_parameters(optimizer_code, average, averaging)
 
     def match_parameters(self, optimizer_code, average, averaging):
-        """Reset the optimizer state or the averages if their parameters changed.
+        """Reset the optimizer state (and the first call's step) or the averages
+        if their parameters changed.
 
         A ``set_params`` between ``partial_fit`` calls may switch the
         optimizer or the averaging; the old state then means nothing.
@@ -48,6 +49,9 @@ class GDState:
         if optimizer_code != self.optimizer_code:
             self.S1, self.S2 = init_state(optimizer_code, *self.W.shape)
             self.optimizer_code = optimizer_code
+            # The first call's step was another rule's (momentum's is damped
+            # by 1 - momentum): the next call's is the new rule's first.
+            self.first_schedule = None
         if average != self.average:
             start, self.average_power = averaging
             self.average = average

@@ -221,3 +221,17 @@ def test_batch_average_under_l1_stops_and_says_how_to_get_the_certified_iterate(
         est.fit(X, y)
     assert est.n_iter_ < est.max_iter
     assert not any("Maximum number" in str(w.message) for w in caught)
+
+
+def test_partial_fit_after_switching_optimizer_takes_the_new_rules_step():
+    """A partial_fit sequence keeps the step of its first call, unless the
+    optimizer changes: momentum's batch step is damped by 1 - momentum,
+    which plain steps kept after set_params(optimizer="sgd") (10 times too
+    short)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    classes = np.unique(y)
+    switched = GDClassifier(solver="batch", optimizer="momentum")
+    switched.partial_fit(X, y, classes=classes)
+    switched.set_params(optimizer="sgd").partial_fit(X, y)
+    fresh = GDClassifier(solver="batch").partial_fit(X, y, classes=classes)
+    assert switched.eta0_ == pytest.approx(fresh.eta0_, rel=1e-6)
