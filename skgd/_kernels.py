@@ -16,8 +16,9 @@ Coordinates. The kernels fit ``z = W x~ + b`` in preconditioned coordinates
 equal scale. CSR rows have a centre only in the general and evaluation
 loops (the batch solver's), which take it implicitly: through the
 intercepts (:func:`_intercepts`) and the gradient's sum
-(:func:`_centre_gradient`), so that a pass stays O(nnz + n_features). Without a preconditioner there is one bucket of scale 1 and no
-centre, and the loops take the plain ``x`` (the explicit schedules, which
+(:func:`_centre_gradient`), so that a pass stays O(nnz + n_features).
+Without a preconditioner there is one bucket of scale 1 and no centre, and
+the loops take the plain ``x`` (the explicit schedules, which
 follow SGD*'s steps exactly). ``l2`` and ``l1`` hold each bucket's penalty
 strengths in these coordinates, so that the objective is the one in the
 original coordinates.
