@@ -448,7 +448,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                      row_weight_bound(problem)[train].max())
         if stats is not None or self._preconditioned():
             if stats is None:
-                stats = ColumnStats(X.shape[1], sp.issparse(X))
+                stats = ColumnStats(X.shape[1], sp.issparse(X), self._centres_csr())
             problem = self._in_coordinates(problem, stats.update(X, self._stats_weights(problem)))
         problem = read_only(problem)
         check_problem(problem)  # (of the arrays and the bucket columns the kernels will see)
@@ -510,10 +510,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         weight[problem.train] = shared[problem.train]
         return weight
 
+    def _centres_csr(self):
+        """Whether CSR columns are centred: by the batch solver, with an intercept
+        (the stochastic and mini-batch steps on CSR rows stay O(nnz) without a centre)."""
+        return self.solver == "batch" and bool(self.fit_intercept)
+
     def _in_coordinates(self, problem, stats):
         """``problem`` in the coordinates that the column statistics ``stats`` give."""
-        # The stochastic and mini-batch steps on CSR rows stay O(nnz) without a centre.
-        centred = self.fit_intercept and (not stats.sparse or self.solver == "batch")
+        centred = self._centres_csr() if stats.sparse else bool(self.fit_intercept)
         preconditioner = stats.preconditioner(centred)
         l2, l1 = preconditioner.penalty(problem.l2[0], problem.l1[0])
         return problem._replace(preconditioner=preconditioner, l2=l2, l1=l1)

@@ -172,7 +172,8 @@ def _summarize(problem, est, with_stats):
     X = problem.X
     stats = None
     if with_stats:
-        stats = ColumnStats(X.shape[1], sp.issparse(X)).update(X, est._stats_weights(problem))
+        stats = ColumnStats(X.shape[1], sp.issparse(X), est._centres_csr()).update(
+            X, est._stats_weights(problem))
     moments = peak = None
     if problem.Y.size:
         weight = problem.sample_weight

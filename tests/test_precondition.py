@@ -162,3 +162,30 @@ def test_csr_row_norms_and_peaks_match_the_dense_copys(float32):
                                    row_sq_norms(dense, preconditioner), rtol=1e-10)
     np.testing.assert_array_equal(column_peaks(X), column_peaks(dense))
     assert largest_sq_row_norm(X) == pytest.approx(largest_sq_row_norm(dense), rel=1e-12)
+
+
+def test_only_the_batch_solver_pays_the_csr_all_rows_pass(monkeypatch):
+    # The mean and deviations over all rows of CSR data are the batch
+    # solver's centre and scale: a pass more over the entries, which the
+    # other solvers skip. A partial_fit sequence begun by another solver
+    # has no such statistics: the batch solver then scales without a centre.
+    import skgd._precondition
+    from skgd import GDRegressor
+
+    rng = np.random.RandomState(0)
+    X = sp.random(300, 8, density=0.5, random_state=rng, format="csr")
+    y = np.asarray(X @ rng.randn(8)).ravel() + 3.0
+    passes = []
+    deviations = skgd._precondition._csr_deviations
+    monkeypatch.setattr(skgd._precondition, "_csr_deviations",
+                        lambda *args: passes.append(1) or deviations(*args))
+    for solver, expected in (("stochastic", 0), ("minibatch", 0), ("batch", 1)):
+        passes.clear()
+        GDRegressor(solver=solver, max_iter=2, tol=None).fit(X, y)
+        assert len(passes) == expected, solver
+    est = GDRegressor(solver="stochastic").partial_fit(X, y)
+    est.set_params(solver="batch")
+    for _ in range(50):
+        est.partial_fit(X, y)
+    assert est._state.preconditioner.center.size == 0
+    assert est.score(X, y) > GDRegressor(solver="batch").fit(X, y).score(X, y) - 0.01
