@@ -447,8 +447,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self._check_training_weights(weight[train].max(initial=0.0),
                                      row_weight_bound(problem)[train].max())
         if stats is not None or self._preconditioned():
-            if stats is None:
-                stats = ColumnStats(X.shape[1], sp.issparse(X), self._centres_csr())
+            stats = self._stats_for_call(stats, X.shape[1], sp.issparse(X))
             problem = self._in_coordinates(problem, stats.update(X, self._stats_weights(problem)))
         problem = read_only(problem)
         check_problem(problem)  # (of the arrays and the bucket columns the kernels will see)
@@ -514,6 +513,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """Whether CSR columns are centred: by the batch solver, with an intercept
         (the stochastic and mini-batch steps on CSR rows stay O(nnz) without a centre)."""
         return self.solver == "batch" and bool(self.fit_intercept)
+
+    def _stats_for_call(self, previous, n_features, sparse):
+        """The statistics this call's rows are merged into: ``previous`` (those
+        of a ``partial_fit`` sequence's earlier calls, a copy) or new ones.
+
+        A CSR sequence begun by another solver has no all-rows moments: a
+        batch call starts gathering them (``ColumnStats.gather_all_rows``).
+        Without them its columns went uncentred, and a column of
+        ``1000 + N(0, 1)`` kept 200 batch calls at R2 0.28.
+        """
+        if previous is None:
+            return ColumnStats(n_features, sparse, self._centres_csr())
+        if self._centres_csr() and not previous.all_rows:
+            previous.gather_all_rows()
+        return previous
 
     def _in_coordinates(self, problem, stats):
         """``problem`` in the coordinates that the column statistics ``stats`` give."""

@@ -168,11 +168,11 @@ class Summary(NamedTuple):
     target_peak: object  # largest |y|, or None
 
 
-def _summarize(problem, est, with_stats):
+def _summarize(problem, est, with_stats, all_rows):
     X = problem.X
     stats = None
     if with_stats:
-        stats = ColumnStats(X.shape[1], sp.issparse(X), est._centres_csr()).update(
+        stats = ColumnStats(X.shape[1], sp.issparse(X), all_rows).update(
             X, est._stats_weights(problem))
     moments = peak = None
     if problem.Y.size:
@@ -568,8 +568,10 @@ def chunked_problem(est, X, y, sample_weight, classes, partial, first_call, rng)
                             for i in full])
     previous = est._previous_stats(fresh, sp.issparse(X._meta))
     with_stats = previous is not None or est._preconditioned()
-    summary = _compute(_tree([delayed(_summarize)(c, worker, with_stats) for c in chunks],
-                             _merge_summaries))
+    # (The chunks' statistics hold the all-rows moments if those they merge into do.)
+    all_rows = est._stats_for_call(previous, X.shape[1], sp.issparse(X._meta)).all_rows
+    summary = _compute(_tree([delayed(_summarize)(c, worker, with_stats, all_rows)
+                              for c in chunks], _merge_summaries))
     est._check_weight_total(summary.weight_total)
     est._check_training_weights(summary.largest_weight, summary.largest_row_weight)
     template = _template(est, worker, X, y)

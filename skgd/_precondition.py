@@ -284,6 +284,18 @@ class ColumnStats:
             return self
         return self._absorb(new)
 
+    def gather_all_rows(self):
+        """Gather the all-rows moments too, from the rows to come.
+
+        Those of the rows seen so far were not gathered: a ``partial_fit``
+        sequence begun by another solver centres from its batch calls'
+        rows (any centre is a valid one; ``move_state`` maps the weights).
+        """
+        self.all_rows = True
+        self.row_weight = 0.0
+        self.mean = np.zeros_like(self.mean)
+        self.deviations = np.zeros_like(self.deviations)
+
     def _empty(self):
         """Whether no row has been counted yet."""
         return not self.seen.any() and not np.any(self.weight) and not np.isfinite(self.low).any()
@@ -403,9 +415,8 @@ class ColumnStats:
         all rows would blow a rare feature up to the square root of the
         number of rows. (The batch solver centres CSR data too: its steps
         are O(n_features) anyway, and the kernels centre a CSR row
-        implicitly, through the intercept and the gradient's sum. Not
-        without the statistics of ``all_rows``: a ``partial_fit`` sequence
-        begun by another solver.)
+        implicitly, through the intercept and the gradient's sum; it
+        gathers the statistics of ``all_rows``.)
         """
         if self.sparse and not (center and self.all_rows):
             rms = np.sqrt(np.divide(self.square, self.weight, out=np.zeros_like(self.square),
