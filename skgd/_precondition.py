@@ -288,6 +288,17 @@ class ColumnStats:
             return self
         return self._absorb(new)
 
+    def __setstate__(self, state):
+        """Unpickle; statistics pickled before the CSR all-rows moments existed
+        (2026-12-05) have none, and a batch call of the sequence starts them."""
+        self.__dict__.update(state)
+        if "all_rows" not in state:
+            self.all_rows = not self.sparse
+            self.row_weight = 0.0
+            self.deviations = np.zeros_like(self.square)
+            if self.sparse:
+                self.mean = np.zeros_like(self.square)
+
     def gather_all_rows(self):
         """Gather the all-rows moments too, from the rows to come.
 

@@ -192,3 +192,29 @@ def test_only_the_batch_solver_gathers_the_csr_all_rows_statistics(monkeypatch):
         est.partial_fit(X, y)
     assert est._state.preconditioner.center.size == 8
     assert est.score(X, y) > GDRegressor(solver="batch").fit(X, y).score(X, y) - 0.01
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_statistics_pickled_before_the_all_rows_moments_go_on(sparse):
+    # An estimator pickled before ColumnStats held the CSR all-rows moments
+    # (row_weight, deviations, all_rows) raised AttributeError at its next
+    # partial_fit; unpickled now, its statistics go on, and a batch call
+    # starts the moments.
+    import pickle
+
+    from skgd import GDRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4) + 5.0
+    y = X @ rng.randn(4)
+    data = sp.csr_matrix(X) if sparse else X
+    est = GDRegressor(solver="stochastic").partial_fit(data, y)
+    for name in ("all_rows", "row_weight", "deviations"):
+        delattr(est._state.stats, name)
+    if sparse:
+        est._state.stats.mean[:] = 0.0  # (the old CSR statistics kept no mean)
+    old = pickle.loads(pickle.dumps(est))
+    old.partial_fit(data, y)
+    old.set_params(solver="batch").partial_fit(data, y)
+    assert old._state.stats.all_rows
+    assert np.isfinite(old.coef_).all()
