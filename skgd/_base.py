@@ -960,15 +960,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         if not history["start_norm"]:
             return False
-        W, b = state.current_weights()
-        if state.averaged and float(problem.l1.max()) > 0:
-            # An explicit `average` under l1 (the batch solver judges it):
-            # the mean keeps small values where the iterate's l1 steps found
-            # zeros, each adding l1 to the subgradient's norm, which then
-            # never fell below 0.1 (raw breast cancer, alpha=0.01: 0.25, and
-            # every epoch ran). Judged on the iterate's support, as the
-            # averaging of "auto" publishes it (0.014 there).
-            W = np.where(state.W == 0, 0, W).astype(W.dtype)
+        # Under l1, an explicit `average` too (the batch solver judges it) is
+        # judged on the iterate's support, as the averaging of "auto"
+        # publishes it: the mean keeps small values where the iterate's l1
+        # steps found zeros, each adding l1 to the subgradient's norm, which
+        # then never fell below 0.1 (raw breast cancer, alpha=0.01: 0.25,
+        # and every epoch ran; on the support, 0.014).
+        W, b = state.current_weights(keep_zeros=float(problem.l1.max()) > 0)
         objective, norm = self._objective_at(problem, W, b, gradient=True)
         # (Where the fit stops here, the final check is at these weights.)
         history["judged"] = (W.copy(), b.copy(), objective, norm)

@@ -65,19 +65,20 @@ class GDState:
         """Whether the published weights are the averages (some update was averaged)."""
         return self.average_start > 0 and self.t > self.average_start
 
-    def current_weights(self):
+    def current_weights(self, keep_zeros=None):
         """The weights a prediction uses now, in the kernels' coordinates.
 
         The averages once averaging has run; with ``keep_zeros`` (the
         averaging of ``learning_rate="auto"`` under an l1 penalty), the
         coefficients that are exactly zero at the last iterate are zero:
         the l1 steps find which coefficients the optimum leaves out, the
-        average smooths the others. (The arrays returned may be the state's
-        own: do not write to them.)
+        average smooths the others. The argument ``keep_zeros``, when
+        given, overrides the state's. (The arrays returned may be the
+        state's own: do not write to them.)
         """
         if not self.averaged:
             return self.W, self.b
-        if self.keep_zeros:
+        if self.keep_zeros if keep_zeros is None else keep_zeros:
             return np.where(self.W == 0, 0, self.W_avg).astype(self.W.dtype), self.b_avg
         return self.W_avg, self.b_avg
 

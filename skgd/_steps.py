@@ -300,10 +300,11 @@ def batch_sharing(column_counts, n_rows):
 def auto_schedule(est, problem, rows, partial=False):
     """The ``learning_rate="auto"`` table (documented in the estimators): ``(name, eta0, damping)``.
 
-    ``partial``: for a ``partial_fit`` call. ``damping`` multiplies the steps of the ``"optimal"`` schedule, which
-    has no ``eta0`` to shorten. For the log loss (mini-batch, and the
-    stochastic solver's "optimal" steps; not on dask), a fourth item: the
-    :class:`LocalCurvature` that re-reads the step (the cap) during a ``fit``.
+    ``partial``: for a ``partial_fit`` call. ``damping`` multiplies the
+    steps of the ``"optimal"`` schedule, which has no ``eta0`` to shorten.
+    For the log loss (mini-batch, and the stochastic solver's "optimal"
+    steps; not on dask), a fourth item: the :class:`LocalCurvature` that
+    re-reads the step (the cap) during a ``fit``.
     """
     solver, optimizer = est.solver, est.optimizer
     loss_code = problem.loss_code
@@ -560,9 +561,10 @@ def resolve_schedule(est, problem, first=None, partial=False):
 
     Resolved anew at every ``fit`` and ``partial_fit`` call, from that
     call's training rows, so that a later ``partial_fit`` on other data gets
-    a step that is stable on it (``partial``: a ``partial_fit`` call). ``first`` is ``(name, eta0)`` of the first
-    call of a ``partial_fit`` sequence: under ``"auto"`` a later call keeps
-    that step unless its own rows need a shorter one. The sample weights
+    a step that is stable on it (``partial``: a ``partial_fit`` call).
+    ``first`` is ``(name, eta0)`` of the first call of a ``partial_fit``
+    sequence: under ``"auto"`` a later call keeps that step unless its own
+    rows need a shorter one. The sample weights
     then keep their meaning across calls, as in scikit-learn, where a fixed
     step is multiplied by each row's weight: a chunk of weight 100 pulls 100
     times as hard as one of weight 1 (up to the step that is stable on it),
