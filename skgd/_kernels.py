@@ -83,7 +83,7 @@ import numpy as np
 
 from ._jit import jit
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
-from ._optimizers import SGD, l2_of, step_row
+from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
 from ._prefetch import prefetch
 from ._schedules import PA1, PA2, step_size
@@ -855,6 +855,7 @@ def _general_loop(is_csr):
         # by itself: the software prefetch only added 10% to its step. (Smaller
         # batches prefetch even with shuffle=False, where it is merely wasted.)
         shuffled = batch_size < n_samples
+        thresholds = np.any(l1 > 0.0)  # else a step has no l1 pass over the coefficients
         beta_1_t = hyper[2] ** (t - 1)
         beta_2_t = hyper[3] ** (t - 1)
 
@@ -901,13 +902,13 @@ def _general_loop(is_csr):
             c2 = 1.0 / (1.0 - beta_2_t)
             for k in range(n_outputs):
                 step_row(optimizer_code, W[k], G[k], l2, bucket, S1, S2, k, 0, eta, hyper, c1, c2)
-                for j in range(n_features):
+                for j in range(n_features if thresholds else 0):
                     threshold = eta * (l1[0] if single else l1[bucket[j]])
-                    if optimizer_code == SGD:
+                    if optimizer_code == SGD and l2.shape[0] > 0:
                         # step_row took the l2 part as a prox, w / (1 + eta l2):
                         # the elastic net's prox thresholds by eta l1 before that
                         # division, so by eta l1 / (1 + eta l2) after it.
-                        threshold /= 1.0 + eta * l2_of(l2, bucket, j)
+                        threshold /= 1.0 + eta * l2[0 if l2.shape[0] == 1 else bucket[j]]
                     if threshold > 0.0:
                         W[k, j] = soft_threshold(W[k, j], threshold)
                 if fit_intercept:

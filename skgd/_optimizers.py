@@ -56,16 +56,6 @@ def init_state(code, n_outputs, n_features):
     )
 
 
-@jit(inline="always")
-def l2_of(l2, bucket, j):
-    """The l2 strength of coordinate ``j``: per bucket, one for all, or none."""
-    if l2.shape[0] == 0:
-        return 0.0
-    if l2.shape[0] == 1:
-        return l2[0]
-    return l2[bucket[j]]
-
-
 @jit()
 def step_row(code, w, g, l2, bucket, S1, S2, k, offset, eta, hyper, c1, c2):
     """Move ``w`` by ``-eta`` times the rule's direction for gradient ``g + l2 w``.
@@ -79,37 +69,69 @@ def step_row(code, w, g, l2, bucket, S1, S2, k, offset, eta, hyper, c1, c2):
     strength, or none (the intercept). The rule's state for ``w[j]`` is
     ``S1[k, offset + j]`` (and ``S2``). ``hyper`` is ``(momentum, rho,
     beta_1, beta_2, eps)``; ``c1`` and ``c2`` are Adam's bias corrections
-    ``1 / (1 - beta ** t)`` for the current update. The branch sits outside
-    the loops so that each loop compiles to straight vector code.
+    ``1 / (1 - beta ** t)`` for the current update.
+
+    Each rule's loop is a compiled function of its own, called once a step:
+    written as branches of this function, LLVM neither vectorised them nor
+    pruned the reference counting of the arrays inside them (every
+    coordinate paid an atomic increment and decrement: Adam's step on 100
+    coordinates took 930 ns, against 120 ns as a function of its own).
     """
-    n = w.shape[0]
+    per_bucket = l2.shape[0] > 1
+    lam = l2[0] if l2.shape[0] == 1 else 0.0
     if code == SGD:
-        # The l2 part as a proximal step: stable for any strength (a column
-        # of tiny spread has a huge one in preconditioned coordinates), with
-        # the optimum as its fixed point.
-        for j in range(n):
-            w[j] = (w[j] - eta * g[j]) / (1.0 + eta * l2_of(l2, bucket, j))
+        _plain_steps(w, g, l2, bucket, per_bucket, lam, eta)
     elif code == MOMENTUM or code == NESTEROV:
-        mu = hyper[0]
-        for j in range(n):
-            gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            w[j], S1[k, offset + j] = momentum_update(code, w[j], S1[k, offset + j], gj, eta, mu)
+        _momentum_steps(code == NESTEROV, w, g, l2, bucket, per_bucket, lam, S1[k, offset:],
+                        eta, hyper[0])
     elif code == ADAGRAD:
-        eps = hyper[4]
-        for j in range(n):
-            gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            w[j], S1[k, offset + j] = adagrad_update(w[j], S1[k, offset + j], gj, eta, eps)
+        _adagrad_steps(w, g, l2, bucket, per_bucket, lam, S1[k, offset:], eta, hyper[4])
     elif code == RMSPROP:
-        rho, eps = hyper[1], hyper[4]
-        for j in range(n):
-            gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            w[j], S1[k, offset + j] = rmsprop_update(w[j], S1[k, offset + j], gj, eta, rho, eps)
-    else:  # ADAM
-        beta_1, beta_2, eps = hyper[2], hyper[3], hyper[4]
-        for j in range(n):
-            gj = g[j] + l2_of(l2, bucket, j) * w[j]
-            w[j], S1[k, offset + j], S2[k, offset + j] = adam_update(
-                w[j], S1[k, offset + j], S2[k, offset + j], gj, eta, beta_1, beta_2, eps, c1, c2)
+        _rmsprop_steps(w, g, l2, bucket, per_bucket, lam, S1[k, offset:], eta, hyper[1],
+                       hyper[4])
+    else:
+        _adam_steps(w, g, l2, bucket, per_bucket, lam, S1[k, offset:], S2[k, offset:], eta,
+                    hyper[2], hyper[3], hyper[4], c1, c2)
+
+
+# The rules' loops over coordinates. The l2 strength of coordinate j is
+# l2[bucket[j]] with several buckets (per_bucket), else lam.
+@jit()
+def _plain_steps(w, g, l2, bucket, per_bucket, lam, eta):
+    # The l2 part as a proximal step: stable for any strength (a column of
+    # tiny spread has a huge one in preconditioned coordinates), with the
+    # optimum as its fixed point.
+    for j in range(w.shape[0]):
+        w[j] = (w[j] - eta * g[j]) / (1.0 + eta * (l2[bucket[j]] if per_bucket else lam))
+
+
+@jit()
+def _momentum_steps(nesterov, w, g, l2, bucket, per_bucket, lam, v, eta, mu):
+    code = NESTEROV if nesterov else MOMENTUM
+    for j in range(w.shape[0]):
+        gj = g[j] + (l2[bucket[j]] if per_bucket else lam) * w[j]
+        w[j], v[j] = momentum_update(code, w[j], v[j], gj, eta, mu)
+
+
+@jit()
+def _adagrad_steps(w, g, l2, bucket, per_bucket, lam, s, eta, eps):
+    for j in range(w.shape[0]):
+        gj = g[j] + (l2[bucket[j]] if per_bucket else lam) * w[j]
+        w[j], s[j] = adagrad_update(w[j], s[j], gj, eta, eps)
+
+
+@jit()
+def _rmsprop_steps(w, g, l2, bucket, per_bucket, lam, s, eta, rho, eps):
+    for j in range(w.shape[0]):
+        gj = g[j] + (l2[bucket[j]] if per_bucket else lam) * w[j]
+        w[j], s[j] = rmsprop_update(w[j], s[j], gj, eta, rho, eps)
+
+
+@jit()
+def _adam_steps(w, g, l2, bucket, per_bucket, lam, m, v, eta, beta_1, beta_2, eps, c1, c2):
+    for j in range(w.shape[0]):
+        gj = g[j] + (l2[bucket[j]] if per_bucket else lam) * w[j]
+        w[j], m[j], v[j] = adam_update(w[j], m[j], v[j], gj, eta, beta_1, beta_2, eps, c1, c2)
 
 
 # One coordinate's step of each rule on its full gradient ``g``: the new
