@@ -85,6 +85,7 @@ from ._jit import jit
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
+from ._borrow import borrowed
 from ._prefetch import prefetch
 from ._schedules import PA1, PA2, step_size
 
@@ -656,7 +657,8 @@ def _stochastic_loop(is_csr, general):
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-         G_out, G_b_out, mode) = args
+         G_out, G_b_out, mode) = borrowed(args)
+        X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         n_outputs = W.shape[0]
         n_buckets = bucket_scale.shape[0]
@@ -752,7 +754,8 @@ def _minibatch_loop(is_csr, general):
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-         G_out, G_b_out, mode) = args
+         G_out, G_b_out, mode) = borrowed(args)
+        X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         n_outputs = W.shape[0]
         n_buckets = bucket_scale.shape[0]
@@ -840,7 +843,8 @@ def _general_loop(is_csr):
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-         G_out, G_b_out, mode) = args
+         G_out, G_b_out, mode) = borrowed(args)
+        X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         n_outputs, n_features = W.shape
         single = bucket_scale.shape[0] == 1
@@ -945,7 +949,8 @@ def _evaluate_loop(is_csr, general):
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-         G_out, G_b_out, mode) = args
+         G_out, G_b_out, mode) = borrowed(args)
+        X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         z = np.empty(W.shape[0])
         dloss = np.empty(W.shape[0])

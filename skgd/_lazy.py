@@ -61,6 +61,7 @@ import math
 
 import numpy as np
 
+from ._borrow import borrowed
 from ._jit import jit
 from ._kernels import (
     CSR_JIT, PREFETCH_DISTANCE, _average_weight, _multinomial_row_losses, _prefetch_row,
@@ -293,7 +294,8 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
      starts, proximal_l2, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
      average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
-     G_out, G_b_out, mode) = args
+     G_out, G_b_out, mode) = borrowed(args)
+    X, data, indices, indptr = borrowed((X, data, indices, indptr))
     n_samples = order.shape[0]
     n_outputs, n_features = W.shape
     single = bucket_scale.shape[0] == 1
