@@ -11,9 +11,10 @@ about half a stochastic step.
 The caller owns the arrays a kernel receives for the whole call, so the
 kernel can work on views that do not count: :func:`borrowed` returns its
 tuple with every array's reference-count handle (its "meminfo") and Python
-parent set to null, which numba's increments and decrements skip. Only for
-arrays that outlive the kernel: a borrowed view of an array the kernel
-allocates would not keep it alive.
+parent set to null, which numba's increments and decrements skip. The arrays
+a kernel allocates for its own use (scores, steps, scales) are borrowed the
+same way, with the arrays themselves held in a tuple that the kernel hands
+to :func:`keep_alive` as it returns, so that they outlive the views.
 """
 
 from ._jit import intrinsic
@@ -49,3 +50,25 @@ def borrowed():
         return values(values), codegen
 
     return borrowed
+
+
+@intrinsic
+def keep_alive():
+    """Build ``keep_alive(values)``: a use of ``values`` that compiles to nothing.
+
+    A kernel borrows views of the arrays it allocates too, holding the
+    arrays themselves in a tuple that it passes here just before it returns:
+    numba releases a variable after its last use, so the arrays live until
+    then, as long as the views do.
+    """
+    from numba import types
+    from numba.extending import intrinsic as numba_intrinsic
+
+    @numba_intrinsic
+    def keep_alive(typingctx, values):
+        def codegen(context, builder, signature, args):
+            return context.get_dummy_value()
+
+        return types.none(values), codegen
+
+    return keep_alive

@@ -85,7 +85,7 @@ from ._jit import jit
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
-from ._borrow import borrowed
+from ._borrow import borrowed, keep_alive
 from ._prefetch import prefetch
 from ._schedules import PA1, PA2, step_size
 
@@ -674,6 +674,8 @@ def _stochastic_loop(is_csr, general):
         S = np.zeros(n_buckets)
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
+        owned = (z, step, scale, factor, inverse, S, acc)  # kept alive to the end
+        z, step, scale, factor, inverse, S, acc = borrowed(owned)
 
         for r in range(n_samples):
             eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -735,6 +737,7 @@ def _stochastic_loop(is_csr, general):
 
         _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
                         behind, averages, W_avg, total)
+        keep_alive(owned)
         return t
 
     return stochastic_epoch
@@ -772,6 +775,8 @@ def _minibatch_loop(is_csr, general):
         S = np.zeros(n_buckets)
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
+        owned = (z, dloss, dz, step, scale, factor, inverse, S, acc)  # kept alive to the end
+        z, dloss, dz, step, scale, factor, inverse, S, acc = borrowed(owned)
 
         for start in range(0, n_samples, batch_size):
             m = min(batch_size, n_samples - start)
@@ -828,6 +833,7 @@ def _minibatch_loop(is_csr, general):
 
         _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
                         behind, averages, W_avg, total)
+        keep_alive(owned)
         return t
 
     return minibatch_epoch
@@ -853,6 +859,8 @@ def _general_loop(is_csr):
         G = np.empty(W.shape)
         G_b = np.empty(n_outputs)
         intercepts = np.empty(n_outputs)
+        owned = (z, dloss, G, G_b, intercepts)  # kept alive to the end
+        z, dloss, G, G_b, intercepts = borrowed(owned)
         tau = max(t - average_start, 0) if average_start > 0 else 0
         total = _total_average_weight(float(tau), average_power)
         # The batch solver reads the rows in order, which the hardware prefetches
@@ -923,6 +931,7 @@ def _general_loop(is_csr):
                 total += weight
                 _average(W_avg, b_avg, W, b, weight / total)
             t += 1
+        keep_alive(owned)
         return t
 
     return general_epoch
@@ -955,6 +964,8 @@ def _evaluate_loop(is_csr, general):
         z = np.empty(W.shape[0])
         dloss = np.empty(W.shape[0])
         intercepts = np.empty(W.shape[0])
+        owned = (z, dloss, intercepts)  # kept alive to the end
+        z, dloss, intercepts = borrowed(owned)
         if mode != INTERCEPT_ONLY:
             _intercepts(is_csr, W, b, bucket_scale, bucket, center, intercepts)
         gradient = mode == GRADIENT
@@ -978,6 +989,7 @@ def _evaluate_loop(is_csr, general):
                          center, X, data, indices, indptr, i)
         if gradient:
             _centre_gradient(is_csr, G_out, G_b_out, bucket_scale, bucket, center)
+        keep_alive(owned)
         return t
 
     return evaluate_rows

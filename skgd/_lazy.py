@@ -61,7 +61,7 @@ import math
 
 import numpy as np
 
-from ._borrow import borrowed
+from ._borrow import borrowed, keep_alive
 from ._jit import jit
 from ._kernels import (
     CSR_JIT, PREFETCH_DISTANCE, _average_weight, _multinomial_row_losses, _prefetch_row,
@@ -301,7 +301,6 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
     single = bucket_scale.shape[0] == 1
     z = np.empty(n_outputs)
     dloss = np.empty(n_outputs)
-    no_data = dloss[:0]  # for _settle: the gradient gathered in the records only
     G_b = np.empty(n_outputs)
     cast = np.empty(1, W.dtype)
     averages = average_start > 0
@@ -321,6 +320,9 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
     eta, c1, c2 = 0.0, 1.0, 1.0
     rates = (hyper[0], hyper[1], hyper[2], hyper[3], hyper[4])
     powers = _decay_powers(optimizer_code, hyper, (n_samples + batch_size - 1) // batch_size)
+    owned = (z, dloss, G_b, cast, records, loaded, met, owed, powers)  # kept alive to the end
+    z, dloss, G_b, cast, records, loaded, met, owed, powers = borrowed(owned)
+    no_data = dloss[:0]  # for _settle: the gradient gathered in the records only
 
     for start in range(0, n_samples, batch_size):
         m = min(batch_size, n_samples - start)
@@ -438,4 +440,5 @@ def lazy_epoch_csr(X, data, indices, indptr, args):
                 S2[k, j] = s2
             if averages and total > 0.0:
                 W_avg[k, j] = held / total
+    keep_alive(owned)
     return t

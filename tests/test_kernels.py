@@ -1,5 +1,8 @@
 """The epoch kernels against a plain-numpy reference, and dense against CSR."""
 
+import re
+
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -293,34 +296,76 @@ def test_plain_steps_in_preconditioned_coordinates_match_numpy(kind, solver, bat
     np.testing.assert_allclose(est.intercept_, intercept, rtol=1e-10, atol=1e-12)
 
 
-def test_kernels_count_no_references_on_their_arguments():
+def _counts_in_loops(body):
+    """The reference-count calls of an LLVM function ``body`` that lie on a
+    cycle of its control-flow graph (run at every pass of a loop)."""
+    blocks, successors, label = {}, {}, "entry"
+    for line in body.splitlines()[1:]:
+        start = re.match(r"^([\w.$-]+):", line)
+        if start:
+            label = start.group(1)
+            continue
+        blocks.setdefault(label, []).append(line)
+        successors.setdefault(label, set()).update(re.findall(r"label %([\w.$-]+)", line))
+
+    def on_a_cycle(origin):
+        seen, todo = set(), list(successors.get(origin, ()))
+        while todo:
+            block = todo.pop()
+            if block == origin:
+                return True
+            if block not in seen:
+                seen.add(block)
+                todo.extend(successors.get(block, ()))
+        return False
+
+    return [line.strip() for label, lines in blocks.items() for line in lines
+            if re.search(r"call void @NRT_(incref|decref)", line) and on_a_cycle(label)]
+
+
+_CHECKED_KERNELS = set()
+
+
+# One kernel of each shape (each takes a few seconds to compile anew): the
+# stochastic, general and lazy loops, and the dense and CSR evaluation loops;
+# the others unpack and borrow their arrays in the same lines.
+@pytest.mark.parametrize("solver, sparse, optimizer", [
+    ("stochastic", False, "sgd"), ("batch", False, "sgd"), ("stochastic", True, "adam")])
+def test_kernels_count_no_references_in_their_loops(solver, sparse, optimizer, monkeypatch):
     # numba counts references on the arrays it passes to an inlined helper at
     # every call (a row), unless LLVM prunes the pairs, which it fails to do
-    # in the kernels' loops; the kernels borrow their argument arrays so that
-    # it need not (skgd._borrow). Compiled anew from the signature a fit
-    # used, so that the optimised code can be read.
-    import re
-
-    import numba
-
-    import skgd._kernels as kernels
+    # in the kernels' loops: the kernels borrow their arrays (skgd._borrow).
+    # Compiled anew from the signatures a fit used, so that the optimised
+    # code can be read.
+    import skgd._engine as engine
     from skgd._jit import OPTIONS
 
     X, y = _data()
-    GDRegressor(max_iter=2, tol=None).fit(X, y)
-    for kernel in (kernels.plain_evaluate_dense, kernels.plain_stochastic_dense):
-        signature = kernel.signatures[0]
-        fresh = numba.njit(signature, **{**OPTIONS, "cache": False})(kernel.py_func)
-        ir = fresh.inspect_llvm(signature)
-        name = kernel.py_func.__name__
-        body = "\n".join(re.findall(  # the kernel's own function, not its wrappers or callees
-            rf"define [^@]*@(?!\S*cpython)\S*{name}\S*\(.*?\n\}}", ir, re.S))
-        assert "NRT_incref" in ir and body
-        assert not re.findall(r"call void @NRT_incref\(ptr %arg\.", body), name
+    X = sp.csr_matrix(X) if sparse else X
+    used, pick = [], engine.epoch_kernel
+
+    def recording_pick(*args, **kwargs):
+        used.append(pick(*args, **kwargs))
+        return used[-1]
+
+    monkeypatch.setattr(engine, "epoch_kernel", recording_pick)
+    GDRegressor(solver=solver, optimizer=optimizer, max_iter=2, tol=None).fit(X, y)
+    assert used
+    for kernel in set(used) - _CHECKED_KERNELS:
+        _CHECKED_KERNELS.add(kernel)
+        for signature in kernel.signatures[:1]:  # (others may come from earlier tests)
+            fresh = numba.njit(signature, **{**OPTIONS, "cache": False})(kernel.py_func)
+            ir = fresh.inspect_llvm(signature)
+            name = kernel.py_func.__name__
+            body = "\n".join(re.findall(  # the kernel's own function, not wrappers or callees
+                rf"define [^@]*@(?!\S*cpython)\S*{name}\S*\(.*?\n\}}", ir, re.S))
+            assert body, name
+            assert not _counts_in_loops(body), name
+            # A borrowed view must not outlive the call: a kernel returns a count.
+            assert isinstance(fresh.nopython_signatures[0].return_type, numba.types.Integer)
+
 
 def test_borrowed_views_write_through_to_the_callers_arrays():
-    import numba
-
     from skgd._borrow import borrowed
 
     @numba.njit
