@@ -24,6 +24,9 @@ from ._jit import intrinsic
 def borrowed():
     """Build ``borrowed(values)``: the tuple ``values`` with its arrays as uncounted views.
 
+    Only the tuple's own members: an array inside a nested tuple stays
+    counted (correct, merely not faster).
+
     Called from Python before the kernels are loaded, the placeholder
     returns None.
     """
