@@ -81,11 +81,11 @@ loops prefetch the rows a few steps ahead (:mod:`skgd._prefetch`).
 
 import numpy as np
 
+from ._borrow import borrowed, keep_alive
 from ._jit import jit
 from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
-from ._borrow import borrowed, keep_alive
 from ._prefetch import prefetch
 from ._schedules import PA1, PA2, step_size
 

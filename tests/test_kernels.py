@@ -323,6 +323,24 @@ def _counts_in_loops(body):
             if re.search(r"call void @NRT_(incref|decref)", line) and on_a_cycle(label)]
 
 
+def test_reference_counts_in_loops_are_seen():
+    # The check below reads numba's IR as text: it must see a count in a loop
+    # where there is one (an array allocated, and freed, at every pass).
+    def allocating(n):
+        total = 0.0
+        for i in range(n):
+            a = np.empty(3)
+            a[0] = i
+            total += a[0]
+        return total
+
+    compiled = numba.njit(allocating)
+    assert compiled(4) == 6.0
+    ir = next(iter(compiled.inspect_llvm().values()))
+    body = re.findall(r"define [^@]*@(?!\S*cpython)\S*allocating\S*\(.*?\n\}", ir, re.S)
+    assert body and _counts_in_loops(body[0])
+
+
 _CHECKED_KERNELS = set()
 
 
