@@ -105,8 +105,9 @@ class GDRegressor(RegressorMixin, BaseGD):
         constant of a single sample's loss. Momentum and Nesterov steps are
         multiplied by ``1 - momentum`` on the stochastic and mini-batch
         solvers, and on the batch solver in ``partial_fit`` (whose calls'
-        rows change from call to call). The stochastic solver's ``fit`` then publishes a weighted
-        average of its iterates (see ``average``). AdaGrad, RMSProp and Adam move each coefficient by about
+        rows change from call to call). The stochastic solver's ``fit``
+        then publishes a weighted average of its iterates (see
+        ``average``). AdaGrad, RMSProp and Adam move each coefficient by about
         the step per update, so they get ``"adaptive"`` from a base step
         times ``std(y) / sqrt(k)``, ``k`` the mean number of non-zero
         features per row:

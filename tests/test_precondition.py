@@ -16,7 +16,7 @@ def test_csr_column_extremes_count_the_unstored_zeros(n_rows, n_features, densit
     rng = np.random.RandomState(seed)
     X = sp.random(n_rows, n_features, density=density, random_state=rng, format="csr",
                   data_rvs=lambda size: rng.uniform(-3, 5, size))
-    _, low, high = csr_column_pass(X, np.ones(X.shape[0]))
+    _, low, high, _ = csr_column_pass(X, np.ones(X.shape[0]))
     np.testing.assert_array_equal(low, X.toarray().min(axis=0))
     np.testing.assert_array_equal(high, X.toarray().max(axis=0))
 
@@ -25,7 +25,7 @@ def test_csr_column_extremes_add_duplicate_entries_up():
     # One row whose column 0 is stored twice (1 + 2) and column 1 once (-5).
     X = sp.csr_matrix((np.array([1.0, 2.0, -5.0]), np.array([0, 0, 1]), np.array([0, 3])),
                       shape=(1, 2))
-    _, low, high = csr_column_pass(X, np.ones(X.shape[0]))
+    _, low, high, _ = csr_column_pass(X, np.ones(X.shape[0]))
     np.testing.assert_array_equal(low, [3.0, -5.0])
     np.testing.assert_array_equal(high, [3.0, -5.0])
 
