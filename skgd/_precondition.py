@@ -145,8 +145,21 @@ BLOCK_ROWS = 4096
 def column_nonzeros(X):
     """The number of non-zero entries of each column (the same for dense and CSR copies)."""
     if sp.issparse(X):
-        return np.bincount(X.indices[X.data != 0], minlength=X.shape[1])
+        # Compiled: numpy's mask, copy and bincount took 30 ms on 80,000 rows
+        # of 100 non-zeros (a tenth of an Adam epoch there), this 8 ms.
+        jit_load()
+        counts = np.zeros(X.shape[1], dtype=np.int64)
+        _csr_nonzero_counts(X.data, X.indices, counts)
+        return counts
     return np.count_nonzero(X, axis=0)
+
+
+@jit()
+def _csr_nonzero_counts(data, indices, counts):
+    """Add each stored non-zero entry to its column's count."""
+    for k in range(indices.shape[0]):
+        if data[k] != 0:
+            counts[indices[k]] += 1
 
 
 def canonical(X):

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skgd._precondition import BLOCK_ROWS, ColumnStats, csr_column_pass
+from skgd._precondition import BLOCK_ROWS, ColumnStats, column_nonzeros, csr_column_pass
 
 
 @settings(max_examples=50, deadline=None)
@@ -28,6 +28,16 @@ def test_csr_column_extremes_add_duplicate_entries_up():
     _, low, high, _ = csr_column_pass(X, np.ones(X.shape[0]))
     np.testing.assert_array_equal(low, [3.0, -5.0])
     np.testing.assert_array_equal(high, [3.0, -5.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_csr_column_nonzeros_leave_stored_zeros_out(dtype):
+    # The "auto" step of the adaptive rules counts non-zeros, so that a dense
+    # and a CSR copy get the same step: an explicitly stored zero is not one.
+    X = sp.random(30, 8, density=0.4, random_state=0, format="csr", dtype=dtype)
+    X.data[::3] = 0.0
+    assert X.nnz > np.count_nonzero(X.data)
+    np.testing.assert_array_equal(column_nonzeros(X), np.count_nonzero(X.toarray(), axis=0))
 
 
 @settings(max_examples=40, deadline=None)
