@@ -24,7 +24,7 @@ from ._kernels import (
     plain_evaluate_csr, plain_evaluate_dense, plain_minibatch_csr, plain_minibatch_dense,
     plain_stochastic_csr, plain_stochastic_dense, stochastic_epoch_csr, stochastic_epoch_dense,
 )
-from ._lazy import lazy_epoch_csr
+from ._lazy import lazy_epoch_csr, lazy_one_output_csr
 from ._losses import MULTINOMIAL
 from ._optimizers import N_STATE_ARRAYS, SGD
 from ._schedules import PA1, PA2
@@ -193,7 +193,8 @@ def _check_shapes(problem, args):
         _fail("gradient outputs of the wrong shape")
 
 
-def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=False):
+def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=False,
+                 n_outputs=1):
     """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
 
     Separate loops rather than one with branches inside: the stochastic one
@@ -204,7 +205,8 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
     Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY) have a loop
     of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
     step or multinomial loss, which the stochastic, mini-batch and
-    evaluation loops then leave out (they compile faster).
+    evaluation loops then leave out (they compile faster). The lazy loop
+    has a version for ``n_outputs`` of one.
     """
     if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY):
         if plain:
@@ -220,7 +222,7 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
             return plain_minibatch_csr if sparse else plain_minibatch_dense
         return minibatch_epoch_csr if sparse else minibatch_epoch_dense
     if mode == TRAIN and sparse and several_steps:
-        return lazy_epoch_csr
+        return lazy_one_output_csr if n_outputs == 1 else lazy_epoch_csr
     return general_epoch_csr if sparse else general_epoch_dense
 
 
@@ -278,7 +280,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         # (Only the general and evaluation loops centre CSR rows; on CSR, a
         # training epoch of several steps takes another loop.)
         _fail("a centre on CSR rows for a loop that cannot take it")
-    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain)
+    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain, W.shape[0])
     if sparse:
         t = kernel(_empty(2, X.dtype), _read_only(X.data), _read_only(X.indices),
                    _read_only(X.indptr), args)

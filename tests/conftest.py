@@ -95,12 +95,12 @@ def general_loop_on_csr(monkeypatch):
     """
     import skgd._engine
     from skgd._kernels import general_epoch_csr
-    from skgd._lazy import lazy_epoch_csr
+    from skgd._lazy import lazy_epoch_csr, lazy_one_output_csr
 
     chosen = skgd._engine.epoch_kernel
 
     def general(*args, **kwargs):
         kernel = chosen(*args, **kwargs)
-        return general_epoch_csr if kernel is lazy_epoch_csr else kernel
+        return general_epoch_csr if kernel in (lazy_epoch_csr, lazy_one_output_csr) else kernel
 
     monkeypatch.setattr(skgd._engine, "epoch_kernel", general)
