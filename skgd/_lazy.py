@@ -436,13 +436,13 @@ def _lazy_loop(one_output):
                 # straight from its entry: three passes over the row's entries,
                 # each a short loop. A batch of rows gathers the gradient in the
                 # records and settles the batch's columns after its last row.
-                one_row = m == 1 and _mark_row(records, loaded, W, S1, S2, W_avg, averages, bucket,
-                                               single, t_start, total_start, indices, begin, end, t,
-                                               owed)
+                one_row = m == 1 and _mark_row(records, loaded, W, S1, S2, W_avg, averages,
+                                               bucket, single, t_start, total_start, indices,
+                                               begin, end, t, owed)
                 if one_row:
                     _row_sums(optimizer_code, records, indices, data, begin, end, single,
-                              bucket_scale, owed, averages, total, powers, eta, rates, c1, c2, cast,
-                              n_outputs, z)
+                              bucket_scale, owed, averages, total, powers, eta, rates, c1, c2,
+                              cast, n_outputs, z)
                 else:
                     score = 0.0  # the first output's, in the same pass
                     for p in range(begin, end):  # bring the columns up to the start of this step
@@ -480,7 +480,8 @@ def _lazy_loop(one_output):
                     G_b[k] += dloss[k]
                 if one_row:
                     _row_steps(optimizer_code, records, indices, data, begin, end, single,
-                               bucket_scale, l2, l1, owed, dloss, eta, rates, c1, c2, cast, n_outputs)
+                               bucket_scale, l2, l1, owed, dloss, eta, rates, c1, c2, cast,
+                               n_outputs)
                 else:
                     for k in range(n_outputs):
                         if dloss[k] != 0.0:
@@ -521,7 +522,8 @@ def _lazy_loop(one_output):
                     w, s1, s2 = W[k, j], S1[k, j], S2[k, j] if adam else 0.0
                     held = W_avg[k, j] * total_start if averages else 0.0
                 else:
-                    w, s1, s2 = records[j, f + WEIGHT], records[j, f + FIRST], records[j, f + SECOND]
+                    w, s1, s2 = (records[j, f + WEIGHT], records[j, f + FIRST],
+                                 records[j, f + SECOND])
                     held = records[j, f + SUM]
                 if averages:
                     held += w * (total - since)
