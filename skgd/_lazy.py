@@ -392,6 +392,8 @@ def _lazy_loop(one_output):
         n_samples = order.shape[0]
         n_features = W.shape[1]
         n_outputs = 1 if one_output else W.shape[0]  # a constant for LLVM when one
+        if one_output and W.shape[0] != 1:  # (its records have room for one output)
+            raise ValueError("lazy_one_output_csr takes the weights of one output")
         single = bucket_scale.shape[0] == 1
         z = np.empty(n_outputs)
         dloss = np.empty(n_outputs)

@@ -345,11 +345,14 @@ _CHECKED_KERNELS = set()
 
 
 # One kernel of each shape (each takes a few seconds to compile anew): the
-# stochastic, general and lazy loops, and the dense and CSR evaluation loops;
-# the others unpack and borrow their arrays in the same lines.
-@pytest.mark.parametrize("solver, sparse, optimizer", [
-    ("stochastic", False, "sgd"), ("batch", False, "sgd"), ("stochastic", True, "adam")])
-def test_kernels_count_no_references_in_their_loops(solver, sparse, optimizer, monkeypatch):
+# stochastic, general and lazy loops (the lazy one for one output and for
+# three), and the dense and CSR evaluation loops; the others unpack and
+# borrow their arrays in the same lines.
+@pytest.mark.parametrize("solver, sparse, optimizer, n_classes", [
+    ("stochastic", False, "sgd", 0), ("batch", False, "sgd", 0), ("stochastic", True, "adam", 0),
+    ("stochastic", True, "adam", 3)])
+def test_kernels_count_no_references_in_their_loops(solver, sparse, optimizer, n_classes,
+                                                    monkeypatch):
     # numba counts references on the arrays it passes to an inlined helper at
     # every call (a row), unless LLVM prunes the pairs, which it fails to do
     # in the kernels' loops: the kernels borrow their arrays (skgd._borrow).
@@ -367,7 +370,11 @@ def test_kernels_count_no_references_in_their_loops(solver, sparse, optimizer, m
         return used[-1]
 
     monkeypatch.setattr(engine, "epoch_kernel", recording_pick)
-    GDRegressor(solver=solver, optimizer=optimizer, max_iter=2, tol=None).fit(X, y)
+    params = dict(solver=solver, optimizer=optimizer, max_iter=2, tol=None)
+    if n_classes:
+        GDClassifier(**params).fit(X, np.digitize(y, np.quantile(y, [1 / 3, 2 / 3])))
+    else:
+        GDRegressor(**params).fit(X, y)
     assert used
     for kernel in set(used) - _CHECKED_KERNELS:
         _CHECKED_KERNELS.add(kernel)

@@ -46,6 +46,18 @@ def test_the_lazy_loop_runs_every_optimizer_but_sgd_on_csr_rows():
     assert epoch_kernel(OPTIMIZERS["adam"], 100, 100, sparse=True) is general_epoch_csr
 
 
+def test_the_one_output_loop_refuses_the_weights_of_several(monkeypatch):
+    # Its records have room for one output: handed three, it would write
+    # past them.
+    import skgd._engine
+
+    monkeypatch.setattr(skgd._engine, "epoch_kernel", lambda *args: lazy_one_output_csr)
+    X, y = _sparse_problem()
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    with pytest.raises(ValueError, match="one output"):
+        GDClassifier(optimizer="adam", max_iter=1, tol=None).fit(X, labels)
+
+
 @pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
 @pytest.mark.parametrize("optimizer", EXACT)
 def test_exact_catch_up_takes_the_dense_steps(optimizer, solver):
