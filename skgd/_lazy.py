@@ -181,6 +181,17 @@ def _rounded(cast, w):
 
 
 @jit(inline="always")
+def _store(records, j, f, w, s1, s2, cast):
+    """Write one output's weight, rounded, and states into column ``j``'s record
+    (that output's fields from ``f``); return the rounded weight."""
+    w = _rounded(cast, w)
+    records[j, f + WEIGHT] = w
+    records[j, f + FIRST] = s1
+    records[j, f + SECOND] = s2
+    return w
+
+
+@jit(inline="always")
 def _bring_up(code, records, j, n_outputs, missed, powers, eta, hyper, c1, c2, cast):
     """Column ``j``'s coefficients through its ``missed`` steps of zero gradient."""
     if missed <= 0 or code == ADAGRAD:  # AdaGrad's state does not move without a gradient
@@ -190,9 +201,7 @@ def _bring_up(code, records, j, n_outputs, missed, powers, eta, hyper, c1, c2, c
         w, s1, s2 = _catch_up(code, records[j, f + WEIGHT], records[j, f + FIRST],
                               records[j, f + SECOND], powers, missed, eta,
                               hyper, c1, c2)
-        records[j, f + WEIGHT] = _rounded(cast, w)
-        records[j, f + FIRST] = s1
-        records[j, f + SECOND] = s2
+        _store(records, j, f, w, s1, s2, cast)
 
 
 @jit(inline="always")
@@ -206,9 +215,7 @@ def _settle(code, records, j, n_outputs, steps, l2_j, l1_j, eta, hyper, c1, c2, 
         records[j, f + GRADIENT] = 0.0
         w, s1, s2 = _paid(code, records[j, f + WEIGHT], records[j, f + FIRST],
                           records[j, f + SECOND], g, steps, l2_j, l1_j, eta, hyper, c1, c2)
-        records[j, f + WEIGHT] = _rounded(cast, w)
-        records[j, f + FIRST] = s1
-        records[j, f + SECOND] = s2
+        _store(records, j, f, w, s1, s2, cast)
 
 
 @jit(inline="always")
@@ -268,10 +275,7 @@ def _row_sums(code, records, indices, data, begin, end, single, bucket_scale, ow
             if code != ADAGRAD:  # AdaGrad's state does not move without a gradient
                 w, s1, s2 = _catch_up(code, w, records[j, f + FIRST], records[j, f + SECOND],
                                       powers, missed, eta, hyper, c1, c2)
-                w = _rounded(cast, w)
-                records[j, f + WEIGHT] = w
-                records[j, f + FIRST] = s1
-                records[j, f + SECOND] = s2
+                w = _store(records, j, f, w, s1, s2, cast)
             if not single:
                 w *= bucket_scale[np.int64(records[j, BUCKET])]
             if k == 0:
@@ -296,9 +300,7 @@ def _row_steps(code, records, indices, data, begin, end, single, bucket_scale, l
             w, s1, s2 = _paid(code, records[j, f + WEIGHT], records[j, f + FIRST],
                               records[j, f + SECOND], g, owed[c], l2[bj], l1[bj], eta, hyper,
                               c1, c2)
-            records[j, f + WEIGHT] = _rounded(cast, w)
-            records[j, f + FIRST] = s1
-            records[j, f + SECOND] = s2
+            _store(records, j, f, w, s1, s2, cast)
 
 
 @jit(inline="always")
