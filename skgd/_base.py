@@ -739,6 +739,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         history = {"loss": [], "val": [], "converged": partial, "stop": None,
                    "start_norm": start_norm}
         frozen = {}  # group -> (its weights when it stopped, its objective then)
+        active = np.ones(len(groups), dtype=bool)  # the groups not in frozen
         stalled_at = []  # the objective at each stall that shrank the adaptive step
         cumulative_l1 = (float(problem.l1.max()) > 0 and OPTIMIZERS[self.optimizer] == 0
                          and self.solver != "batch")
@@ -876,7 +877,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 criterion = per_group
             # (A group that has stopped stays done: only the others can stop
             # now, or ask for the gradient pass below.)
-            active = np.array([g not in frozen for g in range(len(groups))])
             done = rule.update(criterion, history["loss"]) & active
             # (A group that has stopped counts with its criterion then: it is
             # still trained, but gets the weights it had back at the end.)
@@ -917,6 +917,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     continue
             for g in np.flatnonzero(done):
                 frozen[g] = (self._group_weights(state, groups[g]), per_group[g])
+                active[g] = False
                 if descent_check:
                     stopped_at[g] = float(criterion[g])
             if len(frozen) == len(groups):

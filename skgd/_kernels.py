@@ -39,10 +39,11 @@ Two update paths, in three loops:
   update touches only the features present in the batch. On the columns as
   given the decay is scikit-learn's, ``max(0, 1 - eta l2)`` before the step;
   in preconditioned coordinates it is ``1 / (1 + eta l2)`` after it (the
-  proximal step of the l2 part: :func:`skgd._engine._proximal_l2`). Each
-  loop is made twice more, without the l1 books, the passive-aggressive
-  steps and the multinomial loss (``general=False``), for the default fits,
-  which then compile less. Their l1 part is
+  proximal step of the l2 part: ``proximal_l2``, see
+  :meth:`skgd._precondition.Preconditioner.kernel_arguments`). Each loop is
+  made twice more, without the l1 books, the passive-aggressive steps and the
+  multinomial loss (``general=False``), for the default fits, which then
+  compile less. Their l1 part is
   the cumulative penalty of Tsuruoka et al. (2009), as in scikit-learn's SGD:
   each coefficient is shrunk towards zero by the total penalty accrued so far
   minus what it has received, and clipped at zero, so that noisy steps do not
@@ -548,10 +549,10 @@ def _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, proximal):
     """Apply each bucket's l2 decay to ``W = scale * V``: ``w <- max(0, 1 - eta l2_b) w``,
     or ``w <- w / (1 + eta l2_b)`` with ``proximal``.
 
-    The proximal decay is the one the loops apply
-    after the step (the proximal step of the l2 part; see
-    :func:`skgd._engine._proximal_l2`). The decay goes into ``scale``, an
-    O(1) step per bucket, and the factors are refreshed (as
+    The proximal decay is the one the loops apply after the step (the
+    proximal step of the l2 part; see
+    :meth:`skgd._precondition.Preconditioner.kernel_arguments`). The decay
+    goes into ``scale``, an O(1) step per bucket, and the factors are refreshed (as
     :func:`_refresh_factors` does). Returns whether a scale fell below
     ``floor`` (zero or tiny): the caller then folds it into ``V``
     (:func:`_fold`) and refreshes the factors again. As in scikit-learn, a

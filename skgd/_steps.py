@@ -129,11 +129,17 @@ def row_sq_norms(X, preconditioner):
             np.maximum(norms, 0.0, out=norms)
         return norms
     out = np.empty(X.shape[0])
+    # Each block into a float64 buffer, reused (not a copy, then the
+    # operations in place: a pass less).
+    buffer = np.empty((min(BLOCK_ROWS, X.shape[0]), X.shape[1]))
     for start in range(0, X.shape[0], BLOCK_ROWS):
-        block = X[start:start + BLOCK_ROWS].astype(np.float64)
+        rows = X[start:start + BLOCK_ROWS]
+        block = buffer[:rows.shape[0]]
         if center.size:
-            block -= center
-        block *= scale
+            np.subtract(rows, center, out=block)
+            block *= scale
+        else:
+            np.multiply(rows, scale, out=block)
         out[start:start + BLOCK_ROWS] = np.einsum("ij,ij->i", block, block)
     return out
 
@@ -310,7 +316,7 @@ def auto_schedule(est, problem, rows, partial=False):
     loss_code = problem.loss_code
     curvature = CURVATURE[loss_code]
     # Plain steps apply the l2 part exactly, as its proximal step after the
-    # step in preconditioned coordinates (_engine._proximal_l2): stable for
+    # step in preconditioned coordinates (Preconditioner.kernel_arguments): stable for
     # any strength, so it does not shorten their steps. The other rules
     # take it in the gradient.
     l2 = float(problem.l2.max()) if optimizer != "sgd" else 0.0

@@ -175,7 +175,7 @@ class ToleranceStopping:
 
     def update(self, criterion, history=None):
         stalled = criterion > self.best - self.tol
-        self.count = np.where(stalled, self.count + 1, 0)
+        self.count = (self.count + 1) * stalled  # (a stall adds one, progress resets)
         self.best = np.minimum(self.best, criterion)
         return self.count >= self.n_iter_no_change
 

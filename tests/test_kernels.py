@@ -288,7 +288,7 @@ def test_plain_steps_in_preconditioned_coordinates_match_numpy(kind, solver, bat
     X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
     s = p.column_scale()
     l2, l1 = 0.3 * (1 - l1_ratio) * s**2, 0.3 * l1_ratio * s
-    # (In these coordinates the l2 decay comes after each step: _engine._proximal_l2.)
+    # (In these coordinates the l2 decay comes after each step: Preconditioner.kernel_arguments.)
     w, b = gradient_descent_regression(X_tilde, y, batch_size=batch_size, n_epochs=3, eta=0.02,
                                        alpha=l2 + l1, l1_ratio=l1 / (l2 + l1), proximal_l2=True)
     coef, intercept = Preconditioner.to_original(p, w[None, :], np.array([b]))

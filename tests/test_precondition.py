@@ -6,7 +6,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skgd._precondition import BLOCK_ROWS, ColumnStats, column_nonzeros, csr_column_pass
+from skgd._precondition import (
+    BLOCK_ROWS, WIDE_ROW, ColumnStats, column_extremes, column_nonzeros, csr_column_pass,
+)
 
 
 @settings(max_examples=50, deadline=None)
@@ -40,6 +42,22 @@ def test_csr_column_nonzeros_leave_stored_zeros_out(dtype):
     np.testing.assert_array_equal(column_nonzeros(X), np.count_nonzero(X.toarray(), axis=0))
     # (Another sparse format is read as CSR: the kernel takes indices for columns.)
     np.testing.assert_array_equal(column_nonzeros(X.tocsc()), column_nonzeros(X))
+
+
+@pytest.mark.parametrize("n_features", [1, 7, 50, WIDE_ROW // 2, WIDE_ROW + 1])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_extremes_are_numpys(n_features, dtype):
+    # The wide view of a narrow table takes whole wide rows, then the rows
+    # left over (here some of each, and an extreme in each part), for C-ordered
+    # tables; others take numpy's own reduction.
+    n_rows = 3 * WIDE_ROW // n_features + 5
+    X = np.random.RandomState(0).randn(n_rows, n_features).astype(dtype)
+    X[0, 0], X[-1, -1], X[n_rows // 2, 0] = 7.0, -7.0, -9.0
+    for table in (X, np.asfortranarray(X), X[:, ::-1], X[:4]):
+        low, high = column_extremes(table)
+        assert low.dtype == high.dtype == dtype
+        np.testing.assert_array_equal(low, table.min(axis=0))
+        np.testing.assert_array_equal(high, table.max(axis=0))
 
 
 @settings(max_examples=40, deadline=None)
