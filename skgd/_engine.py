@@ -113,8 +113,7 @@ def check_problem(problem):
             _fail("CSR row pointers do not match the data")
         if np.any(np.diff(X.indptr) < 0):
             _fail("CSR row pointers decrease")
-        if X.indices.size != X.data.size or (X.indices.size and (
-                X.indices.min() < 0 or X.indices.max() >= d)):
+        if X.indices.size != X.data.size or _out_of_range(X.indices, d):
             _fail("CSR column indices out of range")
     if problem.labels.size:
         if problem.labels.shape != (n,) or problem.Y.size:
@@ -129,7 +128,7 @@ def check_problem(problem):
     if problem.sample_weight.shape != (n,):
         _fail("sample weights of the wrong shape")
     train = problem.train
-    if train.ndim != 1 or (train.size and _out_of_range(train, n)):
+    if train.ndim != 1 or _out_of_range(train, n):
         _fail("training rows out of range")
     p = problem.preconditioner
     n_buckets = p.bucket_scale.shape[0]
@@ -146,16 +145,16 @@ def check_problem(problem):
         _fail("bucket columns out of range")
 
 
-def _out_of_range(rows, n):
-    """Whether some of the int ``rows`` is outside ``[0, n)``.
+def _out_of_range(values, n):
+    """Whether some of the signed integers ``values`` is outside ``[0, n)``.
 
-    In one pass for int64 (a negative one is a huge uint64): a small fit's
-    epoch checks its order at every kernel call, and two passes took 2 us
-    of about 15.
+    In one pass (a negative one is a huge unsigned integer of its size): a
+    small fit's epoch checks its row order at every kernel call (two passes
+    took 2 us of about 15), and a CSR call its column indices (2.2 -> 1.0
+    ms on 10 million).
     """
-    if rows.dtype == np.int64:
-        return rows.view(np.uint64).max() >= n
-    return rows.min() < 0 or rows.max() >= n
+    unsigned = values.view(f"u{values.dtype.itemsize}")
+    return values.size > 0 and unsigned.max() >= n
 
 
 def _check_shapes(problem, args):
@@ -179,7 +178,7 @@ def _check_shapes(problem, args):
     if order.ndim != 1 or order.size > n or not 1 <= batch_size <= max(order.size, 1):
         _fail("row order or batch size out of range")
     # O(len(order)), a fraction of a millisecond per epoch of 200,000 rows.
-    if order.size and _out_of_range(order, n):
+    if _out_of_range(order, n):
         _fail("row order out of range")
     # (The coordinates are replaced after the check of a dask chunk's problem.)
     if bucket.shape != (d,) or center.shape not in ((0,), (d,)):

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDRegressor
 
 from skgd import DivergenceError, GDClassifier, GDRegressor
-from skgd._engine import call_kernel
+from skgd._engine import call_kernel, check_problem
 
 SOLVERS = ["stochastic", "minibatch", "batch"]
 ADAPTIVE = ["adagrad", "rmsprop", "adam"]
@@ -78,10 +78,23 @@ def test_kernels_refuse_arguments_that_do_not_fit_together(data):
     with pytest.raises(RuntimeError, match="internal error"):
         call_kernel(problem, problem.train, 1, wrong_W, np.zeros(3), (0, 0.01, 0.5, 1e-4, 0.0),
                     state_args)
-    bad_order = np.array([0, 100])
-    with pytest.raises(RuntimeError, match="internal error"):
-        call_kernel(problem, bad_order, 1, state.W, state.b, (0, 0.01, 0.5, 1e-4, 0.0),
-                    state_args)
+    for bad_order in (np.array([0, 100]), np.array([0, -1]), np.array([-1], dtype=np.int32)):
+        with pytest.raises(RuntimeError, match="row order out of range"):
+            call_kernel(problem, bad_order, 1, state.W, state.b, (0, 0.01, 0.5, 1e-4, 0.0),
+                        state_args)
+
+
+@pytest.mark.parametrize("bad_index", [-1, 4])
+def test_kernels_refuse_csr_column_indices_out_of_range(data, bad_index):
+    # Checked once per call (check_problem): a CSR index outside the columns
+    # would make a kernel read and write outside the weights.
+    X, y = data
+    est = GDRegressor(max_iter=1, tol=None).fit(X, y)
+    X_csr = sp.csr_matrix(X)
+    problem = est._build_problem(X_csr, y, None, None, False, True)[0]
+    X_csr.indices[5] = bad_index  # (the problem holds a view of these indices)
+    with pytest.raises(RuntimeError, match="CSR column indices out of range"):
+        check_problem(problem)
 
 
 # 2. Averaging switched on part-way ---------------------------------------------
