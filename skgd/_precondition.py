@@ -16,6 +16,7 @@ O(n_features).
 
 import copy
 import math
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -231,25 +232,35 @@ def canonical(X):
     return X
 
 
-# A column's scan record: its peak, low, high and number of stored entries.
-PEAK, LOW, HIGH, STORED = 0, 1, 2, 3
+# A column's scan record: its peak, low, high, number of stored entries, and
+# the weighted sums of its stored entries (as they are), their squares and
+# their weights.
+PEAK, LOW, HIGH, STORED, VALUE, SQUARE, WEIGHT = range(7)
 
 
 @jit(fastmath=False)
-def _csr_column_scan(data, indices, indptr, weight, records):
-    """One pass over CSR entries: each column's largest absolute value (all rows) and,
-    over the rows of positive weight, its extremes and number of stored entries.
+def _csr_column_scan(data, indices, indptr, weight, records, values):
+    """One pass over CSR entries: each column's largest absolute value (all rows), the
+    weighted sums of its stored entries (if ``values``), their squares and their
+    weights, and over the rows of positive weight its extremes and number of stored
+    entries.
 
-    One record of four per column (``records[j]``, :data:`PEAK` ...), so that an
-    entry touches one cache line, not one in each of four arrays: 41 -> 26 ms
-    on 100,000 rows of 100 non-zeros over 50,000 columns.
+    One record per column (``records[j]``, :data:`PEAK` ...), so that an
+    entry touches one record, not one place in each of seven arrays (with
+    four arrays: 41 -> 26 ms on 100,000 rows of 100 non-zeros over 50,000
+    columns).
     """
     for i in range(indptr.shape[0] - 1):
-        counted = weight[i] > 0.0
+        w = weight[i]
+        counted = w > 0.0
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
             value = np.float64(data[k])
             records[j, PEAK] = max(records[j, PEAK], abs(value))
+            if values:
+                records[j, VALUE] += w * value
+            records[j, SQUARE] += w * value * value
+            records[j, WEIGHT] += w
             if counted:
                 records[j, LOW] = min(records[j, LOW], value)
                 records[j, HIGH] = max(records[j, HIGH], value)
@@ -293,10 +304,21 @@ def _csr_deviations(data, indices, indptr, weight, unit, mean, deviations):
             deviations[j] += w * deviation * deviation
 
 
-def csr_column_pass(X, weight):
-    """``(peak, low, high, stored)`` of CSR ``X``'s columns: the largest absolute
-    value over all rows, and over the rows of positive ``weight`` the
-    extremes, the unstored zeros included, and the number of stored entries.
+class ColumnPass(NamedTuple):
+    """What one pass over a CSR matrix's entries gives of each column (:func:`csr_column_pass`)."""
+
+    peak: np.ndarray  # the largest absolute value, over all rows
+    low: np.ndarray  # the extremes over the rows of positive weight, unstored zeros included
+    high: np.ndarray
+    stored: np.ndarray  # the number of stored entries in the rows of positive weight
+    value: np.ndarray  # the weighted sum of the stored entries, as they are
+    square: np.ndarray  # the weighted sum of their squares
+    weight: np.ndarray  # the sum of the weights of the rows that store an entry
+
+
+def csr_column_pass(X, weight, values=False):
+    """A :class:`ColumnPass` of CSR ``X``'s columns with row weights ``weight``
+    (its ``value`` zero unless ``values``: that sum costs 20% more).
 
     Compiled, one pass over the entries: with numpy's ``ufunc.at`` and
     ``bincount`` the column statistics took 0.4 to 0.5 s of a fit on
@@ -304,15 +326,33 @@ def csr_column_pass(X, weight):
     """
     jit_load()
     X = canonical(X)
-    records = np.zeros((X.shape[1], 4))
+    records = np.zeros((X.shape[1], 7))
     records[:, LOW], records[:, HIGH] = np.inf, -np.inf
     weight = np.ascontiguousarray(weight, dtype=np.float64)
-    _csr_column_scan(X.data, X.indices, X.indptr, weight, records)
+    _csr_column_scan(X.data, X.indices, X.indptr, weight, records, bool(values))
     low, high = records[:, LOW], records[:, HIGH]
     # (A stored zero is among the extremes already.)
     has_zeros = records[:, STORED] < np.count_nonzero(weight > 0)
-    return (records[:, PEAK].copy(), np.where(has_zeros, np.minimum(low, 0.0), low),
-            np.where(has_zeros, np.maximum(high, 0.0), high), records[:, STORED].copy())
+    return ColumnPass(records[:, PEAK].copy(), np.where(has_zeros, np.minimum(low, 0.0), low),
+                      np.where(has_zeros, np.maximum(high, 0.0), high),
+                      *(records[:, field].copy() for field in (STORED, VALUE, SQUARE, WEIGHT)))
+
+
+# The range of column peaks and positive row weights in which the values
+# and squares summed as they are (ColumnPass.value, .square) neither
+# overflow nor lose the column's largest terms to underflow: there the sums
+# in units of the peaks are those sums over the peaks (squared), to rounding.
+SQUARE_RANGE = (1e-100, 1e100)
+WEIGHT_RANGE = (1e-50, 1e50)
+
+
+def _sums_as_they_are(scan, weight):
+    """Whether ``scan``'s sums over the peaks (squared) give the sums in units of the peaks."""
+    peak = scan.peak[scan.peak > 0]
+    positive = weight[weight > 0]
+    return (np.all((peak >= SQUARE_RANGE[0]) & (peak <= SQUARE_RANGE[1]))
+            and np.all((positive >= WEIGHT_RANGE[0]) & (positive <= WEIGHT_RANGE[1]))
+            and np.isfinite(scan.square).all())
 
 
 class ColumnStats:
@@ -397,15 +437,27 @@ class ColumnStats:
         """The statistics of ``X``'s rows, into these empty ones (in units of X's peaks)."""
         if self.sparse:
             X = canonical(X)
-            peak, low, high, stored = csr_column_pass(X, weight)
-            self.low, self.high = np.minimum(self.low, low), np.maximum(self.high, high)
-            self._rescale(peak)
             weight = np.ascontiguousarray(weight, dtype=np.float64)
-            _csr_square_sums(X.data, X.indices, X.indptr, weight, self.unit, self.square,
-                             self.weight)
+            scan = csr_column_pass(X, weight, values=self.all_rows)
+            stored = scan.stored
+            self.low = np.minimum(self.low, scan.low)
+            self.high = np.maximum(self.high, scan.high)
+            self._rescale(scan.peak)
+            # The scan's sums where they are exact to rounding: a pass over
+            # the entries less (55 -> 39 ms on 100,000 rows of 100 non-zeros
+            # over 50,000 columns), two for the all-rows moments (107 -> 73).
+            as_they_are = _sums_as_they_are(scan, weight)
+            if as_they_are:
+                self.square, self.weight = scan.square / self.unit**2, scan.weight
+            else:
+                _csr_square_sums(X.data, X.indices, X.indptr, weight, self.unit, self.square,
+                                 self.weight)
             self.row_weight = float(weight.sum())
             if self.all_rows and self.row_weight > 0:
-                _csr_value_sums(X.data, X.indices, X.indptr, weight, self.unit, self.mean)
+                if as_they_are:
+                    self.mean = scan.value / self.unit
+                else:
+                    _csr_value_sums(X.data, X.indices, X.indptr, weight, self.unit, self.mean)
                 self.mean /= self.row_weight
                 # The deviations of the stored entries, then those of the
                 # unstored zeros, each (0 - mean) ** 2: no cancellation on a

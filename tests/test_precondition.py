@@ -18,7 +18,8 @@ def test_csr_column_extremes_count_the_unstored_zeros(n_rows, n_features, densit
     rng = np.random.RandomState(seed)
     X = sp.random(n_rows, n_features, density=density, random_state=rng, format="csr",
                   data_rvs=lambda size: rng.uniform(-3, 5, size))
-    _, low, high, _ = csr_column_pass(X, np.ones(X.shape[0]))
+    scan = csr_column_pass(X, np.ones(X.shape[0]))
+    low, high = scan.low, scan.high
     np.testing.assert_array_equal(low, X.toarray().min(axis=0))
     np.testing.assert_array_equal(high, X.toarray().max(axis=0))
 
@@ -27,7 +28,8 @@ def test_csr_column_extremes_add_duplicate_entries_up():
     # One row whose column 0 is stored twice (1 + 2) and column 1 once (-5).
     X = sp.csr_matrix((np.array([1.0, 2.0, -5.0]), np.array([0, 0, 1]), np.array([0, 3])),
                       shape=(1, 2))
-    _, low, high, _ = csr_column_pass(X, np.ones(X.shape[0]))
+    scan = csr_column_pass(X, np.ones(X.shape[0]))
+    low, high = scan.low, scan.high
     np.testing.assert_array_equal(low, [3.0, -5.0])
     np.testing.assert_array_equal(high, [3.0, -5.0])
 
@@ -128,6 +130,29 @@ def test_csr_column_stats_are_numpys(n_rows, n_features, density, zero_weights, 
         np.testing.assert_allclose(stats.mean, mean, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(stats.deviations, weight @ ((dense / unit - mean) ** 2),
                                    rtol=1e-9, atol=1e-12 * total)
+
+
+@pytest.mark.parametrize("column_scale, weight_scale", [
+    (1e200, 1.0), (1e-200, 1.0), (1e-60, 1e-200), (1e300, 1e10), (1e90, 1e40), (1.0, 1.0)])
+def test_csr_column_sums_at_extreme_scales(column_scale, weight_scale):
+    # The scan sums the values and their squares as they are where neither
+    # the columns' peaks nor the row weights are extreme, and the statistics
+    # otherwise sum them in units of each column's peak (no overflow to inf,
+    # no underflow to 0).
+    rng = np.random.RandomState(0)
+    X = sp.random(40, 3, density=0.5, random_state=rng, format="csr",
+                  data_rvs=lambda size: rng.uniform(0.5, 2.0, size))
+    X = sp.csr_matrix(X.multiply(np.array([1.0, column_scale, 3.0])))
+    weight = rng.uniform(0.5, 2.0, 40) * weight_scale
+    stats = ColumnStats(3, sparse=True, all_rows=True).update(X, weight)
+    dense = X.toarray()
+    unit = np.abs(dense).max(axis=0)
+    np.testing.assert_allclose(stats.square, weight @ ((dense / unit) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(stats.weight, weight @ (dense != 0), rtol=1e-12)
+    mean = weight @ (dense / unit) / weight.sum()
+    np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(stats.deviations, weight @ ((dense / unit - mean) ** 2),
+                               rtol=1e-9)
 
 
 def test_csr_column_far_from_zero_keeps_its_spread():
