@@ -35,12 +35,15 @@ class Preconditioner:
     bucket_scale : ndarray of shape (n_buckets,)
     """
 
+    # Made at the first kernel call (kernel_arguments); a class default too,
+    # for preconditioners pickled before it existed (2026-12-05).
+    _kernel_arguments = None
+
     def __init__(self, center, bucket, bucket_scale):
         self.center = np.ascontiguousarray(center, dtype=np.float64)
         self.bucket = np.ascontiguousarray(bucket, dtype=np.uint8)
         self.bucket_scale = np.ascontiguousarray(bucket_scale, dtype=np.float64)
         self._columns = None
-        self._kernel_arguments = None
 
     def bucket_columns(self):
         """``(columns, starts)``: ``columns[starts[b]:starts[b + 1]]`` are bucket ``b``'s.
@@ -55,6 +58,13 @@ class Preconditioner:
             columns.flags.writeable = starts.flags.writeable = False
             self._columns = columns, starts
         return self._columns
+
+    def __getstate__(self):
+        # Without the kernels' arguments: pickled, their read-only views of
+        # the arrays would come back as writeable copies (remade when needed).
+        state = dict(vars(self))
+        state.pop("_kernel_arguments", None)
+        return state
 
     def kernel_arguments(self):
         """``(center, bucket, bucket_scale, columns, starts, proximal_l2)`` as the kernels

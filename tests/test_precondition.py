@@ -1,5 +1,7 @@
 """Column statistics of the preconditioner (skgd._precondition) against numpy on the dense copy."""
 
+import pickle
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -7,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skgd._precondition import (
-    BLOCK_ROWS, WIDE_ROW, ColumnStats, column_extremes, column_nonzeros, csr_column_pass,
+    BLOCK_ROWS, WIDE_ROW, ColumnStats, Preconditioner, column_extremes, column_nonzeros,
+    csr_column_pass,
 )
 
 
@@ -273,3 +276,19 @@ def test_statistics_pickled_before_the_all_rows_moments_go_on(sparse):
     old.set_params(solver="batch").partial_fit(data, y)
     assert old._state.stats.all_rows
     assert np.isfinite(old.coef_).all()
+
+
+def test_kernel_arguments_are_read_only_after_a_pickle_round_trip():
+    # The kernels are compiled for read-only arrays (another flag compiles
+    # them anew); the cached arguments are not pickled, and are remade so.
+    p = Preconditioner(np.array([1.0, 2.0]), np.array([0, 1], dtype=np.uint8),
+                       np.array([0.5, 2.0]))
+    arguments = p.kernel_arguments()
+    assert p.kernel_arguments() is arguments
+    for restored in (p, pickle.loads(pickle.dumps(p))):
+        *arrays, proximal_l2 = restored.kernel_arguments()
+        assert proximal_l2 and not any(array.flags.writeable for array in arrays)
+        np.testing.assert_array_equal(arrays[0], p.center)
+        np.testing.assert_array_equal(arrays[3], p.bucket_columns()[0])
+    identity = Preconditioner.identity(3)
+    assert identity.kernel_arguments()[-1] is False
