@@ -201,7 +201,6 @@ def column_extremes(X):
     if k < 2 or n < 2 * k or not X.flags.c_contiguous:
         return X.min(axis=0), X.max(axis=0)
     m = n // k
-    m = n // k
     wide = X[:m * k].reshape(m, k * d)
     extremes = []
     for reduce in (np.minimum.reduce, np.maximum.reduce):
@@ -357,12 +356,24 @@ WEIGHT_RANGE = (1e-50, 1e50)
 
 
 def _sums_as_they_are(scan, weight):
-    """Whether ``scan``'s sums over the peaks (squared) give the sums in units of the peaks."""
-    peak = scan.peak[scan.peak > 0]
-    positive = weight[weight > 0]
-    return (np.all((peak >= SQUARE_RANGE[0]) & (peak <= SQUARE_RANGE[1]))
-            and np.all((positive >= WEIGHT_RANGE[0]) & (positive <= WEIGHT_RANGE[1]))
+    """Whether ``scan``'s sums over the peaks (squared) give the sums in units of the peaks.
+
+    The peaks over all rows are the units; those over the rows of positive
+    weight, the largest terms of the sums (a column's peak may be in a row
+    of weight 0, a row held out for early stopping, and its other values
+    tiny).
+    """
+    counted_peak = np.maximum(np.abs(scan.low), np.abs(scan.high))  # (inf: no row counted)
+    return (_within(scan.peak, SQUARE_RANGE)
+            and _within(counted_peak[np.isfinite(counted_peak)], SQUARE_RANGE)
+            and _within(weight, WEIGHT_RANGE)
             and np.isfinite(scan.square).all())
+
+
+def _within(values, bounds):
+    """Whether every positive one of ``values`` is within ``bounds``."""
+    positive = values[values > 0]
+    return bool(np.all((positive >= bounds[0]) & (positive <= bounds[1])))
 
 
 class ColumnStats:

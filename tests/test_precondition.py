@@ -158,6 +158,18 @@ def test_csr_column_sums_at_extreme_scales(column_scale, weight_scale):
                                rtol=1e-9)
 
 
+def test_csr_column_sums_with_the_peak_in_a_row_of_weight_zero():
+    # The unit is the peak over all rows, but the sums' terms are those of
+    # the rows that weigh: here all of size 1e-170, whose squares underflow.
+    values = np.random.RandomState(0).uniform(1, 2, 200) * 1e-170
+    values[0] = 1e-100
+    weight = np.ones(200)
+    weight[0] = 0.0  # (a row held out for early stopping)
+    stats = ColumnStats(1, sparse=True, all_rows=False).update(
+        sp.csr_matrix(values[:, None]), weight)
+    np.testing.assert_allclose(stats.square, [weight @ (values / 1e-100) ** 2], rtol=1e-12)
+
+
 def test_csr_column_far_from_zero_keeps_its_spread():
     # A column of 1e9 + N(0, 1) stored in every row, with random weights:
     # its CSR variance over all rows is the dense one (the weight of its
