@@ -248,11 +248,11 @@ PEAK, LOW, HIGH, STORED, VALUE, SQUARE, WEIGHT = range(7)
 
 
 @jit(fastmath=False)
-def _csr_column_scan(data, indices, indptr, weight, records, values):
+def _csr_column_scan(data, indices, indptr, weight, records, sums, values):
     """One pass over CSR entries: each column's largest absolute value (all rows), the
-    weighted sums of its stored entries (if ``values``), their squares and their
-    weights, and over the rows of positive weight its extremes and number of stored
-    entries.
+    weighted sums of its stored entries' squares and of their weights (if ``sums``)
+    and of the entries themselves (if ``values``), and over the rows of positive weight
+    its extremes and number of stored entries.
 
     One record per column (``records[j]``, :data:`PEAK` ...), so that an
     entry touches one record, not one place in each of seven arrays (with
@@ -266,10 +266,11 @@ def _csr_column_scan(data, indices, indptr, weight, records, values):
             j = indices[k]
             value = np.float64(data[k])
             records[j, PEAK] = max(records[j, PEAK], abs(value))
+            if sums:
+                records[j, SQUARE] += w * value * value
+                records[j, WEIGHT] += w
             if values:
                 records[j, VALUE] += w * value
-            records[j, SQUARE] += w * value * value
-            records[j, WEIGHT] += w
             if counted:
                 records[j, LOW] = min(records[j, LOW], value)
                 records[j, HIGH] = max(records[j, HIGH], value)
@@ -325,9 +326,11 @@ class ColumnPass(NamedTuple):
     weight: np.ndarray  # the sum of the weights of the rows that store an entry
 
 
-def csr_column_pass(X, weight, values=False):
+def csr_column_pass(X, weight, sums=True, values=False):
     """A :class:`ColumnPass` of CSR ``X``'s columns with row weights ``weight``
-    (its ``value`` zero unless ``values``: that sum costs 20% more).
+    (its ``square`` and ``weight`` zero unless ``sums``, its ``value`` unless
+    ``values``: the scan without the sums takes 25 ms on 100,000 rows of 100
+    non-zeros over 50,000 columns, 38 ms with them, 44 ms with the values too).
 
     Compiled, one pass over the entries: with numpy's ``ufunc.at`` and
     ``bincount`` the column statistics took 0.4 to 0.5 s of a fit on
@@ -338,7 +341,7 @@ def csr_column_pass(X, weight, values=False):
     records = np.zeros((X.shape[1], 7))
     records[:, LOW], records[:, HIGH] = np.inf, -np.inf
     weight = np.ascontiguousarray(weight, dtype=np.float64)
-    _csr_column_scan(X.data, X.indices, X.indptr, weight, records, bool(values))
+    _csr_column_scan(X.data, X.indices, X.indptr, weight, records, bool(sums), bool(values))
     low, high = records[:, LOW], records[:, HIGH]
     # (A stored zero is among the extremes already.)
     has_zeros = records[:, STORED] < np.count_nonzero(weight > 0)

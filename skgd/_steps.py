@@ -72,7 +72,7 @@ def row_weight_bound(problem):
 def column_peaks(X):
     """The largest absolute value of each column, in float64."""
     if sp.issparse(X):
-        return csr_column_pass(X, np.zeros(X.shape[0])).peak
+        return csr_column_pass(X, np.zeros(X.shape[0]), sums=False).peak
     peak = np.zeros(X.shape[1])
     for start in range(0, X.shape[0], BLOCK_ROWS):
         peak = np.maximum(peak, np.abs(X[start:start + BLOCK_ROWS]).max(axis=0, initial=0.0))
