@@ -139,7 +139,7 @@ def check_problem(problem):
     if problem.l2.shape != (n_buckets,) or problem.l1.shape != (n_buckets,):
         _fail("penalty strengths of the wrong shape")
     columns, starts = p.bucket_columns()
-    if (columns.shape != (d,) or (d and (columns.min() < 0 or columns.max() >= d))
+    if (columns.shape != (d,) or _out_of_range(columns, d)
             or starts.shape != (n_buckets + 1,) or starts[0] != 0 or starts[-1] != d
             or np.any(np.diff(starts) < 0)):
         _fail("bucket columns out of range")
