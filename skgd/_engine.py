@@ -332,15 +332,35 @@ def _evaluate_in_threads(problem, W, b, rows, gradient, n_threads):
     return losses, G, G_b
 
 
+# Stored values of the rows from which the batch solver takes its gradient
+# from an evaluation in the columns' own scale (batch_epoch): the pass gains
+# about 0.6 ns a value, and the second kernel call costs about 13 us.
+SPLIT_STEP_VALUES = 65_536
+
+
+def _stored_values(X, rows):
+    """About how many values ``rows`` of ``X`` store (CSR: the average row's, times the rows)."""
+    if sp.issparse(X):
+        return X.nnz * rows.size // max(X.shape[0], 1)
+    return rows.size * X.shape[1]
+
+
 def batch_epoch(problem, rows, W, b, schedule, state_args, gradient_out, n_threads):
     """One step of the batch solver: ``(t, losses)``, as :func:`call_kernel` returns.
 
-    With one thread, the kernel's own epoch; with more, the gradient comes
-    from :func:`evaluate` over row blocks in threads and the kernel takes
-    the step from it (its STEP mode). On chunks of a dask array, the
-    gradient is summed over the chunks on the workers, and the step taken here.
+    With one thread, on rows that fit in one bucket or hold fewer than
+    :data:`SPLIT_STEP_VALUES` values, the kernel's own epoch. Otherwise the
+    gradient comes from :func:`evaluate` (over row blocks in threads where
+    there are several, in the columns' own scale where there are several
+    buckets) and the kernel takes the step from it (its STEP mode): one
+    more kernel call, about 13 us, against a gradient pass 30-40% faster
+    without the buckets (200 us of 500 on 5,000 x 50 raw rows). On chunks
+    of a dask array, the gradient is summed over the chunks on the workers,
+    and the step taken here.
     """
-    if not problem.chunked and (n_threads <= 1 or rows.size < 2 * n_threads):
+    if not problem.chunked and (n_threads <= 1 or rows.size < 2 * n_threads) and (
+            problem.preconditioner.bucket_scale.shape[0] == 1
+            or _stored_values(problem.X, rows) < SPLIT_STEP_VALUES):
         return call_kernel(problem, rows, rows.size, W, b, schedule, state_args,
                            gradient_out=gradient_out)
     losses, G, G_b = evaluate(problem, W, b, rows, gradient=True, n_threads=n_threads)
@@ -371,12 +391,40 @@ def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
     """
     if problem.chunked:
         return problem.evaluate(W, b, gradient)
+    problem, W, scale = _in_unit_scale(problem, W)
     if n_threads > 1 and rows.size >= 2 * n_threads:
-        return _evaluate_in_threads(problem, W, b, rows, gradient, n_threads)
-    out = (np.zeros(W.shape), np.zeros(W.shape[0])) if gradient else None
-    losses = _evaluation(problem, W.copy(), b.copy(), rows,
-                         GRADIENT if gradient else EVALUATE, out)
-    return (losses, *out) if gradient else losses
+        result = _evaluate_in_threads(problem, W, b, rows, gradient, n_threads)
+    else:
+        out = (np.zeros(W.shape), np.zeros(W.shape[0])) if gradient else None
+        losses = _evaluation(problem, W.copy(), b.copy(), rows,
+                             GRADIENT if gradient else EVALUATE, out)
+        result = (losses, *out) if gradient else losses
+    if gradient and scale is not None:
+        result[1][...] *= scale  # (back to the kernels' coordinates: G_kj s_j)
+    return result
+
+
+_UNIT_PENALTY = np.zeros(1)
+_UNIT_PENALTY.flags.writeable = False
+
+
+def _in_unit_scale(problem, W):
+    """``(problem, W, scale)`` for an evaluation: with several buckets, the
+    weights times their columns' scales (``W s``) on the columns as they are
+    (:meth:`~skgd._precondition.Preconditioner.unit_scale`), and ``scale`` to
+    bring a gradient back; else as given, and ``scale`` None.
+
+    The scores are the same to the bit (the kernels' many-bucket loops
+    multiply ``W_kj s_j`` first too); a gradient is summed before it is
+    scaled rather than after, which rounds differently. (Float64 weights
+    only: float32 weights would compile the evaluation loops once more.)
+    """
+    p = problem.preconditioner
+    if p.bucket_scale.shape[0] == 1 or W.dtype != np.float64:
+        return problem, W, None
+    scale = p.column_scale()
+    unit = problem._replace(preconditioner=p.unit_scale(), l2=_UNIT_PENALTY, l1=_UNIT_PENALTY)
+    return unit, W * scale, scale
 
 
 def _evaluation(problem, W, b, rows, mode, gradient_out=None):

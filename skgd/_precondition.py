@@ -35,9 +35,10 @@ class Preconditioner:
     bucket_scale : ndarray of shape (n_buckets,)
     """
 
-    # Made at the first kernel call (kernel_arguments); a class default too,
-    # for preconditioners pickled before it existed (2026-12-05).
+    # Made at the first kernel call (kernel_arguments, unit_scale); class
+    # defaults too, for preconditioners pickled before they existed (2026-12-05).
     _kernel_arguments = None
+    _unit_scale = None
 
     def __init__(self, center, bucket, bucket_scale):
         self.center = np.ascontiguousarray(center, dtype=np.float64)
@@ -64,6 +65,7 @@ class Preconditioner:
         # the arrays would come back as writeable copies (remade when needed).
         state = dict(vars(self))
         state.pop("_kernel_arguments", None)
+        state.pop("_unit_scale", None)
         return state
 
     def kernel_arguments(self):
@@ -93,6 +95,20 @@ class Preconditioner:
                         and self.bucket_scale[0] == 1.0)
             self._kernel_arguments = (*arrays, not identity)
         return self._kernel_arguments
+
+    def unit_scale(self):
+        """The same centre with every column's scale 1 (one bucket): made once.
+
+        A pass that does not step (an evaluation) takes the scales into the
+        weights instead, ``W s``: the kernels' one-bucket loops read no
+        bucket per entry, and LLVM vectorises their dense loop (on 5,000 x 50
+        raw rows in 5 buckets, an evaluation 0.34 -> 0.22 ms, its gradient
+        0.51 -> 0.30; on 20,000 x 32,768 TF-IDF rows, 2.2 -> 2.0 and 3.8 ->
+        3.2). See :func:`skgd._engine.evaluate`.
+        """
+        if self._unit_scale is None:
+            self._unit_scale = type(self)(self.center, np.zeros_like(self.bucket), np.ones(1))
+        return self._unit_scale
 
     @classmethod
     def identity(cls, n_features):

@@ -233,23 +233,27 @@ PRECONDITIONERS = ["one bucket, centred", "buckets, centred", "buckets, no centr
 
 @pytest.mark.parametrize("kind", PRECONDITIONERS)
 @pytest.mark.parametrize("sparse", [False, True])
-def test_evaluation_in_preconditioned_coordinates(kind, sparse):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_evaluation_in_preconditioned_coordinates(kind, sparse, dtype):
     # The kernels fit z = W~ x~ + b with x~ = (x - center) * s: against
     # numpy's explicit x~, for each branch of the dot product and the axpy.
     # (CSR rows are centred implicitly, for the batch solver: the centre's
     # part of the scores from the weights, of the gradient from its sum.)
+    # Float64 weights over several buckets are evaluated in the columns' own
+    # scale (_engine._in_unit_scale); float32 ones in the kernels' buckets.
     from skgd._engine import evaluate
 
     problem = _engine_problem("regression")
-    X = problem.X.copy()
+    X = problem.X.astype(dtype)
     X[np.random.RandomState(3).rand(*X.shape) < 0.4] = 0.0
     p = _preconditioner(kind, X)
     problem = problem._replace(X=sp.csr_matrix(X) if sparse else X, preconditioner=p,
                                l2=np.zeros(p.bucket_scale.size), l1=np.zeros(p.bucket_scale.size))
     X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
     rng = np.random.RandomState(1)
-    W, b = rng.randn(2, X.shape[1]), rng.randn(2)
-    Z = X_tilde @ W.T + b
+    W, b = rng.randn(2, X.shape[1]).astype(dtype), rng.randn(2)
+    X_tilde = X_tilde.astype(np.float64)
+    Z = X_tilde @ W.T.astype(np.float64) + b
     s = problem.sample_weight
     losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
     np.testing.assert_allclose(losses, (s[:, None] * 0.5 * (Z - problem.Y) ** 2).sum(axis=0),

@@ -64,6 +64,30 @@ def test_threads_give_the_one_thread_fit(kind, sparse, optimizer):
     assert two.stationarity_ == pytest.approx(one.stationarity_, rel=rtol)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("kind", ["regression", "multinomial"])
+def test_a_gradient_in_the_columns_scale_gives_the_kernels_own_epoch(kind, sparse, monkeypatch):
+    # With several buckets of column scales, the batch solver's one-thread
+    # epoch on enough values takes its gradient from an evaluation in the
+    # columns' own scale and the step from the kernel's STEP mode
+    # (_engine.batch_epoch): against the kernel's own epoch, to rounding.
+    from skgd import _engine
+
+    X, y = _data("multiclass" if kind == "multinomial" else kind)
+    X = X * np.array([1e-3, 1.0, 30.0, 1e3, 0.2, 5e4])
+    X = sp.csr_matrix(X) if sparse else X
+    params = dict(optimizer="sgd", penalty="elasticnet", max_iter=20, tol=None, n_jobs=1)
+    fits = {}
+    for split_from in (0, np.inf):  # every pass split, or none
+        monkeypatch.setattr(_engine, "SPLIT_STEP_VALUES", split_from)
+        fits[split_from] = _estimator(kind, **params).fit(X, y)
+    split, own = fits[0], fits[np.inf]
+    assert split._state.preconditioner.bucket_scale.size > 1
+    scale = np.max(np.abs(own.coef_))
+    np.testing.assert_allclose(split.coef_, own.coef_, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(split.loss_curve_, own.loss_curve_, rtol=1e-10)
+
+
 def test_n_jobs_follows_joblib_parallel_backend():
     X, y = _data("regression")
     params = dict(max_iter=20, tol=None)
