@@ -332,9 +332,12 @@ def _evaluate_in_threads(problem, W, b, rows, gradient, n_threads):
     return losses, G, G_b
 
 
-# Stored values of the rows from which the batch solver takes its gradient
-# from an evaluation in the columns' own scale (batch_epoch): the pass gains
-# about 0.6 ns a value, and the second kernel call costs about 13 us.
+# Dense stored values of the rows from which the batch solver's one-thread
+# epoch takes its gradient from an evaluation in the columns' own scale
+# (batch_epoch): the pass gains about 0.6 ns a value there, and the second
+# kernel call costs about 13 us. (Not on CSR rows, where the gain is 0.2 to
+# 0.3 ns a value and the passes over the k x d weights cost more on wide
+# rows: 375 -> 614 us an epoch on 1,000 x 100,000 rows of 70 values.)
 SPLIT_STEP_VALUES = 65_536
 
 
@@ -348,19 +351,18 @@ def _stored_values(X, rows):
 def batch_epoch(problem, rows, W, b, schedule, state_args, gradient_out, n_threads):
     """One step of the batch solver: ``(t, losses)``, as :func:`call_kernel` returns.
 
-    With one thread, on rows that fit in one bucket or hold fewer than
-    :data:`SPLIT_STEP_VALUES` values, the kernel's own epoch. Otherwise the
-    gradient comes from :func:`evaluate` (over row blocks in threads where
-    there are several, in the columns' own scale where there are several
-    buckets) and the kernel takes the step from it (its STEP mode): one
-    more kernel call, about 13 us, against a gradient pass 30-40% faster
-    without the buckets (200 us of 500 on 5,000 x 50 raw rows). On chunks
-    of a dask array, the gradient is summed over the chunks on the workers,
-    and the step taken here.
+    With one thread, the kernel's own epoch, unless the rows are dense,
+    hold at least :data:`SPLIT_STEP_VALUES` values and are evaluated in the
+    columns' own scale (:func:`_unit_scale_applies`). Otherwise (and with
+    threads) the gradient comes from :func:`evaluate`, over row blocks in
+    threads where there are several, and the kernel takes the step from it
+    (its STEP mode). On chunks of a dask array, the gradient is summed over
+    the chunks on the workers, and the step taken here.
     """
-    if not problem.chunked and (n_threads <= 1 or rows.size < 2 * n_threads) and (
-            problem.preconditioner.bucket_scale.shape[0] == 1
-            or _stored_values(problem.X, rows) < SPLIT_STEP_VALUES):
+    one_thread = n_threads <= 1 or rows.size < 2 * n_threads
+    split = (not sp.issparse(problem.X) and _unit_scale_applies(problem, W, rows)
+             and _stored_values(problem.X, rows) >= SPLIT_STEP_VALUES)
+    if not problem.chunked and one_thread and not split:
         return call_kernel(problem, rows, rows.size, W, b, schedule, state_args,
                            gradient_out=gradient_out)
     losses, G, G_b = evaluate(problem, W, b, rows, gradient=True, n_threads=n_threads)
@@ -391,7 +393,9 @@ def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
     """
     if problem.chunked:
         return problem.evaluate(W, b, gradient)
-    problem, W, scale = _in_unit_scale(problem, W)
+    scale = None
+    if _unit_scale_applies(problem, W, rows):
+        problem, W, scale = _in_unit_scale(problem, W)
     if n_threads > 1 and rows.size >= 2 * n_threads:
         result = _evaluate_in_threads(problem, W, b, rows, gradient, n_threads)
     else:
@@ -406,22 +410,37 @@ def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
 
 _UNIT_PENALTY = np.zeros(1)
 _UNIT_PENALTY.flags.writeable = False
+# Bucket scales within which an evaluation may take them into the weights:
+# beyond, its sums on the columns as they are overflow (values of 1e306) or
+# turn subnormal (1e-306), where the kernels' sums of scaled terms do not.
+UNIT_SCALE_RANGE = 2.0 ** 400
+# Stored values below which an evaluation keeps the buckets: taking the
+# scales into the weights costs about 4 us (100 x 5 rows: 11 -> 16 us).
+UNIT_SCALE_VALUES = 16_384
+
+
+def _unit_scale_applies(problem, W, rows):
+    """Whether an evaluation of ``rows`` at ``W`` runs in the columns' own scale
+    (:func:`_in_unit_scale`): several buckets of moderate scales, enough values,
+    and float64 weights (float32 ones would compile the evaluation loops again)."""
+    scales = problem.preconditioner.bucket_scale
+    return (scales.shape[0] > 1 and W.dtype == np.float64
+            and 1.0 / UNIT_SCALE_RANGE <= scales.min() and scales.max() <= UNIT_SCALE_RANGE
+            and _stored_values(problem.X, rows) >= UNIT_SCALE_VALUES)
 
 
 def _in_unit_scale(problem, W):
-    """``(problem, W, scale)`` for an evaluation: with several buckets, the
-    weights times their columns' scales (``W s``) on the columns as they are
-    (:meth:`~skgd._precondition.Preconditioner.unit_scale`), and ``scale`` to
-    bring a gradient back; else as given, and ``scale`` None.
+    """``(problem, W s, s)``: the weights times their columns' scales ``s``, on the
+    columns as they are (:meth:`~skgd._precondition.Preconditioner.unit_scale`),
+    and ``s`` to bring a gradient back.
 
-    The scores are the same to the bit (the kernels' many-bucket loops
-    multiply ``W_kj s_j`` first too); a gradient is summed before it is
-    scaled rather than after, which rounds differently. (Float64 weights
-    only: float32 weights would compile the evaluation loops once more.)
+    The kernels' one-bucket loops read no bucket per value, and LLVM
+    vectorises their dense loop (DESIGN.md, "Threads and loading"). They
+    multiply the same ``W_kj s_j`` by the values: the same bits on CSR rows,
+    summed in another order on dense rows; a gradient is summed before it is
+    scaled: equal to rounding.
     """
     p = problem.preconditioner
-    if p.bucket_scale.shape[0] == 1 or W.dtype != np.float64:
-        return problem, W, None
     scale = p.column_scale()
     unit = problem._replace(preconditioner=p.unit_scale(), l2=_UNIT_PENALTY, l1=_UNIT_PENALTY)
     return unit, W * scale, scale

@@ -35,8 +35,8 @@ class Preconditioner:
     bucket_scale : ndarray of shape (n_buckets,)
     """
 
-    # Made at the first kernel call (kernel_arguments, unit_scale); class
-    # defaults too, for preconditioners pickled before they existed (2026-12-05).
+    # Made when first needed (kernel_arguments, unit_scale); class defaults
+    # too, for preconditioners pickled before they existed (2026-12-05).
     _kernel_arguments = None
     _unit_scale = None
 
@@ -99,15 +99,16 @@ class Preconditioner:
     def unit_scale(self):
         """The same centre with every column's scale 1 (one bucket): made once.
 
-        A pass that does not step (an evaluation) takes the scales into the
-        weights instead, ``W s``: the kernels' one-bucket loops read no
-        bucket per entry, and LLVM vectorises their dense loop (on 5,000 x 50
-        raw rows in 5 buckets, an evaluation 0.34 -> 0.22 ms, its gradient
-        0.51 -> 0.30; on 20,000 x 32,768 TF-IDF rows, 2.2 -> 2.0 and 3.8 ->
-        3.2). See :func:`skgd._engine.evaluate`.
+        For the evaluations that take the scales into the weights instead
+        (:func:`skgd._engine._in_unit_scale`).
         """
         if self._unit_scale is None:
-            self._unit_scale = type(self)(self.center, np.zeros_like(self.bucket), np.ones(1))
+            unit = type(self)(self.center, np.zeros_like(self.bucket), np.ones(1))
+            d = self.bucket.size  # (its bucket's columns: all, in order)
+            columns, starts = np.arange(d, dtype=np.int64), np.array([0, d], dtype=np.int64)
+            columns.flags.writeable = starts.flags.writeable = False
+            unit._columns = columns, starts
+            self._unit_scale = unit
         return self._unit_scale
 
     @classmethod

@@ -231,31 +231,57 @@ def _preconditioner(kind, X):
 PRECONDITIONERS = ["one bucket, centred", "buckets, centred", "buckets, no centre"]
 
 
+def test_evaluation_keeps_the_buckets_for_columns_of_extreme_size(monkeypatch):
+    # In the columns' own scale, the gradient's sums over columns of size
+    # 1e306 overflow: such buckets stay in the kernels' sums of scaled terms
+    # (_engine.UNIT_SCALE_RANGE).
+    from skgd import _engine
+    from skgd._engine import GRADIENT, _evaluation, evaluate
+    from skgd._precondition import Preconditioner
+
+    monkeypatch.setattr(_engine, "UNIT_SCALE_VALUES", 0)
+    problem = _engine_problem("regression", n=1000, d=2)
+    X = np.abs(problem.X) * np.array([1e306, 3e306])
+    p = Preconditioner(np.empty(0), np.array([0, 1], np.uint8), np.array([1e-306, 1 / 3e306]))
+    problem = problem._replace(X=X, Y=problem.Y - 100.0, preconditioner=p,
+                               l2=np.zeros(2), l1=np.zeros(2))
+    W, b = np.zeros((2, 2)), np.zeros(2)
+    expected = (np.zeros((2, 2)), np.zeros(2))
+    _evaluation(problem, W.copy(), b.copy(), problem.train, GRADIENT, expected)
+    _, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
+    assert np.isfinite(G).all() and np.abs(G).max() > 1.0
+    np.testing.assert_allclose(G, expected[0], rtol=1e-14)
+    np.testing.assert_allclose(G_b, expected[1], rtol=1e-14)
+
+
 @pytest.mark.parametrize("kind", PRECONDITIONERS)
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_evaluation_in_preconditioned_coordinates(kind, sparse, dtype):
+@pytest.mark.parametrize("unit_scale_from", [0, np.inf])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_evaluation_in_preconditioned_coordinates(kind, sparse, unit_scale_from, n_threads,
+                                                  monkeypatch):
     # The kernels fit z = W~ x~ + b with x~ = (x - center) * s: against
     # numpy's explicit x~, for each branch of the dot product and the axpy.
     # (CSR rows are centred implicitly, for the batch solver: the centre's
     # part of the scores from the weights, of the gradient from its sum.)
-    # Float64 weights over several buckets are evaluated in the columns' own
-    # scale (_engine._in_unit_scale); float32 ones in the kernels' buckets.
+    # Over several buckets, in the columns' own scale (_engine._in_unit_scale,
+    # from UNIT_SCALE_VALUES values) and in the kernels' buckets; in threads too.
+    from skgd import _engine
     from skgd._engine import evaluate
 
+    monkeypatch.setattr(_engine, "UNIT_SCALE_VALUES", unit_scale_from)
     problem = _engine_problem("regression")
-    X = problem.X.astype(dtype)
+    X = problem.X.copy()
     X[np.random.RandomState(3).rand(*X.shape) < 0.4] = 0.0
     p = _preconditioner(kind, X)
     problem = problem._replace(X=sp.csr_matrix(X) if sparse else X, preconditioner=p,
                                l2=np.zeros(p.bucket_scale.size), l1=np.zeros(p.bucket_scale.size))
     X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
     rng = np.random.RandomState(1)
-    W, b = rng.randn(2, X.shape[1]).astype(dtype), rng.randn(2)
-    X_tilde = X_tilde.astype(np.float64)
-    Z = X_tilde @ W.T.astype(np.float64) + b
+    W, b = rng.randn(2, X.shape[1]), rng.randn(2)
+    Z = X_tilde @ W.T + b
     s = problem.sample_weight
-    losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
+    losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True, n_threads=n_threads)
     np.testing.assert_allclose(losses, (s[:, None] * 0.5 * (Z - problem.Y) ** 2).sum(axis=0),
                                rtol=1e-12)
     dZ = s[:, None] * (Z - problem.Y)

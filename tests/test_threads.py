@@ -68,19 +68,30 @@ def test_threads_give_the_one_thread_fit(kind, sparse, optimizer):
 @pytest.mark.parametrize("kind", ["regression", "multinomial"])
 def test_a_gradient_in_the_columns_scale_gives_the_kernels_own_epoch(kind, sparse, monkeypatch):
     # With several buckets of column scales, the batch solver's one-thread
-    # epoch on enough values takes its gradient from an evaluation in the
-    # columns' own scale and the step from the kernel's STEP mode
-    # (_engine.batch_epoch): against the kernel's own epoch, to rounding.
+    # epoch on enough dense values takes its gradient from an evaluation in
+    # the columns' own scale and the step from the kernel's STEP mode
+    # (_engine.batch_epoch); CSR rows keep the kernel's own epoch. Against
+    # the kernel's own epoch, to rounding.
     from skgd import _engine
+    from skgd._kernels import STEP
 
     X, y = _data("multiclass" if kind == "multinomial" else kind)
     X = X * np.array([1e-3, 1.0, 30.0, 1e3, 0.2, 5e4])
     X = sp.csr_matrix(X) if sparse else X
     params = dict(optimizer="sgd", penalty="elasticnet", max_iter=20, tol=None, n_jobs=1)
+    call_kernel, steps = _engine.call_kernel, []
+
+    def counting(*args, **kwargs):
+        steps.append(kwargs.get("mode") == STEP)
+        return call_kernel(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "call_kernel", counting)
     fits = {}
-    for split_from in (0, np.inf):  # every pass split, or none
+    for split_from in (0, np.inf):  # every pass split where it may be, or none
         monkeypatch.setattr(_engine, "SPLIT_STEP_VALUES", split_from)
+        steps.clear()
         fits[split_from] = _estimator(kind, **params).fit(X, y)
+        assert sum(steps) == (20 if split_from == 0 and not sparse else 0)
     split, own = fits[0], fits[np.inf]
     assert split._state.preconditioner.bucket_scale.size > 1
     scale = np.max(np.abs(own.coef_))
