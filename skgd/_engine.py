@@ -425,8 +425,8 @@ def _unit_scale_applies(problem, W, rows):
     and float64 weights (float32 ones would compile the evaluation loops again)."""
     scales = problem.preconditioner.bucket_scale
     return (scales.shape[0] > 1 and W.dtype == np.float64
-            and 1.0 / UNIT_SCALE_RANGE <= scales.min() and scales.max() <= UNIT_SCALE_RANGE
-            and _stored_values(problem.X, rows) >= UNIT_SCALE_VALUES)
+            and _stored_values(problem.X, rows) >= UNIT_SCALE_VALUES
+            and 1.0 / UNIT_SCALE_RANGE <= scales.min() and scales.max() <= UNIT_SCALE_RANGE)
 
 
 def _in_unit_scale(problem, W):
