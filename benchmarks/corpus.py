@@ -7,7 +7,9 @@ its defaults (``learning_rate="auto"``, ``alpha=1e-4``, ``penalty="l2"``,
 ``random_state=0``; classifiers with ``loss="log_loss"``), next to
 scikit-learn's ``SGDRegressor()`` / ``SGDClassifier(loss="log_loss")``, and
 its test score is compared with that of the exact optimum of the same
-objective.
+objective. ``--loss hinge`` fits the classifiers with the hinge loss instead
+(``GDClassifier()``'s and ``SGDClassifier()``'s default), against the hinge
+objective's optimum.
 
 The objective and the references
 --------------------------------
@@ -28,9 +30,17 @@ standardised coordinates (:func:`exact_optimum`): with ``z = (x - m) / s``
 and ``v = s w`` the objective becomes a ridge with the weight ``alpha /
 s_j^2`` on column j, the same optimum but a well-conditioned problem, solved
 by one linear system (squared error) or by Newton's method to rounding level
-(log loss, one problem per class). The wide TF-IDF tasks, whose rows have
-unit norm, use ``Ridge(solver="sparse_cg")`` and ``LogisticRegression(solver=
-"lbfgs")`` with tight tolerances. On every task scikit-learn's solution
+(log loss, one problem per class). The hinge loss (``--loss hinge``) has no
+closed form and no Newton step: its optimum is that of a smoothed hinge,
+``(1 - z)^2 / (2 mu)`` within ``mu`` of the kink, by L-BFGS with the width
+``mu`` divided by 10 from 1 to 1e-5, each stage warm-started from the last
+(:func:`_smoothed_hinge`); the smoothed objective is within ``mu / 2`` of the
+hinge's, so the result is within about 1e-5 of the optimum. That is the
+reference on every task, the wide CSR ones too (scaled, not centred), and its
+check is ``LinearSVC(loss="hinge")``, which also penalises the intercept.
+Otherwise the wide TF-IDF tasks, whose rows have unit norm, use
+``Ridge(solver="sparse_cg")`` and ``LogisticRegression(solver="lbfgs")`` with
+tight tolerances. On every task scikit-learn's solution
 (:func:`sklearn_optimum`) is fitted too, as a check: the corpus table shows
 its score and objective next to the reference's; they agree to rounding
 except where scikit-learn warned. Every fit's training objective is also
@@ -106,6 +116,7 @@ Usage::
     python benchmarks/corpus.py --quick                 # 10 small tasks, under a minute
     python benchmarks/corpus.py --details --only-tasks /raw --only-configs gd/batch
     python benchmarks/corpus.py --seeds 3               # each fit with random_state 0, 1, 2
+    python benchmarks/corpus.py --loss hinge --only-tasks /clf/   # about 3 minutes
 """
 
 import argparse
@@ -127,7 +138,7 @@ import scipy
 import scipy.linalg
 import scipy.sparse as sp
 import sklearn
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize
 from scipy.special import expit
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
@@ -136,6 +147,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 # Benchmark the checkout this script lives in, not an installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -146,6 +158,7 @@ ALPHA = 1e-4  # the default alpha of skgd and of scikit-learn's SGD estimators
 TOLERANCE = 0.01  # "within": reference score - score <= TOLERANCE
 SOLVERS = ("stochastic", "minibatch", "batch")
 OPTIMIZERS = ("sgd", "momentum", "adam")
+CLASSIFICATION_LOSSES = ("log_loss", "hinge")  # --loss
 TEST_SIZE = 0.25
 SPLIT_SEED = 0
 # CSR tasks with at most this many columns are densified for the reference.
@@ -170,24 +183,24 @@ QUICK_DIVISOR = 4
 # ------------------------------------------------------------- configurations
 @dataclass(frozen=True)
 class Configuration:
-    """A labelled estimator factory: ``make(kind)`` for "regression" or "classification"."""
+    """A labelled estimator factory: ``make(task)``, for the task's kind and loss."""
 
     label: str
-    make: Callable[[str], object]
+    make: Callable[[object], object]  # a Task -> an unfitted estimator
 
 
 def _gd(solver, optimizer):
-    def make(kind):
-        if kind == "regression":
+    def make(task):
+        if task.kind == "regression":
             return GDRegressor(solver=solver, optimizer=optimizer, random_state=0)
-        return GDClassifier(solver=solver, optimizer=optimizer, loss="log_loss", random_state=0)
+        return GDClassifier(solver=solver, optimizer=optimizer, loss=task.loss, random_state=0)
     return Configuration(f"gd/{solver}/{optimizer}", make)
 
 
-def _sgd(kind):
-    if kind == "regression":
+def _sgd(task):
+    if task.kind == "regression":
         return SGDRegressor(random_state=0)
-    return SGDClassifier(loss="log_loss", random_state=0)
+    return SGDClassifier(loss=task.loss, random_state=0)
 
 
 PEER = Configuration("sklearn/SGD", _sgd)
@@ -409,6 +422,7 @@ class Task:
     y_train: np.ndarray
     X_test: object
     y_test: np.ndarray
+    loss: str = "squared_error"  # the classifiers' loss: "log_loss" or "hinge"
 
     @property
     def n_classes(self):
@@ -451,8 +465,9 @@ def task_specs(quick):
     return specs
 
 
-def build(spec):
-    """Split (75/25, fixed seed, stratified for classification) and scale the task's data."""
+def build(spec, loss="log_loss"):
+    """Split (75/25, fixed seed, stratified for classification) and scale the task's data;
+    ``loss``: the classifiers' loss (regression tasks keep the squared error)."""
     X, y = spec.load()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=TEST_SIZE, random_state=SPLIT_SEED,
@@ -461,7 +476,8 @@ def build(spec):
     if spec.scaling == "std":
         scaler = StandardScaler(with_mean=not sp.issparse(X)).fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    return Task(spec.name, spec.kind, spec.scaling, X_train, y_train, X_test, y_test)
+    return Task(spec.name, spec.kind, spec.scaling, X_train, y_train, X_test, y_test,
+                "squared_error" if spec.kind == "regression" else loss)
 
 
 # ------------------------------------------------------------ the objective
@@ -472,11 +488,12 @@ def _coefficients(model):
     return np.atleast_2d(model.coef_)
 
 
-def objective(model, X, y, kind):
+def objective(model, X, y, kind, loss="log_loss"):
     """The SGD objective of a fitted linear model on ``(X, y)``.
 
-    Squared error ``mean((y - p)^2) / 2``, or the log loss summed over the
-    one-vs-rest problems, plus ``ALPHA |W|^2 / 2``.
+    Squared error ``mean((y - p)^2) / 2``, or the classification ``loss``
+    (log loss or hinge) summed over the one-vs-rest problems, plus
+    ``ALPHA |W|^2 / 2``.
     """
     penalty = 0.5 * ALPHA * np.sum(_coefficients(model) ** 2)
     if kind == "regression":
@@ -487,6 +504,8 @@ def objective(model, X, y, kind):
         signs = np.where(y == classes[1], 1.0, -1.0)
     else:
         signs = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    if loss == "hinge":
+        return np.maximum(0.0, 1.0 - signs * values).mean(axis=0).sum() + penalty
     return np.logaddexp(0.0, -signs * values).mean(axis=0).sum() + penalty
 
 
@@ -557,6 +576,36 @@ def _newton_logistic(Z, signs, penalty, max_iter=200):
     return theta[:-1], theta[-1]
 
 
+def _smoothed_hinge(Z, signs, penalty, widths=10.0 ** -np.arange(6)):
+    """Minimise ``mean(hinge(signs (Z v + b))) + sum(penalty v^2) / 2`` (``b`` unpenalised).
+
+    L-BFGS on the hinge smoothed within ``mu`` of its kink (quadratic there,
+    so the objective is differentiable) for each width ``mu`` of ``widths``
+    in turn, warm-started; each stage runs to a gradient 1e-6 of the zero
+    model's. The smoothed loss is within ``mu / 2`` of the hinge, and so is
+    its optimum's objective of the hinge's optimum (1e-5 / 2 with the last
+    width, against objectives of 0.01 and more here). Returns ``v, b``.
+    """
+    n_rows = Z.shape[0]
+
+    def value_and_gradient(theta, mu):
+        v, b = theta[:-1], theta[-1]
+        slack = 1.0 - signs * (Z @ v + b)
+        smooth = slack < mu
+        loss = np.where(slack <= 0.0, 0.0, np.where(smooth, slack**2 / (2 * mu), slack - mu / 2))
+        dloss = -signs * np.clip(slack / mu, 0.0, 1.0)
+        gradient = np.append(Z.T @ dloss / n_rows + penalty * v, dloss.mean())
+        return loss.mean() + 0.5 * penalty @ v**2, gradient
+
+    theta = np.zeros(Z.shape[1] + 1)
+    unit = np.linalg.norm(value_and_gradient(theta, widths[0])[1])
+    for mu in widths:
+        result = minimize(value_and_gradient, theta, args=(mu,), jac=True, method="L-BFGS-B",
+                          options=dict(gtol=1e-6 * unit, ftol=0.0, maxiter=100_000, maxcor=20))
+        theta = result.x
+    return theta[:-1], theta[-1]
+
+
 def _signs(task):
     """The classes and the +/-1 targets of each binary problem, ``(n, 1)`` or ``(n, k)``."""
     classes = np.unique(task.y_train)
@@ -573,14 +622,24 @@ def exact_optimum(task):
     ``Z v + b'`` plus ``sum((alpha / s^2) v^2) / 2``: a ridge with one weight
     per column, whose system is well conditioned whatever the columns'
     scales. Squared error: one linear solve; log loss: Newton for each
-    one-vs-rest problem. Returns a :class:`LinearModel` on the original columns.
+    one-vs-rest problem; hinge: :func:`_smoothed_hinge` for each (on wide CSR
+    rows, ``Z = X / s`` with ``s`` the root mean square: not centred, which
+    the intercept absorbs, so that ``Z`` stays sparse). Returns a
+    :class:`LinearModel` on the original columns.
     """
-    X = np.asarray(_dense(task.X_train), dtype=np.float64)
+    X = task.X_train
     n_rows = X.shape[0]
-    means = X.mean(axis=0)
-    scales = X.std(axis=0)
-    scales[scales == 0] = 1.0
-    Z = (X - means) / scales
+    if sp.issparse(X) and X.shape[1] > DENSE_REFERENCE_COLUMNS:  # (the hinge's references)
+        means = np.zeros(X.shape[1])
+        scales = np.sqrt(np.asarray(X.multiply(X).mean(axis=0)).ravel())
+        scales[scales == 0] = 1.0
+        Z = sp.csr_matrix(X @ sp.diags(1.0 / scales))
+    else:
+        X = np.asarray(_dense(X), dtype=np.float64)
+        means = X.mean(axis=0)
+        scales = X.std(axis=0)
+        scales[scales == 0] = 1.0
+        Z = (X - means) / scales
     penalty = ALPHA / scales**2
     if task.kind == "regression":
         y = task.y_train
@@ -589,7 +648,8 @@ def exact_optimum(task):
         V, b, classes = v[None, :], np.array([y.mean()]), None
     else:
         classes, signs = _signs(task)
-        solutions = [_newton_logistic(Z, column, penalty) for column in signs.T]
+        solve = _smoothed_hinge if task.loss == "hinge" else _newton_logistic
+        solutions = [solve(Z, column, penalty) for column in signs.T]
         V = np.array([v for v, _ in solutions])
         b = np.array([b for _, b in solutions])
     coef = V / scales
@@ -597,7 +657,9 @@ def exact_optimum(task):
 
 
 def sklearn_optimum(task):
-    """scikit-learn's solver of the same objective: Ridge or (one-vs-rest) LogisticRegression.
+    """scikit-learn's solver of the same objective: Ridge or (one-vs-rest) LogisticRegression,
+    or, for the hinge loss, LinearSVC (which also penalises the intercept, as a weight on a
+    column of ones).
 
     Fitted on the training columns centred (densified if CSR and at most
     ``DENSE_REFERENCE_COLUMNS`` wide) with Cholesky / Newton-Cholesky, else
@@ -609,6 +671,10 @@ def sklearn_optimum(task):
     if task.kind == "regression":
         model = (Ridge(alpha=n_train * ALPHA, solver="cholesky") if dense else
                  Ridge(alpha=n_train * ALPHA, solver="sparse_cg", tol=1e-12, max_iter=100_000))
+    elif task.loss == "hinge":
+        # (liblinear's dual coordinate descent on raw columns crawls: a check
+        # of 10,000 passes, not more, which warns where it did not converge.)
+        model = LinearSVC(loss="hinge", C=1 / (n_train * ALPHA), tol=1e-6, max_iter=10_000)
     else:
         model = LogisticRegression(
             C=1 / (n_train * ALPHA), solver="newton-cholesky" if dense else "lbfgs",
@@ -655,18 +721,21 @@ def fit_reference(task):
 
     Tasks narrow enough to densify use :func:`exact_optimum`; the wider CSR
     ones (TF-IDF, whose rows have unit norm, so the iterative solvers are
-    accurate) use :func:`sklearn_optimum`. scikit-learn's solution is always
-    fitted too, as a check of the exact one.
+    accurate) use :func:`sklearn_optimum`, except with the hinge loss, whose
+    reference is always :func:`exact_optimum` (LinearSVC penalises the
+    intercept). scikit-learn's solution is always fitted too, as a check of
+    the exact one.
     """
     X, y = task.X_train, task.y_train
     (check, means), check_seconds, check_warned = _solve(lambda: sklearn_optimum(task))
-    check_objective = objective(check, _centred(X, means), y, task.kind)
+    check_objective = objective(check, _centred(X, means), y, task.kind, task.loss)
     check_score = check.score(_centred(task.X_test, means), task.y_test)
-    if sp.issparse(X) and X.shape[1] > DENSE_REFERENCE_COLUMNS:
+    if (sp.issparse(X) and X.shape[1] > DENSE_REFERENCE_COLUMNS
+            and task.loss != "hinge"):
         return Reference("sklearn", check_score, check_objective, check_seconds, check_warned,
                          check_score, 0.0, check_warned)
     model, seconds, warned = _solve(lambda: exact_optimum(task))
-    value = objective(model, X, y, task.kind)
+    value = objective(model, X, y, task.kind, task.loss)
     return Reference("exact", model.score(task.X_test, task.y_test), value, seconds, warned,
                      check_score, (check_objective - value) / abs(value), check_warned)
 
@@ -704,7 +773,7 @@ def warm_up(config, task):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            config.make(task.kind).fit(task.X_train[rows], task.y_train[rows])
+            config.make(task).fit(task.X_train[rows], task.y_train[rows])
         except Exception:  # noqa: BLE001 (a diverging warm-up compiled the kernels all the same)
             pass
 
@@ -712,7 +781,7 @@ def warm_up(config, task):
 def evaluate(config, task, reference, random_state=0):
     """Fit ``config`` with ``random_state`` on the task's training split; score it on the
     test split."""
-    estimator = config.make(task.kind).set_params(random_state=random_state)
+    estimator = config.make(task).set_params(random_state=random_state)
     raised, unexpected = "", False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -733,7 +802,7 @@ def evaluate(config, task, reference, random_state=0):
             warnings.simplefilter("ignore")
             try:
                 score = estimator.score(task.X_test, task.y_test)
-                value = objective(estimator, task.X_train, task.y_train, task.kind)
+                value = objective(estimator, task.X_train, task.y_train, task.kind, task.loss)
                 excess = (value - reference.objective) / abs(reference.objective)
             except ValueError:  # non-finite predictions: a failed fit, scored nan
                 pass
@@ -840,9 +909,10 @@ def print_corpus(tasks, references, outcomes):
                "'sklearn' (the wide CSR tasks). score: its test score. best excess: the "
                "smallest (objective - reference objective) / |reference objective| over the "
                "configurations and seeds (below about -1e-6 the reference would not be the "
-               "optimum). "
-               "sklearn score, excess, warned: Ridge / LogisticRegression on the same "
-               "objective, the cross-check."],
+               "optimum; -1e-5 for the hinge loss's smoothed reference). "
+               "sklearn score, excess, warned: Ridge / LogisticRegression (LinearSVC for "
+               "the hinge loss, whose intercept it penalises) on the same objective, the "
+               "cross-check."],
     )
 
 
@@ -891,6 +961,9 @@ def parse_args(argv=None):
     parser.add_argument("--only-configs", metavar="SUBSTRING", default="",
                         help="only the configurations whose label (gd/SOLVER/OPTIMIZER or "
                         "sklearn/SGD) contains it; the peer always runs, for the time ratios")
+    parser.add_argument("--loss", choices=CLASSIFICATION_LOSSES, default="log_loss",
+                        help="the classifiers' loss (default log_loss; hinge is GDClassifier's "
+                        "and SGDClassifier's default); regression tasks keep the squared error")
     parser.add_argument("--seeds", type=_positive, default=1, metavar="K",
                         help="fit every configuration on every task with random_state 0, ..., "
                         "K - 1 (default 1) and count all the fits: the row orders, on which a "
@@ -907,7 +980,7 @@ def main(argv=None):
     if PEER not in configs:
         configs.append(PEER)
     print(f"- {len(specs)} tasks x {len(configs)} configurations x {args.seeds} seed(s), "
-          f"tolerance {TOLERANCE}")
+          f"tolerance {TOLERANCE}; classification loss {args.loss}")
     if not specs:
         print("\nNo task matches --only-tasks.")
         return
@@ -916,7 +989,7 @@ def main(argv=None):
     tasks, references, outcomes = [], {}, []
     for number, spec in enumerate(specs, 1):
         task_start = time.perf_counter()
-        task = build(spec)
+        task = build(spec, args.loss)
         tasks.append(task)
         references[task.name] = reference = fit_reference(task)
         for config in configs:
