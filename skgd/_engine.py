@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _jit
+from ._jit import read_only_view as _read_only
 from ._kernels import (
     EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, evaluate_csr, evaluate_dense,
     general_epoch_csr, general_epoch_dense, minibatch_epoch_csr, minibatch_epoch_dense,
@@ -81,22 +82,6 @@ def read_only(problem):
 def _empty(ndim, dtype):
     """A read-only empty array: the arguments of the storage format not in use."""
     return _read_only(np.empty((0,) * ndim, dtype))
-
-
-def _read_only(array):
-    """A read-only view of ``array`` (``array`` itself if it is read-only already).
-
-    numba compiles a kernel once per argument type, and whether an array is
-    writeable is part of its type. The kernels only read these arrays, so
-    passing them read-only always means one compile per dtype rather than one
-    for each mix of writeable and read-only inputs (a first compile takes
-    3 to 5 s for each loop).
-    """
-    if not array.flags.writeable:
-        return array
-    view = array.view()
-    view.flags.writeable = False
-    return view
 
 
 def _fail(what):

@@ -34,6 +34,22 @@ _loaded = False
 _lock = threading.Lock()
 
 
+def read_only_view(array):
+    """A read-only view of ``array`` (``array`` itself if it is read-only already).
+
+    numba compiles a kernel once per argument type, and whether an array is
+    writeable is part of its type. The kernels only read these arrays, so
+    passing them read-only always means one compile per dtype rather than one
+    for each mix of writeable and read-only inputs (a first compile takes
+    3 to 5 s for each loop).
+    """
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def jit(**options):
     """``numba.njit`` with skgd's options (overridable), applied at :func:`load`."""
     def record(function):

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from ._jit import jit
 from ._jit import load as jit_load
+from ._jit import read_only_view
 
 
 class Preconditioner:
@@ -86,11 +87,8 @@ class Preconditioner:
         that explicit schedules take its exact steps.
         """
         if self._kernel_arguments is None:
-            arrays = [self.center, self.bucket, self.bucket_scale, *self.bucket_columns()]
-            for index, array in enumerate(arrays):
-                if array.flags.writeable:
-                    arrays[index] = array.view()
-                    arrays[index].flags.writeable = False
+            arrays = [read_only_view(array) for array in (
+                self.center, self.bucket, self.bucket_scale, *self.bucket_columns())]
             identity = (self.center.size == 0 and self.bucket_scale.size == 1
                         and self.bucket_scale[0] == 1.0)
             self._kernel_arguments = (*arrays, not identity)
@@ -103,12 +101,7 @@ class Preconditioner:
         (:func:`skgd._engine._in_unit_scale`).
         """
         if self._unit_scale is None:
-            unit = type(self)(self.center, np.zeros_like(self.bucket), np.ones(1))
-            d = self.bucket.size  # (its bucket's columns: all, in order)
-            columns, starts = np.arange(d, dtype=np.int64), np.array([0, d], dtype=np.int64)
-            columns.flags.writeable = starts.flags.writeable = False
-            unit._columns = columns, starts
-            self._unit_scale = unit
+            self._unit_scale = type(self)(self.center, np.zeros_like(self.bucket), np.ones(1))
         return self._unit_scale
 
     @classmethod
