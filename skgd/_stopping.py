@@ -183,6 +183,29 @@ class ToleranceStopping:
         self.count[:] = 0
 
 
+class RelativeToleranceStopping(ToleranceStopping):
+    """:class:`ToleranceStopping` with ``tol`` relative to the objective where that is below 1.
+
+    An epoch stalls unless its criterion falls below its best so far by
+    ``tol * min(best, 1)``: never later than scikit-learn's rule, and by a
+    share of the objective where that is small. For the batch solver's
+    adaptive step on a kinked loss (:func:`judges_relative_fall`), whose
+    optimum's objective can be a small share of the zero model's (the
+    hinge's 0.015 on the standardised breast cancer data, where the zero
+    model's is 1): there Adam's objective fell by 1.2% an epoch, under the
+    absolute tol=1e-3, and the stall's shrinks ended it 4.4 times above its
+    optimum at test accuracy 0.951 against 0.965. A full batch's objective
+    does not fluctuate, so a fall of it is progress and not noise.
+    """
+
+    def update(self, criterion, history=None):
+        # (A best of 0, a perceptron separating its rows, stalls: 0 < 0 fails.)
+        stalled = ~(criterion < self.best - self.tol * np.minimum(self.best, 1.0))
+        self.count = (self.count + 1) * stalled
+        self.best = np.minimum(self.best, criterion)
+        return self.count >= self.n_iter_no_change
+
+
 class ConstantStepStopping(ToleranceStopping):
     """The batch solver with a constant step: stop when the remaining decrease is small.
 
@@ -349,12 +372,26 @@ def certifies(est, loss_code, schedule, validating):
             and schedule.name in ("constant", "barzilai-borwein", "l-bfgs", "adaptive"))
 
 
+def judges_relative_fall(est, loss_code, schedule, validating):
+    """Whether this fit's stalls read ``tol`` relative to the objective
+    (:class:`RelativeToleranceStopping`, and :func:`shrinking_is_done`'s tolerance).
+
+    The batch solver's adaptive step (AdaGrad, RMSProp, Adam) on a kinked
+    loss under "auto": the certificate of smooth losses does not apply, and
+    a stall is all that shrinks and stops the step.
+    """
+    return (est.learning_rate == "auto" and not validating and est.solver == "batch"
+            and loss_code in NONSMOOTH_LOSSES and schedule.name == "adaptive")
+
+
 def stopping_rule(est, loss_code, schedule, n_groups, validating):
     """The rule for this fit: scikit-learn's, or the batch solver's."""
     if certifies(est, loss_code, schedule, validating):
         return GradientStopping(est.tol, est.n_iter_no_change)
     if not validating and est.solver == "batch" and schedule.name == "constant":
         return ConstantStepStopping(1, est.tol, est.n_iter_no_change)
+    if judges_relative_fall(est, loss_code, schedule, validating):
+        return RelativeToleranceStopping(n_groups, est.tol, est.n_iter_no_change)
     return ToleranceStopping(n_groups, est.tol, est.n_iter_no_change)
 
 
