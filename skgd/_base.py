@@ -723,7 +723,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             rule = ToleranceStopping(len(groups), reference.tolerance(self.tol) / len(groups),
                                      self.n_iter_no_change)
         else:
-            rule = stopping_rule(self, problem.loss_code, schedule, len(groups), validating)
+            rule = stopping_rule(self, problem.loss_code, schedule, len(groups), validating,
+                                 n_train)
         # Under "auto", where a stall stops the fit (not under "adaptive",
         # where it shrinks the step and shrinking_is_done judges what is
         # left), the stochastic solver also waits for the objective's fall to
@@ -922,7 +923,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     stopped_at[g] = float(criterion[g])
             if len(frozen) == len(groups):
                 history["converged"] = True
-                history["stop"] = self._stop_reason(certified, scores is not None)
+                history["stop"] = self._stop_reason(certified, scores is not None,
+                                                    rule.n_iter_no_change)
                 break
         for g, (weights, _) in frozen.items():
             self._restore_group_weights(state, groups[g], weights)
@@ -973,12 +975,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         history["judged"] = (W.copy(), b.copy(), objective, norm)
         return _relative(norm, history["start_norm"]) > FAR_FROM_STATIONARY
 
-    def _stop_reason(self, certified, validating):
+    def _stop_reason(self, certified, validating, n_epochs):
         if certified:
             return (f"the gradient fell to tol / 10 = {self.tol / 10:g} of its size at the "
                     "start (stationarity_)")
         what = "the validation score" if validating else "the objective"
-        return f"{what} improved by less than tol={self.tol:g} in {self.n_iter_no_change} epochs"
+        epochs = "1 epoch" if n_epochs == 1 else f"{n_epochs} epochs"
+        return f"{what} improved by less than tol={self.tol:g} in {epochs}"
 
     def _print_epoch(self, state, schedule, objective, eta_base, timing, certificate,
                      start_time):

@@ -162,7 +162,9 @@ class GDRegressor(RegressorMixin, BaseGD):
         to the objective of the mean it publishes.
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or, with
-        ``"adaptive"``, before dividing the step).
+        ``"adaptive"``, before dividing the step). Under "auto" the
+        mini-batch solver counts fewer epochs where they are long: as many
+        as hold ``n_iter_no_change`` times 1,000 batches, and at least one.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (scikit-learn's split)
         and stop on its R². Not available in ``partial_fit``.
