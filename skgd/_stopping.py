@@ -191,7 +191,7 @@ class RelativeToleranceStopping(ToleranceStopping):
     """:class:`ToleranceStopping` with ``tol`` relative to the objective where that is below 1.
 
     An epoch stalls unless its criterion falls below its best so far by
-    ``tol * min(best, 1)``: never later than scikit-learn's rule, and by a
+    ``tol * min(best, 1)``: never sooner than scikit-learn's rule, and by a
     share of the objective where that is small. For the batch solver's
     adaptive step on a kinked loss (:func:`judges_relative_fall`), whose
     optimum's objective can be a small share of the zero model's (the
@@ -378,11 +378,13 @@ def certifies(est, loss_code, schedule, validating):
 
 def judges_relative_fall(est, loss_code, schedule, validating):
     """Whether this fit's stalls read ``tol`` relative to the objective
-    (:class:`RelativeToleranceStopping`, and :func:`shrinking_is_done`'s tolerance).
+    (:class:`RelativeToleranceStopping`).
 
     The batch solver's adaptive step (AdaGrad, RMSProp, Adam) on a kinked
     loss under "auto": the certificate of smooth losses does not apply, and
-    a stall is all that shrinks and stops the step.
+    a stall is all that shrinks and stops the step. (:func:`shrinking_is_done`
+    keeps its tolerance: read relative too, it changed no fit of the hinge
+    corpus.)
     """
     return (est.learning_rate == "auto" and not validating and est.solver == "batch"
             and loss_code in NONSMOOTH_LOSSES and schedule.name == "adaptive")

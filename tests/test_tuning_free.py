@@ -994,7 +994,7 @@ def test_relative_tolerance_reads_the_fall_as_a_share_of_a_small_objective():
     stops = [(absolute.update(np.array([v]))[0], relative.update(np.array([v]))[0])
              for v in falling]
     assert stops[-1] == (True, False)
-    # Above 1 it is scikit-learn's rule; never later than it (the same counts).
+    # Above 1 it is scikit-learn's rule (the same counts).
     absolute = ToleranceStopping(1, tol, window)
     relative = RelativeToleranceStopping(1, tol, window)
     for v in 50 - np.cumsum(np.r_[0, 2e-3, 5e-4, 5e-4, 0, 5e-4, 5e-4, 5e-4, 5e-4, 5e-4]):
