@@ -56,6 +56,9 @@ from ._stopping import (
     DECAYING_SCHEDULES,
     FAR_FROM_STATIONARY,
     Reference,
+    RELATIVE_FLOOR,
+    STALL_STEPS,
+    RelativeToleranceStopping,
     ToleranceStopping,
     certifies,
     check_divergence,
@@ -193,6 +196,11 @@ def _is_fit_state(name):
 
 def _dense(array):
     return array.toarray() if sp.issparse(array) else np.asarray(array)
+
+
+def _epochs(n):
+    """``n`` epochs, in words."""
+    return "1 epoch" if n == 1 else f"{n} epochs"
 
 
 class BaseGD(CallbackSupportMixin, BaseEstimator):
@@ -724,7 +732,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                      self.n_iter_no_change)
         else:
             rule = stopping_rule(self, problem.loss_code, schedule, len(groups), validating,
-                                 n_train)
+                                 n_train, reference)
         # Under "auto", where a stall stops the fit (not under "adaptive",
         # where it shrinks the step and shrinking_is_done judges what is
         # left), the stochastic solver also waits for the objective's fall to
@@ -738,7 +746,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         criteria = []  # the stopping rule's criterion per epoch, summed over the groups
         stopped_at = {}  # group -> its criterion in the epoch it stopped
         history = {"loss": [], "val": [], "converged": partial, "stop": None,
-                   "start_norm": start_norm}
+                   "start_norm": start_norm, "stall_epochs": rule.n_iter_no_change}
         frozen = {}  # group -> (its weights when it stopped, its objective then)
         active = np.ones(len(groups), dtype=bool)  # the groups not in frozen
         stalled_at = []  # the objective at each stall that shrank the adaptive step
@@ -923,8 +931,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     stopped_at[g] = float(criterion[g])
             if len(frozen) == len(groups):
                 history["converged"] = True
-                history["stop"] = self._stop_reason(certified, scores is not None,
-                                                    rule.n_iter_no_change)
+                history["stop"] = self._stop_reason(certified, scores is not None, rule)
                 break
         for g, (weights, _) in frozen.items():
             self._restore_group_weights(state, groups[g], weights)
@@ -975,12 +982,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         history["judged"] = (W.copy(), b.copy(), objective, norm)
         return _relative(norm, history["start_norm"]) > FAR_FROM_STATIONARY
 
-    def _stop_reason(self, certified, validating, n_epochs):
+    def _stop_reason(self, certified, validating, rule):
         if certified:
             return (f"the gradient fell to tol / 10 = {self.tol / 10:g} of its size at the "
                     "start (stationarity_)")
         what = "the validation score" if validating else "the objective"
-        epochs = "1 epoch" if n_epochs == 1 else f"{n_epochs} epochs"
+        epochs = _epochs(rule.n_iter_no_change)
+        if isinstance(rule, RelativeToleranceStopping):
+            return (f"{what} fell by less than tol={self.tol:g} times its value (and at "
+                    f"least {RELATIVE_FLOOR * rule.unit:.3g}) in {epochs}")
         return f"{what} improved by less than tol={self.tol:g} in {epochs}"
 
     def _print_epoch(self, state, schedule, objective, eta_base, timing, certificate,
@@ -1040,10 +1050,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                       "certifies (the mean of the iterates lags them)")
         else:  # (early stopping)
             advice = "with early_stopping=False the batch solver stops on this certificate"
+        window = history["stall_epochs"]
+        counted = "" if window == self.n_iter_no_change else (
+            f", here {_epochs(window)} of n_iter_no_change x {STALL_STEPS:,} batches")
         warnings.warn(
             f"The fit stopped far from the optimum of its objective.{figure} A smaller "
-            f"tol (now {self.tol}) or a larger n_iter_no_change (now {self.n_iter_no_change}) "
-            f"lets it run longer; {advice}.",
+            f"tol (now {self.tol}) or a larger n_iter_no_change (now {self.n_iter_no_change}"
+            f"{counted}) lets it run longer; {advice}.",
             ConvergenceWarning,
         )
 
