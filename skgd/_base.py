@@ -55,9 +55,9 @@ from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
     FAR_FROM_STATIONARY,
-    Reference,
     RELATIVE_FLOOR,
     STALL_STEPS,
+    Reference,
     RelativeToleranceStopping,
     ToleranceStopping,
     certifies,
