@@ -922,7 +922,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                         and not self._far_from_stationary(problem, state, history)):
                     stalled_at.append(objective)
                     schedule.shrink()
-                    rule.reset()
+                    rule.after_shrink()
                     continue
             for g in np.flatnonzero(done):
                 frozen[g] = (self._group_weights(state, groups[g]), per_group[g])

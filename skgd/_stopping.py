@@ -194,6 +194,10 @@ class ToleranceStopping:
     def reset(self):
         self.count[:] = 0
 
+    def after_shrink(self):
+        """Start counting anew after a stall shrank the step."""
+        self.reset()
+
 
 class RelativeToleranceStopping(ToleranceStopping):
     """:class:`ToleranceStopping` with ``tol`` read as a share of the objective.
@@ -208,7 +212,7 @@ class RelativeToleranceStopping(ToleranceStopping):
     model's is 1): there Adam's objective fell by 1.2% an epoch, under the
     absolute tol=1e-3, and the stall's shrinks ended it 4.4 times above its
     optimum at test accuracy 0.951 against 0.965. A full batch's objective
-    does not fluctuate, so a fall of it is progress and not noise: 151
+    does not fluctuate, so a fall of it is progress and not noise: 171
     epochs, 2.8 times the optimum, 0.965. The floor ends fits whose
     objective heads to 0 (separable rows), whose share would shrink with
     it: digits' 0 against the rest ran all 1,000 epochs with a floor of
@@ -221,6 +225,21 @@ class RelativeToleranceStopping(ToleranceStopping):
 
     def required_fall(self):
         return np.clip(self.tol * self.best, RELATIVE_FLOOR * self.unit, self.unit)
+
+    def after_shrink(self):
+        """Start counting anew, and wait :data:`ADAPTIVE_DIVISOR` times longer for a stall.
+
+        A step 5 times shorter needs 5 times the epochs to move as far. With
+        a window that stays the same, the shrinks' steps add up to a
+        geometric series, which ends short of a kinked loss's optimum
+        wherever its zigzag stalls: batch plain hinge steps on the
+        standardised breast cancer data (alpha=0.01) stopped 1.8% above the
+        optimum whatever the tol (tol=1e-8: 496 epochs). Growing with the
+        shrinks, the window lets ``tol`` reach it: 0.01% above at
+        ``max_iter=100_000``.
+        """
+        self.reset()
+        self.n_iter_no_change *= ADAPTIVE_DIVISOR
 
 
 class ConstantStepStopping(ToleranceStopping):
@@ -400,6 +419,7 @@ def judges_relative_fall(est, loss_code, schedule, validating):
     corpus.)
     """
     return (est.learning_rate == "auto" and not validating and est.solver == "batch"
+            and est.tol is not None
             and loss_code in NONSMOOTH_LOSSES and schedule.name == "adaptive")
 
 
