@@ -989,8 +989,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         what = "the validation score" if validating else "the objective"
         epochs = _epochs(rule.n_iter_no_change)
         if isinstance(rule, RelativeToleranceStopping):
+            grown = (" (the window grows 5-fold with each division of the step)"
+                     if rule.n_iter_no_change > self.n_iter_no_change else "")
             return (f"{what} fell by less than tol={self.tol:g} times its value (and at "
-                    f"least {RELATIVE_FLOOR * rule.unit:.3g}) in {epochs}")
+                    f"least {RELATIVE_FLOOR * rule.unit:.3g}) in {epochs}{grown}")
         return f"{what} improved by less than tol={self.tol:g} in {epochs}"
 
     def _print_epoch(self, state, schedule, objective, eta_base, timing, certificate,

