@@ -57,8 +57,8 @@ BLOCK_ROWS = 4096
 
 
 # The curvature the mini-batch solver's plain and momentum steps (and the
-# batch solver's plain "adaptive" ones, below) take for the hinge loss, which
-# has none (its kink): CURVATURE's 1.0 gave steps 4 times
+# batch solver's plain "adaptive" ones, below) take for the hinge loss in a
+# fit, which has none (its kink): CURVATURE's 1.0 gave steps 4 times
 # shorter. The "adaptive" schedule takes back a step that is too long (a
 # stall shrinks it) but not one that is too short: with alpha=1e-4 the
 # hinge optimum's weights are large, the short step still lowered the
@@ -379,8 +379,9 @@ def auto_schedule(est, problem, rows, partial=False):
     if solver == "batch":
         # L-BFGS and Barzilai-Borwein steps assume a gradient that changes
         # smoothly; on kinked losses (and under momentum) the step stays
-        # 1 / L, except the hinge's plain steps in a fit (below). An l1 part needs the proximal step that Barzilai-Borwein
-        # steps take and L-BFGS directions do not. With `average` too: the
+        # 1 / L, except the hinge's plain steps in a fit (below). An l1 part
+        # needs the proximal step that Barzilai-Borwein steps take and
+        # L-BFGS directions do not. With `average` too: the
         # kernel averages each step it takes, and a line search's rejected
         # trials would join the mean (diabetes raw, l1: test R2 -7.1, or a
         # DivergenceError with average=10), where 1 / L only descends; the

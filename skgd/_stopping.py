@@ -414,10 +414,10 @@ def judges_relative_fall(est, loss_code, schedule, validating):
 
     The batch solver's adaptive step (AdaGrad, RMSProp, Adam; plain steps on
     the hinge) on a kinked loss under "auto", with a tol: the certificate of
-    smooth losses does not apply, and
-    a stall is all that shrinks and stops the step. (:func:`shrinking_is_done`
-    keeps its tolerance: read relative too, it changed no fit of the hinge
-    corpus.)
+    smooth losses does not apply, and a stall is all that shrinks and stops
+    the step (:meth:`RelativeToleranceStopping.after_shrink`).
+    (:func:`shrinking_is_done` keeps its tolerance: read relative too, it
+    changed no fit of the hinge corpus.)
     """
     return (est.learning_rate == "auto" and not validating and est.solver == "batch"
             and est.tol is not None
