@@ -48,7 +48,9 @@ from ._engine import (
 from ._optimizers import OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._precondition import ColumnStats, Preconditioner, move_state
-from ._schedules import MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size
+from ._schedules import (
+    ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
+)
 from ._state import GDState
 from ._steps import ADAPTIVE_AUTO_ETA, largest_sq_row_norm, resolve_schedule, row_weight_bound
 from ._losses import NONSMOOTH_LOSSES, optimal_init
@@ -989,8 +991,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         what = "the validation score" if validating else "the objective"
         epochs = _epochs(rule.n_iter_no_change)
         if isinstance(rule, RelativeToleranceStopping):
-            grown = (" (the window grows 5-fold with each division of the step)"
-                     if rule.n_iter_no_change > self.n_iter_no_change else "")
+            grown = ""
+            if rule.n_iter_no_change > self.n_iter_no_change:
+                grown = (f" (the window grows {ADAPTIVE_DIVISOR:g}-fold with each division "
+                         "of the step)")
             return (f"{what} fell by less than tol={self.tol:g} times its value (and at "
                     f"least {RELATIVE_FLOOR * rule.unit:.3g}) in {epochs}{grown}")
         return f"{what} improved by less than tol={self.tol:g} in {epochs}"

@@ -66,7 +66,7 @@ BLOCK_ROWS = 4096
 # of 96 hinge fits of the corpus (breast cancer, iris, heavy tails) ended
 # 4% to 240% above the optimum, more than 0.01 below its test accuracy,
 # without a warning (benchmarks/corpus.py --loss hinge, 3 seeds). With
-# 0.25, the log loss's, none does; with momentum, 8 -> 0. (Steps 8 times
+# 0.25, the log loss's, none does; with momentum, 8 -> 1. (Steps 8 times
 # longer missed 3; the epsilon-insensitive and perceptron losses gained
 # nothing from longer steps and keep 1.0.)
 HINGE_STEP_CURVATURE = 0.25
