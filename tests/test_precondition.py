@@ -212,6 +212,27 @@ def test_column_stats_merged_over_parts_are_those_of_all_rows(sparse):
 
 
 @pytest.mark.parametrize("float32", [False, True])
+def test_dense_row_norms_are_numpys(float32):
+    # The compiled pass over dense rows (the steps of "auto") against numpy,
+    # centred or not, on C- and Fortran-ordered copies and a strided view.
+    from skgd._precondition import Preconditioner
+    from skgd._steps import row_sq_norms
+
+    rng = np.random.RandomState(1)
+    X = (rng.randn(50, 7) * np.logspace(-3, 6, 7) + 5.0).astype(np.float32 if float32
+                                                                 else np.float64)
+    scale = np.array([1.0, 2**0.5, 0.25])
+    for center in (np.empty(0), X.astype(np.float64).mean(axis=0)):
+        preconditioner = Preconditioner(center, np.arange(7) % 3, scale)
+        s = preconditioner.column_scale()
+        c = center if center.size else np.zeros(7)
+        expected = (((X.astype(np.float64) - c) * s) ** 2).sum(axis=1)
+        for table in (X, np.asfortranarray(X), X[:, ::-1][:, ::-1]):
+            np.testing.assert_allclose(row_sq_norms(table, preconditioner), expected,
+                                       rtol=1e-12)
+
+
+@pytest.mark.parametrize("float32", [False, True])
 def test_csr_row_norms_and_peaks_match_the_dense_copys(float32):
     # The compiled CSR passes (row norms in the kernels' coordinates, for
     # the steps of "auto"; column peaks) against the dense path, with
