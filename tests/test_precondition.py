@@ -227,7 +227,7 @@ def test_dense_row_norms_are_numpys(float32):
         s = preconditioner.column_scale()
         c = center if center.size else np.zeros(7)
         expected = (((X.astype(np.float64) - c) * s) ** 2).sum(axis=1)
-        for table in (X, np.asfortranarray(X), X[:, ::-1][:, ::-1]):
+        for table in (X, np.asfortranarray(X), np.hstack([X, X])[:, :7]):
             np.testing.assert_allclose(row_sq_norms(table, preconditioner), expected,
                                        rtol=1e-12)
 
