@@ -79,7 +79,11 @@ class GDRegressor(RegressorMixin, BaseGD):
                       that sample's optimum than it started
         minibatch     ``"adaptive"`` from ``1 / L_B``, the expected
                       smoothness of a batch mean: between ``L`` and
-                      ``L_max`` (Gower et al., 2019)
+                      ``L_max`` (Gower et al., 2019); with at least
+                      100 batches an epoch, a smooth loss and no l1
+                      part, the ``fit`` publishes the average of its
+                      iterates (see ``average``) and the step never
+                      shrinks
         batch         ``"l-bfgs"``: limited-memory BFGS directions
                       from the last 10 changes of the weights and of
                       the gradient (the first a step ``1 / L``), with
@@ -187,9 +191,11 @@ class GDRegressor(RegressorMixin, BaseGD):
         Polyak-Ruppert averaging: ``coef_`` is the mean of the iterates,
         from the first update (True) or from update number ``average``, as
         in scikit-learn. False: under ``learning_rate="auto"``, a ``fit`` of
-        the stochastic solver publishes the average in which update ``t``
-        weighs ``t (t + 1) (t + 2)`` (coefficients that are zero at the
-        last iterate stay zero); otherwise the last iterate.
+        the stochastic solver (and of the mini-batch solver with at least
+        100 batches an epoch, on a smooth loss without an l1 part)
+        publishes the average in which update ``t`` weighs
+        ``t (t + 1) (t + 2)`` (coefficients that are zero at the last
+        iterate stay zero); otherwise the last iterate.
     epsilon : float, default=0.1
         Width of the Huber and epsilon-insensitive losses.
     n_jobs : int or None, default=None
