@@ -346,8 +346,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _averages_batches(self, problem):
         """Whether a mini-batch ``fit`` under "auto" averages its iterates (:meth:`_averaging`)."""
+        # Not with early stopping, whose validation score would judge the
+        # average and shrink its step; not on dask chunks, whose local
+        # models each run a share of the rows (fewer batches an epoch).
         return (self.solver == "minibatch" and problem.loss_code not in NONSMOOTH_LOSSES
-                and not float(problem.l1.max()) > 0
+                and not float(problem.l1.max()) > 0 and not self.early_stopping
+                and not problem.chunked
                 and problem.n_train >= AVERAGED_BATCHES * self.batch_size)
 
     # ------------------------------------------------------------- the data
@@ -806,10 +810,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 epoch_callbacks.call_on_fit_task_begin(estimator=self, X=problem.X, y=y)
             # The log loss's step (mini-batch) or cap ("optimal"), re-read
             # from the curvature at the weights; the mini-batch step until
-            # its first shrink, and not with tol=None (no shrink would take
-            # back a step grown too long for the noise; "optimal" decays).
+            # its first shrink, and not with tol=None nor averaged (no shrink
+            # would take back a step grown too long for the noise; "optimal"
+            # decays).
             if (schedule.curvature is not None and schedule.curvature.due(state.epochs)
-                    and schedule.shrinks == 0 and not partial
+                    and schedule.shrinks == 0 and not partial and not steady_average
                     and (self.tol is not None or schedule.name == "optimal")):
                 step = schedule.curvature.step(state.W, state.b)
                 if schedule.name == "adaptive":

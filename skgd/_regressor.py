@@ -81,9 +81,9 @@ class GDRegressor(RegressorMixin, BaseGD):
                       smoothness of a batch mean: between ``L`` and
                       ``L_max`` (Gower et al., 2019); with at least
                       100 batches an epoch, a smooth loss and no l1
-                      part, the ``fit`` publishes the average of its
-                      iterates (see ``average``) and the step never
-                      shrinks
+                      part and without ``early_stopping``, the
+                      ``fit`` publishes the average of its iterates
+                      (see ``average``) and the step stays constant
         batch         ``"l-bfgs"``: limited-memory BFGS directions
                       from the last 10 changes of the weights and of
                       the gradient (the first a step ``1 / L``), with
@@ -111,7 +111,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         solvers, and on the batch solver in ``partial_fit`` (whose calls'
         rows change from call to call). The stochastic solver's ``fit``
         then publishes a weighted average of its iterates (see
-        ``average``). AdaGrad, RMSProp and Adam move each coefficient by about
+        ``average``; the mini-batch solver's too, above). AdaGrad, RMSProp and Adam move each coefficient by about
         the step per update, so they get ``"adaptive"`` from a base step
         times ``std(y) / sqrt(k)``, ``k`` the mean number of non-zero
         features per row:
@@ -168,7 +168,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         to the objective of the mean it publishes.
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or, with
-        ``"adaptive"``, before dividing the step). Under "auto" the
+        ``"adaptive"``, before dividing the step, but where the mini-batch
+        solver averages: see ``learning_rate``). Under "auto" the
         mini-batch solver counts fewer epochs where they are long: as many
         as hold ``n_iter_no_change`` times 1,000 batches, and at least one
         (not with ``early_stopping``).
@@ -192,7 +193,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         from the first update (True) or from update number ``average``, as
         in scikit-learn. False: under ``learning_rate="auto"``, a ``fit`` of
         the stochastic solver (and of the mini-batch solver with at least
-        100 batches an epoch, on a smooth loss without an l1 part)
+        100 batches an epoch, on a smooth loss without an l1 part and
+        without ``early_stopping``)
         publishes the average in which update ``t`` weighs
         ``t (t + 1) (t + 2)`` (coefficients that are zero at the last
         iterate stay zero); otherwise the last iterate.

@@ -370,7 +370,7 @@ def still_descending(values, tol, window=DESCENT_WINDOW):
     return d1 * rho / (1.0 - rho) > window * tol
 
 
-# The averaged stochastic solver's tol rule judges the average's objective
+# The tol rule of an averaged fit under "auto" judges the average's objective
 # every epoch (BaseGD._run_epochs) on this many training rows where there
 # are more than twice as many (judged_rows).
 JUDGED_ROWS = 4096

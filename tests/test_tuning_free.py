@@ -690,17 +690,22 @@ def test_minibatch_auto_averages_where_epochs_hold_many_batches(kind):
     assert np.max(epochs) <= 12
 
 
-def test_minibatch_auto_keeps_its_last_iterate_on_few_batches():
+def test_minibatch_auto_keeps_its_last_iterate_on_few_batches_or_early_stopping():
     # 11 batches an epoch (diabetes): the average's objective stalled after
     # 70 to 110 steps, 4e-3 above the optimum, and 8 corpus fits fell out of
     # 0.01 of the exact optimum's test score; the shrinking step keeps them.
+    # Early stopping judges the validation score, which would shrink the
+    # averaged fit's step: no average there either.
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     few = _fit_quietly(GDRegressor(solver="minibatch", random_state=0), X[:331], y[:331])
     many = _fit_quietly(GDRegressor(solver="minibatch", batch_size=3, random_state=0),
                         X[:331], y[:331])
+    validated = _fit_quietly(GDRegressor(solver="minibatch", batch_size=2, early_stopping=True,
+                                         random_state=0), X[:331], y[:331])
     assert few._state.average_start == 0 and few.learning_rate_ == "adaptive"
     assert many._state.average_start > 0
+    assert validated._state.average_start == 0
 
 
 def test_averaged_stochastic_regressor_reads_tol_in_units_of_the_target():
