@@ -8,6 +8,7 @@ The references are closed forms or scikit-learn's exact solvers, never a
 figure of skgd's own.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -688,6 +689,21 @@ def test_minibatch_auto_averages_where_epochs_hold_many_batches(kind):
     scores, epochs = _minibatch_fits(kind, batch_size=32)
     assert np.all(scores >= -0.01)
     assert np.max(epochs) <= 12
+
+
+def test_averaged_minibatch_log_loss_keeps_its_first_step(capsys):
+    # The log loss's mini-batch step is re-read from the curvature at the
+    # weights until its first shrink, and it only grows as the classes
+    # separate (2.4 -> 4.1 here); an averaged fit never shrinks, so nothing
+    # would take a step grown too long back: it keeps its first one.
+    rng = np.random.RandomState(0)
+    X = rng.randn(4000, 5)
+    y = (X @ rng.randn(5) + 0.5 * rng.randn(4000) > 0).astype(int)
+    est = _fit_quietly(GDClassifier(loss="log_loss", solver="minibatch", random_state=0,
+                                    verbose=1), X, y)
+    steps = re.findall(r"step=([0-9.e+-]+)", capsys.readouterr().out)
+    assert est._state.average_start > 0 and len(steps) == est.n_iter_ > 2
+    assert len(set(steps)) == 1
 
 
 def test_minibatch_auto_keeps_its_last_iterate_on_few_batches_or_early_stopping():
