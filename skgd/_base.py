@@ -333,10 +333,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         the average of the iterates at that step reaches the optimum's
         test score in two to five (time_to_target.py's table and text; its
         fits there ran 29 and 27 epochs, and now 7 and 8). Under an l1
-        penalty the coefficients that are exactly zero at the last iterate stay zero (see
-        :meth:`~skgd._state.GDState.current_weights`). ``partial_fit`` does
-        not average unless asked to, so that a stream's model follows the
-        stream; it keeps the averaging of the ``fit`` it continues.
+        penalty the coefficients that are exactly zero at the last iterate
+        stay zero (see :meth:`~skgd._state.GDState.current_weights`).
+        ``partial_fit`` does not average unless asked to, so that a
+        stream's model follows the stream; it keeps the averaging of the
+        ``fit`` it continues. (Not with early stopping, nor on dask chunks:
+        :meth:`_averages_batches`.)
         """
         if self.average:
             return (1 if self.average is True else int(self.average)), 0
