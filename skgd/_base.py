@@ -57,6 +57,7 @@ from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
     FAR_FROM_STATIONARY,
+    LEAST_STALL_STEPS,
     RELATIVE_FLOOR,
     STALL_STEPS,
     Reference,
@@ -1096,8 +1097,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         else:  # (early stopping)
             advice = "with early_stopping=False the batch solver stops on this certificate"
         window = history["stall_epochs"]
+        steps = STALL_STEPS if window < self.n_iter_no_change else LEAST_STALL_STEPS
         counted = "" if window == self.n_iter_no_change else (
-            f", here {_epochs(window)} of n_iter_no_change x {STALL_STEPS:,} batches")
+            f", here {_epochs(window)} of n_iter_no_change x {steps:,} batches")
         warnings.warn(
             f"The fit stopped far from the optimum of its objective.{figure} A smaller "
             f"tol (now {self.tol}) or a larger n_iter_no_change (now {self.n_iter_no_change}"

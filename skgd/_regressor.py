@@ -170,9 +170,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         Epochs without improvement before stopping (or, with
         ``"adaptive"``, before dividing the step, but where the mini-batch
         solver averages: see ``learning_rate``). Under "auto" the
-        mini-batch solver counts fewer epochs where they are long: as many
-        as hold ``n_iter_no_change`` times 1,000 batches, and at least one
-        (not with ``early_stopping``).
+        mini-batch solver counts steps where epochs are long or short: as
+        many epochs as hold ``n_iter_no_change`` times 1,000 batches where
+        epochs are longer (at least one), and times 20 where they are
+        shorter (not with ``early_stopping``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (scikit-learn's split)
         and stop on its R². Not available in ``partial_fit``.
