@@ -487,7 +487,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                      row_weight_bound(problem)[train].max())
         if stats is not None or self._preconditioned():
             stats = self._stats_for_call(stats, X.shape[1], sp.issparse(X))
-            problem = self._in_coordinates(problem, stats.update(X, self._stats_weights(problem)))
+            stats.update(X, self._stats_weights(problem))
+            problem = self._in_coordinates(problem, stats)._replace(peaks=stats.call_peak)
         problem = read_only(problem)
         check_problem(problem)  # (of the arrays and the bucket columns the kernels will see)
         return problem, val, stats

@@ -53,6 +53,9 @@ class Problem(NamedTuple):
     preconditioner: object
     l2: np.ndarray  # float64 (n_buckets,)
     l1: np.ndarray  # float64 (n_buckets,)
+    # float64 (n_features,): each column's largest absolute value, where the
+    # column statistics gave it (None: lipschitz_constant computes it).
+    peaks: object = None
 
     # Whether the rows are chunks of a dask array (skgd._distributed.ChunkedProblem).
     chunked = False

@@ -455,14 +455,24 @@ class ColumnStats:
         self.seen |= peak > 0
 
     def update(self, X, weight):
-        """Merge the rows of ``X`` with weights ``weight`` (zero: not counted)."""
+        """Merge the rows of ``X`` with weights ``weight`` (zero: not counted).
+
+        ``call_peak`` is then each column's largest absolute value in ``X``
+        (all rows, weighted or not), as :func:`skgd._steps.column_peaks`
+        gives it: the power iteration's units (a pass over the data less).
+        """
         new = ColumnStats(X.shape[1], self.sparse, self.all_rows)._accumulate(X, weight)
+        self.call_peak = np.where(new.seen, new.unit, 0.0)
         if self._empty():
             # Nothing to merge with (every fit's case): the new statistics
             # as they are, without the merge's 20 numpy calls.
             vars(self).update(vars(new))
             return self
         return self._absorb(new)
+
+    def __getstate__(self):
+        # (The last call's peaks are for that call only, not for the model.)
+        return {name: value for name, value in vars(self).items() if name != "call_peak"}
 
     def __setstate__(self, state):
         """Unpickle; statistics pickled before the CSR all-rows moments existed

@@ -215,7 +215,7 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2, curvature=None, star
         weight[rows] = row_weight_bound(problem)[rows] / max(rows.size, 1)
         if curvature is not None:
             weight[rows] *= curvature
-        peak = column_peaks(problem.X)
+        peak = column_peaks(problem.X) if problem.peaks is None else problem.peaks
         product = lambda v, c: gram_product(problem, weight, v, c)  # noqa: E731
     c = float((peak * problem.preconditioner.column_scale()).max(initial=0.0))
     if not c > 0.0:

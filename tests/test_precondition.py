@@ -12,6 +12,7 @@ from skgd._precondition import (
     BLOCK_ROWS, WIDE_ROW, ColumnStats, Preconditioner, column_extremes, column_nonzeros,
     csr_column_pass,
 )
+from skgd._steps import column_peaks
 
 
 @settings(max_examples=50, deadline=None)
@@ -325,3 +326,22 @@ def test_kernel_arguments_are_read_only_after_a_pickle_round_trip():
         np.testing.assert_array_equal(arrays[3], p.bucket_columns()[0])
     identity = Preconditioner.identity(3)
     assert identity.kernel_arguments()[-1] is False
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_each_update_gives_its_own_rows_column_peaks(sparse):
+    # The power iteration's units (lipschitz_constant) come from the update
+    # instead of a pass of their own: each call's own peaks over all its rows
+    # (zero-weight rows too), not the running maximum of a partial_fit
+    # sequence, and not pickled with the statistics.
+    rng = np.random.RandomState(0)
+    stats = ColumnStats(4, sparse=sparse)
+    for scale in (1e3, 1.0):
+        X = rng.randn(30, 4) * scale * np.array([1.0, 10.0, 0.0, 1e-3])
+        X[0, 1] = 500.0 * scale  # the peak, in a row of weight 0
+        weight = np.ones(30)
+        weight[0] = 0.0
+        stats.update(sp.csr_matrix(X) if sparse else X, weight)
+        np.testing.assert_array_equal(stats.call_peak, column_peaks(X))
+    assert stats.unit[1] == 500e3  # (the sequence's running maximum)
+    assert "call_peak" not in vars(pickle.loads(pickle.dumps(stats)))
