@@ -1098,9 +1098,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         else:  # (early stopping)
             advice = "with early_stopping=False the batch solver stops on this certificate"
         window = history["stall_epochs"]
-        steps = STALL_STEPS if window < self.n_iter_no_change else LEAST_STALL_STEPS
+        bound = (f"at most n_iter_no_change x {STALL_STEPS:,}" if window < self.n_iter_no_change
+                 else f"at least n_iter_no_change x {LEAST_STALL_STEPS}")
         counted = "" if window == self.n_iter_no_change else (
-            f", here {_epochs(window)} of n_iter_no_change x {steps:,} batches")
+            f", here a window of {_epochs(window)}: {bound} batches")
         warnings.warn(
             f"The fit stopped far from the optimum of its objective.{figure} A smaller "
             f"tol (now {self.tol}) or a larger n_iter_no_change (now {self.n_iter_no_change}"

@@ -169,11 +169,12 @@ class GDRegressor(RegressorMixin, BaseGD):
     n_iter_no_change : int, default=5
         Epochs without improvement before stopping (or, with
         ``"adaptive"``, before dividing the step, but where the mini-batch
-        solver averages: see ``learning_rate``). Under "auto" the
-        mini-batch solver counts steps where epochs are long or short: as
-        many epochs as hold ``n_iter_no_change`` times 1,000 batches where
-        epochs are longer (at least one), and times 20 where they are
-        shorter (not with ``early_stopping``).
+        solver averages: see ``learning_rate``). Under "auto", without
+        ``early_stopping``, the mini-batch solver counts batches where
+        epochs hold more than 1,000 of them or fewer than 20 (but more than
+        one): there the window spans as many epochs as hold
+        ``n_iter_no_change`` times 1,000 batches (at least one epoch), or
+        times 20.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (scikit-learn's split)
         and stop on its R². Not available in ``partial_fit``.

@@ -1146,10 +1146,13 @@ def test_batch_hinge_fits_without_a_tolerance(optimizer):
 def test_minibatch_stalls_are_counted_in_steps_where_epochs_are_long_or_short():
     # Under "auto" a stall of the mini-batch solver's adaptive step must
     # hold at most n_iter_no_change * 1,000 batches in all, and at least one
-    # epoch; and at least n_iter_no_change * 20 batches.
+    # epoch; and at least n_iter_no_change * 20 batches, unless an epoch is
+    # one batch.
     adaptive, optimal = EpochSchedule("adaptive", 0.1, 0.0), EpochSchedule("optimal", 0.0, 0.0)
     est = GDRegressor(solver="minibatch", batch_size=32)
     assert stall_epochs(est, adaptive, 112, False) == 25  # 4 batches an epoch
+    assert stall_epochs(est, adaptive, 33, False) == 50  # 2
+    assert stall_epochs(est, adaptive, 32, False) == 5  # 1: a full-batch step an epoch
     assert stall_epochs(est, adaptive, 608, False) == 6  # 19: 5.26 epochs
     assert stall_epochs(est, adaptive, 609, False) == 5  # 20 (the last one short)
     assert stall_epochs(est.set_params(n_iter_no_change=2), adaptive, 112, False) == 10
@@ -1170,14 +1173,15 @@ def test_minibatch_stalls_are_counted_in_steps_where_epochs_are_long_or_short():
     assert stall_epochs(GDRegressor(solver="stochastic"), optimal, 160_000, False) == 5
 
 
-@pytest.mark.parametrize("window, steps", [(25, "20"), (2, "1,000"), (5, None)])
-def test_far_from_optimum_warning_says_how_the_stall_window_was_counted(window, steps):
+@pytest.mark.parametrize("window, bound", [(25, "at least n_iter_no_change x 20"),
+                                           (2, "at most n_iter_no_change x 1,000"), (5, None)])
+def test_far_from_optimum_warning_says_how_the_stall_window_was_counted(window, bound):
     est = GDRegressor(solver="minibatch")
     history = {"stationarity": 0.5, "converged": True, "stop": None, "stall_epochs": window}
     with pytest.warns(ConvergenceWarning, match="far from the optimum") as caught:
         est._warn_if_unconverged(SimpleNamespace(loss_code=LOG_LOSS), None, history, False)
-    counted = f"here {window} epochs of n_iter_no_change x {steps} batches"
-    assert (counted in str(caught[0].message)) == (steps is not None)
+    counted = f"(now 5, here a window of {window} epochs: {bound} batches)"
+    assert (counted in str(caught[0].message)) == (bound is not None)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -1185,8 +1189,8 @@ def test_far_from_optimum_warning_says_how_the_stall_window_was_counted(window, 
 def test_minibatch_stalls_on_short_epochs_span_enough_steps(optimizer, seed):
     # Iris' 112 training rows are 4 batches an epoch. Five stalled epochs
     # (20 steps) stopped the one-vs-rest log loss 9-12% above its optimum
-    # here (seeds 0-4, sgd and Adam), silently; 25 (100 steps) end it 4-7%
-    # above.
+    # on this split (raw, seeds 0-4, sgd and Adam; 20 seeds: 1.105-1.124),
+    # silently; 25 (100 steps) end it 4-7% above.
     X, y = load_iris(return_X_y=True)
     X_train, _, y_train, _ = train_test_split(X, y, random_state=0)
     alpha = 1e-4
@@ -1200,7 +1204,22 @@ def test_minibatch_stalls_on_short_epochs_span_enough_steps(optimizer, seed):
                                    max_iter=100_000).fit(X_train, target)
         optimum += _log_objective(X_train, target, exact.coef_, exact.intercept_, alpha)
         fitted += _log_objective(X_train, target, est.coef_[k], est.intercept_[k:k + 1], alpha)
-    assert fitted <= 1.08 * optimum
+    assert fitted <= 1.09 * optimum
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_minibatch_fit_of_one_batch_an_epoch_keeps_n_iter_no_change_epochs(optimizer):
+    # An epoch of one batch is a full-batch step. On a kinked loss the
+    # gradient stays far from 0, so the step is divided down to its floor,
+    # and windows of 100 such epochs ran all 1,000 and warned (three-class
+    # hinge on 20 rows).
+    rng = np.random.RandomState(1)
+    X = rng.randn(20, 4)
+    y = np.digitize(X @ rng.randn(4) + 0.5 * rng.randn(20), [-0.5, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GDClassifier(solver="minibatch", optimizer=optimizer, random_state=0).fit(X, y)
+    assert est.n_iter_ < est.max_iter
 
 
 @pytest.mark.parametrize("seed", range(3))
