@@ -8,10 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skgd._precondition import (
-    BLOCK_ROWS, WIDE_ROW, ColumnStats, Preconditioner, column_extremes, column_nonzeros,
-    csr_column_pass,
-)
+from skgd._precondition import ColumnStats, Preconditioner, column_nonzeros, csr_column_pass
 from skgd._steps import column_peaks
 
 
@@ -50,24 +47,8 @@ def test_csr_column_nonzeros_leave_stored_zeros_out(dtype):
     np.testing.assert_array_equal(column_nonzeros(X.tocsc()), column_nonzeros(X))
 
 
-@pytest.mark.parametrize("n_features", [1, 7, 50, WIDE_ROW // 2, WIDE_ROW + 1])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_column_extremes_are_numpys(n_features, dtype):
-    # The wide view of a narrow table takes whole wide rows, then the rows
-    # left over (here some of each, and an extreme in each part), for C-ordered
-    # tables; others take numpy's own reduction.
-    n_rows = 3 * WIDE_ROW // n_features + 5
-    X = np.random.RandomState(0).randn(n_rows, n_features).astype(dtype)
-    X[0, 0], X[-1, -1], X[n_rows // 2, 0] = 7.0, -7.0, -9.0
-    for table in (X, np.asfortranarray(X), X[:, ::-1], X[:4]):
-        low, high = column_extremes(table)
-        assert low.dtype == high.dtype == dtype
-        np.testing.assert_array_equal(low, table.min(axis=0))
-        np.testing.assert_array_equal(high, table.max(axis=0))
-
-
 @settings(max_examples=40, deadline=None)
-@given(n_rows=st.sampled_from([0, 1, 7, BLOCK_ROWS + 3]), n_features=st.integers(1, 6),
+@given(n_rows=st.sampled_from([0, 1, 7, 500]), n_features=st.integers(1, 6),
        zero_weights=st.booleans(), float32=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_dense_column_stats_are_numpys(n_rows, n_features, zero_weights, float32, seed):
     # Columns of scales 1e-3 to 1e6 around a shift; some rows weighing 0
@@ -156,6 +137,35 @@ def test_csr_column_sums_at_extreme_scales(column_scale, weight_scale):
     mean = weight @ (dense / unit) / weight.sum()
     np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
     np.testing.assert_allclose(stats.deviations, weight @ ((dense / unit - mean) ** 2),
+                               rtol=1e-9)
+
+
+@pytest.mark.parametrize("column_scale, weight_scale", [
+    (1e200, 1.0), (1e-200, 1.0), (1e-60, 1e-200), (1e300, 1e10), (1e90, 1e40), (1.0, 1.0)])
+def test_dense_column_moments_at_extreme_scales(column_scale, weight_scale):
+    # The one-pass moments as the values are where neither the columns'
+    # peaks nor the row weights are extreme, and two passes in units of each
+    # column's peak otherwise (no overflow to inf, no underflow to 0).
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0.5, 2.0, (40, 3)) * np.array([1.0, column_scale, 3.0])
+    weight = rng.uniform(0.5, 2.0, 40) * weight_scale
+    stats = ColumnStats(3, sparse=False).update(X, weight)
+    unit = np.abs(X).max(axis=0)
+    mean = weight @ (X / unit) / weight.sum()
+    np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(stats.square, weight @ ((X / unit - mean) ** 2), rtol=1e-9)
+
+
+def test_dense_column_moments_with_the_peak_in_a_row_of_weight_zero():
+    # The unit is the peak over all rows, but the moments' terms are those
+    # of the rows that weigh: here all of size 1e-170, whose squares underflow.
+    values = np.random.RandomState(0).uniform(1, 2, 200) * 1e-170
+    values[0] = 1e-100
+    weight = np.ones(200)
+    weight[0] = 0.0  # (a row held out for early stopping)
+    stats = ColumnStats(1, sparse=False).update(values[:, None], weight)
+    scaled = values[1:] / 1e-100
+    np.testing.assert_allclose(stats.square, [np.sum((scaled - scaled.mean()) ** 2)],
                                rtol=1e-9)
 
 
