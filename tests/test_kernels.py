@@ -432,3 +432,37 @@ def test_borrowed_views_write_through_to_the_callers_arrays():
     target, source = np.zeros(3), np.arange(3.0)
     assert fill((target, 2.0, source)) == 6.0
     np.testing.assert_array_equal(target, [0.0, 2.0, 4.0])
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "float32", "csr"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gram_product_in_preconditioned_coordinates(layout, fit_intercept):
+    """The power iteration's product ``(X~ / c)' S (X~ / c) v`` against the matrix
+    written out: ``X~`` centred and scaled as the batch solver's preconditioner says,
+    with a column of ones for the intercept, and the rows of weight 0 (held out) left
+    out. (float32 data: products in float32.)"""
+    from skgd._steps import gram_product
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 6) * np.logspace(-2, 3, 6) + np.linspace(-50, 40, 6)
+    X[rng.rand(*X.shape) < 0.3] = 0.0
+    y = X @ rng.randn(6) + rng.randn(300)
+    sample_weight = rng.uniform(0.5, 2.0, 300)
+    as_given = {"C": X, "F": np.asfortranarray(X), "float32": X.astype(np.float32),
+                "csr": sp.csr_matrix(X)}[layout]
+    est = GDRegressor(solver="batch", fit_intercept=fit_intercept)
+    problem = est._build_problem(as_given, y, sample_weight, None, False, True)[0]
+    p = problem.preconditioner
+    assert fit_intercept == bool(p.center.size)  # (centred where an intercept absorbs it)
+    weight = rng.uniform(0.5, 2.0, 300)
+    weight[::4] = 0.0
+    v = rng.randn(6 + fit_intercept)
+    c = 7.0
+    tilde = (as_given.toarray() if layout == "csr" else np.asarray(as_given, np.float64))
+    tilde = (tilde - (p.center if p.center.size else 0.0)) * p.column_scale()
+    if fit_intercept:
+        tilde = np.c_[tilde, np.ones(300)]
+    expected = (tilde / c).T @ (weight * ((tilde / c) @ v))
+    np.testing.assert_allclose(gram_product(problem, weight, v, c), expected,
+                               rtol=1e-5 if layout == "float32" else 1e-10,
+                               atol=1e-12 * np.abs(expected).max())
