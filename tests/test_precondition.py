@@ -8,7 +8,10 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skgd._precondition import ColumnStats, Preconditioner, column_nonzeros, csr_column_pass
+from skgd._precondition import (
+    ColumnStats, Preconditioner, _sums_as_they_are, column_nonzeros, csr_column_pass,
+    dense_column_pass,
+)
 from skgd._steps import column_peaks
 
 
@@ -49,14 +52,18 @@ def test_csr_column_nonzeros_leave_stored_zeros_out(dtype):
 
 @settings(max_examples=40, deadline=None)
 @given(n_rows=st.sampled_from([0, 1, 7, 500]), n_features=st.integers(1, 6),
-       zero_weights=st.booleans(), float32=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_dense_column_stats_are_numpys(n_rows, n_features, zero_weights, float32, seed):
+       zero_weights=st.booleans(), float32=st.booleans(),
+       layout=st.sampled_from(["C", "F", "reversed columns", "every other row"]),
+       seed=st.integers(0, 2 ** 16))
+def test_dense_column_stats_are_numpys(n_rows, n_features, zero_weights, float32, layout, seed):
     # Columns of scales 1e-3 to 1e6 around a shift; some rows weighing 0
     # (the rows held out for early stopping): they count for the peak
-    # (the unit) but not for the other statistics.
+    # (the unit) but not for the other statistics. Any memory layout.
     rng = np.random.RandomState(seed)
-    X = rng.randn(n_rows, n_features) * np.logspace(-3, 6, n_features) + rng.uniform(-5, 5)
+    X = rng.randn(2 * n_rows, n_features) * np.logspace(-3, 6, n_features) + rng.uniform(-5, 5)
     X = X.astype(np.float32 if float32 else np.float64)
+    X = {"C": X[:n_rows], "F": np.asfortranarray(X[:n_rows]),
+         "reversed columns": X[:n_rows, ::-1], "every other row": X[::2]}[layout]
     weight = rng.uniform(0.5, 2.0, n_rows)
     if zero_weights:
         weight[::3] = 0.0
@@ -150,10 +157,38 @@ def test_dense_column_moments_at_extreme_scales(column_scale, weight_scale):
     X = rng.uniform(0.5, 2.0, (40, 3)) * np.array([1.0, column_scale, 3.0])
     weight = rng.uniform(0.5, 2.0, 40) * weight_scale
     stats = ColumnStats(3, sparse=False).update(X, weight)
+    one_pass = (column_scale, weight_scale) in [(1.0, 1.0), (1e90, 1e40)]
+    assert _sums_as_they_are(dense_column_pass(X, weight), weight) == one_pass
     unit = np.abs(X).max(axis=0)
     mean = weight @ (X / unit) / weight.sum()
     np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
     np.testing.assert_allclose(stats.square, weight @ ((X / unit - mean) ** 2), rtol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["sorted timestamps", "1e9 + N(0, 1)", "a heavy last row"])
+def test_dense_column_moments_keep_their_digits(case):
+    # The one pass loses no more than two passes would: a column far from
+    # zero whose values come sorted (each row's deviation from the running
+    # mean then carries the offset's rounding), and a row weighing 1e15
+    # times all the rows before it (whose own term cancels in a plain
+    # Welford update). Against long double arithmetic.
+    rng = np.random.RandomState(0)
+    weight = rng.uniform(0.5, 2.0, 20_000)
+    if case == "sorted timestamps":
+        X = np.sort(1.7e9 + rng.uniform(0, 3600, (20_000, 2)), axis=0)
+    elif case == "1e9 + N(0, 1)":
+        X = 1e9 + rng.randn(20_000, 2)
+    else:
+        X, weight = rng.randn(20_000, 2) + 1e3, np.ones(20_000)
+        weight[-1] = 1e15
+    stats = ColumnStats(2, sparse=False).update(X, weight)
+    assert _sums_as_they_are(dense_column_pass(X, weight), weight)
+    XL, wL = X.astype(np.longdouble), weight.astype(np.longdouble)
+    mean = (wL @ XL) / wL.sum()
+    square = wL @ (XL - mean) ** 2
+    np.testing.assert_allclose(stats.mean * stats.unit, mean.astype(np.float64), rtol=1e-15)
+    np.testing.assert_allclose(stats.square * stats.unit**2, square.astype(np.float64),
+                               rtol=1e-12)
 
 
 def test_dense_column_moments_with_the_peak_in_a_row_of_weight_zero():
