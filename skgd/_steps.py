@@ -496,6 +496,12 @@ def batch_smoothness(L, L_max, n, size):
 # loss's curvature grows at most e-fold while a margin shrinks by 1.
 MARGIN_SLACK = 1.0
 
+# The log loss's largest curvature p (1 - p), at margin 0.
+LOG_LOSS_PEAK_CURVATURE = 0.25
+
+# Rows of largest factor that LocalCurvature reads first for the largest row.
+ROWS_READ_FIRST = 1024
+
 # How much longer a reading's step may be than the last one's. Where every
 # margin is large the curvature underflows to 0 and the reading to an
 # unbounded step: after 1,000-fold class weights had thrown the weights far
@@ -514,9 +520,10 @@ class LocalCurvature:
     outlying rows (a Cauchy column) can make it 50 times shorter than the
     other rows need once the outliers are classified. As the fit separates
     the classes, the rows far from the boundary stop curving the loss
-    (``p (1 - p)`` at their margin). :meth:`step` reads each row's
-    curvature at the current weights (one pass for the scores): the
-    largest row's exactly and, for batches, the mean's by a power iteration
+    (``p (1 - p)`` at their margin). :meth:`step` reads the rows' curvature
+    at the current weights: the largest row's exactly (from the rows that
+    can hold it, :meth:`_largest_row`) and, for batches (one pass for the
+    scores of every row), the mean's by a power iteration
     that starts from the last reading's vector (a few gram products, each
     two passes; it reads up to 12% low, which the margin slack covers). The
     step never falls below the first one (:meth:`starting_at`), which is
@@ -551,17 +558,47 @@ class LocalCurvature:
     def step(self, W, b):
         """The step (the cap) at the weights ``W, b`` (the kernels' coordinates)."""
         problem, rows = self.problem, self.rows
-        margins = np.abs(row_scores(problem, W, b, rows)).min(axis=1)
-        p = 1.0 / (1.0 + np.exp(-np.maximum(margins - MARGIN_SLACK, 0.0)))
-        curvature = p * (1.0 - p)
-        L = L_max = float((curvature * self.row_factors()).max(initial=0.0))
-        if self.size > 1:  # (one row: the largest row's curvature is the bound)
+        if self.size > 1:
+            curvature = self._curvatures(W, b, rows)
+            L_max = float((curvature * self.row_factors()).max(initial=0.0))
             L, self._vector = lipschitz_constant(problem, rows, n_iter=10, curvature=curvature,
                                                  start=self._vector, return_vector=True)
             L = batch_smoothness(L, L_max, rows.size, self.size)
+        else:  # (one row: the largest row's curvature is the bound)
+            L = self._largest_row(W, b)
         step = max(significant_bits(self.damping / max(L + self.l2, 1e-300)), self.floor)
         self._last = min(step, READING_GROWTH * self._last)
         return self._last
+
+    def _curvatures(self, W, b, rows):
+        """The log loss's curvature at ``W, b`` of each of ``rows``, read
+        :data:`MARGIN_SLACK` nearer the boundary (the smallest margin over the outputs)."""
+        margins = np.abs(row_scores(self.problem, W, b, rows)).min(axis=1)
+        p = 1.0 / (1.0 + np.exp(-np.maximum(margins - MARGIN_SLACK, 0.0)))
+        return p * (1.0 - p)
+
+    def _largest_row(self, W, b):
+        """``max_i curvature_i factor_i`` over the rows at ``W, b``, without reading them all.
+
+        No row curves more than :data:`LOG_LOSS_PEAK_CURVATURE`: after the
+        :data:`ROWS_READ_FIRST` rows of largest factor, only those whose
+        factor at that curvature would beat the largest product found are
+        read. The same maximum as a pass over every row: the three readings
+        of a default log-loss fit on 200,000 x 100 dense rows took 124-141 ms
+        of 605-722 (the scores of every row each time), and take 5-8 ms; on
+        10-class TF-IDF text (20,000 x 2^15), 53-67 ms and 11-13.
+        """
+        factors = self.row_factors()
+        first = (np.argpartition(factors, -ROWS_READ_FIRST)[-ROWS_READ_FIRST:]
+                 if factors.size > ROWS_READ_FIRST else np.arange(factors.size))
+        largest = float((self._curvatures(W, b, self.rows[first]) * factors[first]).max(
+            initial=0.0))
+        rest = np.flatnonzero(factors * LOG_LOSS_PEAK_CURVATURE > largest)
+        rest = rest[~np.isin(rest, first)]
+        if rest.size:
+            largest = max(largest, float(
+                (self._curvatures(W, b, self.rows[rest]) * factors[rest]).max()))
+        return largest
 
 
 def row_scores(problem, W, b, rows):
@@ -570,8 +607,10 @@ def row_scores(problem, W, b, rows):
     coef = W.astype(np.float64) * p.column_scale()
     offset = b.astype(np.float64) - (coef @ p.center if p.center.size else 0.0)
     X = problem.X
-    if sp.issparse(X):  # (all rows: X[rows] would copy X)
-        return np.asarray(X @ coef.T)[rows] + offset
+    if sp.issparse(X):
+        if 4 * rows.size < X.shape[0]:  # (a few rows: a copy of them)
+            return np.asarray(X[rows] @ coef.T) + offset
+        return np.asarray(X @ coef.T)[rows] + offset  # (X[rows] would copy X)
     out = np.empty((rows.size, W.shape[0]))
     for start in range(0, rows.size, BLOCK_ROWS):
         block = X[rows[start:start + BLOCK_ROWS]].astype(np.float64)

@@ -31,7 +31,7 @@ from skgd import GDClassifier, GDRegressor
 from skgd._base import BaseGD
 from skgd._losses import LOG_LOSS
 from skgd._schedules import BarzilaiBorweinSchedule, EpochSchedule, LbfgsSchedule
-from skgd._steps import LocalCurvature
+from skgd._steps import ROWS_READ_FIRST, LocalCurvature
 from skgd._stopping import (
     JUDGED_ROWS,
     RelativeToleranceStopping,
@@ -925,6 +925,67 @@ def test_local_curvature_at_margin_zero_is_the_worst_case(monkeypatch):
     at_zero = curvature.step(np.zeros_like(state.W), np.zeros_like(state.b))
     assert curvature.floor <= at_zero <= 1.02 * curvature.floor
     assert curvature.step(state.W, state.b) > 3 * curvature.floor
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_largest_row_curvature_is_the_full_pass_maximum_from_few_rows(monkeypatch, sparse):
+    """The stochastic solver's reading of the largest row (the "optimal"
+    step's cap) reads the rows of largest factor first and then only the
+    rows that could still beat them: the same maximum as a pass over every
+    row, at the fitted weights, at zero (every row at the peak curvature)
+    and at weights so large that only rows near the boundary curve, with
+    held-out rows (early stopping: positions are not row numbers)."""
+    made = []
+    original = LocalCurvature.__init__
+
+    def spy(self, *args):
+        original(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(LocalCurvature, "__init__", spy)
+    X, y = _heavy_tailed_classification(0, n_rows=6000)
+    X = sp.csr_matrix(X) if sparse else X
+    est = GDClassifier(loss="log_loss", early_stopping=True, random_state=0).fit(X, y)
+    (curvature,) = made
+    assert curvature.size == 1 and curvature.rows.size < X.shape[0]
+    read = []
+    reading = LocalCurvature._curvatures
+    monkeypatch.setattr(LocalCurvature, "_curvatures",
+                        lambda self, W, b, rows: read.append(rows.size) or reading(self, W, b, rows))
+    W, b = est._state.W, est._state.b
+    for scale in (1.0, 0.0, 30.0):
+        every_row = reading(curvature, scale * W, scale * b, curvature.rows)
+        full = float((every_row * curvature.row_factors()).max())
+        read.clear()
+        assert curvature._largest_row(scale * W, scale * b) == full
+        assert sum(read) < curvature.rows.size / 2
+
+
+def test_largest_row_curvature_found_beyond_the_rows_read_first(monkeypatch):
+    """Where more rows of large factor than are read first lie far from the
+    boundary, the largest product is that of a smaller row near it: found
+    among the rows read after them."""
+    made = []
+    original = LocalCurvature.__init__
+
+    def spy(self, *args):
+        original(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(LocalCurvature, "__init__", spy)
+    rng = np.random.RandomState(0)
+    far = rng.choice([-10.0, 10.0], 2 * ROWS_READ_FIRST)  # large rows
+    near = rng.uniform(-0.1, 0.1, 3000)  # small rows, at the boundary
+    X = np.r_[far, near][:, None]
+    y = rng.randint(0, 2, X.shape[0])
+    GDClassifier(loss="log_loss", max_iter=1, tol=None, random_state=0).fit(X, y)
+    (curvature,) = made
+    W, b = np.array([[5.0]]), np.zeros(1)
+    factors = curvature.row_factors()
+    products = curvature._curvatures(W, b, curvature.rows) * factors
+    assert products.argmax() >= far.size  # (a near row's)
+    assert products.argmax() not in np.argsort(factors)[-ROWS_READ_FIRST:]
+    assert curvature._largest_row(W, b) == products.max()
 
 
 @pytest.mark.parametrize("tol", [1e-3, None])
