@@ -191,29 +191,20 @@ def test_dense_column_moments_keep_their_digits(case):
                                rtol=1e-12)
 
 
-def test_dense_column_moments_with_the_peak_in_a_row_of_weight_zero():
-    # The unit is the peak over all rows, but the moments' terms are those
-    # of the rows that weigh: here all of size 1e-170, whose squares underflow.
-    values = np.random.RandomState(0).uniform(1, 2, 200) * 1e-170
-    values[0] = 1e-100
-    weight = np.ones(200)
-    weight[0] = 0.0  # (a row held out for early stopping)
-    stats = ColumnStats(1, sparse=False).update(values[:, None], weight)
-    scaled = values[1:] / 1e-100
-    np.testing.assert_allclose(stats.square, [np.sum((scaled - scaled.mean()) ** 2)],
-                               rtol=1e-9)
-
-
-def test_csr_column_sums_with_the_peak_in_a_row_of_weight_zero():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_column_sums_with_the_peak_in_a_row_of_weight_zero(sparse):
     # The unit is the peak over all rows, but the sums' terms are those of
-    # the rows that weigh: here all of size 1e-170, whose squares underflow.
+    # the rows that weigh: here all of size 1e-170, whose squares underflow
+    # (dense: the squared deviations; CSR: the squared stored values).
     values = np.random.RandomState(0).uniform(1, 2, 200) * 1e-170
     values[0] = 1e-100
     weight = np.ones(200)
     weight[0] = 0.0  # (a row held out for early stopping)
-    stats = ColumnStats(1, sparse=True, all_rows=False).update(
-        sp.csr_matrix(values[:, None]), weight)
-    np.testing.assert_allclose(stats.square, [weight @ (values / 1e-100) ** 2], rtol=1e-12)
+    stats = ColumnStats(1, sparse=sparse, all_rows=False).update(
+        sp.csr_matrix(values[:, None]) if sparse else values[:, None], weight)
+    scaled = values[1:] / 1e-100
+    expected = np.sum(scaled ** 2) if sparse else np.sum((scaled - scaled.mean()) ** 2)
+    np.testing.assert_allclose(stats.square, [expected], rtol=1e-12)
 
 
 def test_csr_column_far_from_zero_keeps_its_spread():

@@ -904,11 +904,8 @@ def test_log_loss_steps_follow_the_curvature_at_the_weights(solver, optimizer):
     assert np.mean(excesses) < 0.015, excesses
 
 
-def test_local_curvature_at_margin_zero_is_the_worst_case(monkeypatch):
-    """At zero weights every row sits at margin 0, the log loss's largest
-    curvature: the re-read step is the first one (up to the power
-    iteration's 1%). At the fitted weights, with the outlying rows far from
-    the boundary, it is several times longer."""
+def _local_curvatures_made(monkeypatch):
+    """A list that collects the :class:`LocalCurvature` readers made from now on."""
     made = []
     original = LocalCurvature.__init__
 
@@ -917,6 +914,15 @@ def test_local_curvature_at_margin_zero_is_the_worst_case(monkeypatch):
         made.append(self)
 
     monkeypatch.setattr(LocalCurvature, "__init__", spy)
+    return made
+
+
+def test_local_curvature_at_margin_zero_is_the_worst_case(monkeypatch):
+    """At zero weights every row sits at margin 0, the log loss's largest
+    curvature: the re-read step is the first one (up to the power
+    iteration's 1%). At the fitted weights, with the outlying rows far from
+    the boundary, it is several times longer."""
+    made = _local_curvatures_made(monkeypatch)
     X, y = _heavy_tailed_classification(1)
     est = GDClassifier(loss="log_loss", solver="minibatch", random_state=0).fit(X, y)
     (curvature,) = made
@@ -935,14 +941,7 @@ def test_largest_row_curvature_is_the_full_pass_maximum_from_few_rows(monkeypatc
     row, at the fitted weights, at zero (every row at the peak curvature)
     and at weights so large that only rows near the boundary curve, with
     held-out rows (early stopping: positions are not row numbers)."""
-    made = []
-    original = LocalCurvature.__init__
-
-    def spy(self, *args):
-        original(self, *args)
-        made.append(self)
-
-    monkeypatch.setattr(LocalCurvature, "__init__", spy)
+    made = _local_curvatures_made(monkeypatch)
     X, y = _heavy_tailed_classification(0, n_rows=6000)
     X = sp.csr_matrix(X) if sparse else X
     est = GDClassifier(loss="log_loss", early_stopping=True, random_state=0).fit(X, y)
@@ -965,14 +964,7 @@ def test_largest_row_curvature_found_beyond_the_rows_read_first(monkeypatch):
     """Where more rows of large factor than are read first lie far from the
     boundary, the largest product is that of a smaller row near it: found
     among the rows read after them."""
-    made = []
-    original = LocalCurvature.__init__
-
-    def spy(self, *args):
-        original(self, *args)
-        made.append(self)
-
-    monkeypatch.setattr(LocalCurvature, "__init__", spy)
+    made = _local_curvatures_made(monkeypatch)
     rng = np.random.RandomState(0)
     far = rng.choice([-10.0, 10.0], 2 * ROWS_READ_FIRST)  # large rows
     near = rng.uniform(-0.1, 0.1, 3000)  # small rows, at the boundary
@@ -1064,10 +1056,7 @@ def test_local_curvature_reading_grows_at_most_fourfold(monkeypatch):
     """Where every margin is large the curvature underflows to 0, and the
     reading with it to an unbounded step (1e300, after 1,000-fold class
     weights had thrown the weights far out)."""
-    made = []
-    original = LocalCurvature.__init__
-    monkeypatch.setattr(LocalCurvature, "__init__",
-                        lambda self, *args: original(self, *args) or made.append(self))
+    made = _local_curvatures_made(monkeypatch)
     X, y = _heavy_tailed_classification(1, n_rows=500)
     est = GDClassifier(loss="log_loss", solver="minibatch", max_iter=1, tol=None).fit(X, y)
     (reader,) = made
