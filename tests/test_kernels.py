@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from skgd import GDClassifier, GDRegressor
 from skgd._schedules import INVSCALING, step_size
+from skgd._steps import gram_product
 
 from ._reference import gradient_descent_regression
 
@@ -441,8 +442,6 @@ def test_gram_product_in_preconditioned_coordinates(layout, fit_intercept):
     written out: ``X~`` centred and scaled as the batch solver's preconditioner says,
     with a column of ones for the intercept, and the rows of weight 0 (held out) left
     out. (float32 data: products in float32.)"""
-    from skgd._steps import gram_product
-
     rng = np.random.RandomState(0)
     X = rng.randn(300, 6) * np.logspace(-2, 3, 6) + np.linspace(-50, 40, 6)
     X[rng.rand(*X.shape) < 0.3] = 0.0
