@@ -19,7 +19,12 @@ import scipy.sparse as sp
 
 from . import _jit
 from ._jit import read_only_view as _read_only
-from ._kernels import EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, layout_of, loop
+from ._kernels import (
+    EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, evaluate_csr, evaluate_dense,
+    general_epoch_csr, general_epoch_dense, minibatch_epoch_csr, minibatch_epoch_dense,
+    plain_evaluate_csr, plain_evaluate_dense, plain_minibatch_csr, plain_minibatch_dense,
+    plain_stochastic_csr, plain_stochastic_dense, stochastic_epoch_csr, stochastic_epoch_dense,
+)
 from ._lazy import lazy_epoch_csr, lazy_one_output_csr
 from ._losses import MULTINOMIAL
 from ._optimizers import N_STATE_ARRAYS, SGD
@@ -187,7 +192,7 @@ def _check_shapes(problem, args):
         _fail("gradient outputs of the wrong shape")
 
 
-def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, layout, mode=TRAIN, plain=False,
+def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=False,
                  n_outputs=1):
     """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
 
@@ -200,19 +205,24 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, layout, mode=TRAIN,
     of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
     step or multinomial loss, which the stochastic, mini-batch and
     evaluation loops then leave out (they compile faster). The lazy loop
-    has a version for ``n_outputs`` of one. The others are made for the
-    call's :class:`~skgd._kernels.Layout` (``layout``).
+    has a version for ``n_outputs`` of one.
     """
     if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY):
-        return loop("evaluate", sparse, not plain, layout)
+        if plain:
+            return plain_evaluate_csr if sparse else plain_evaluate_dense
+        return evaluate_csr if sparse else evaluate_dense
     several_steps = batch_size < n_rows
     if mode == TRAIN and optimizer_code == SGD and batch_size == 1 < n_rows:
-        return loop("stochastic", sparse, not plain, layout)
+        if plain:
+            return plain_stochastic_csr if sparse else plain_stochastic_dense
+        return stochastic_epoch_csr if sparse else stochastic_epoch_dense
     if mode == TRAIN and optimizer_code == SGD and several_steps:
-        return loop("minibatch", sparse, not plain, layout)
+        if plain:
+            return plain_minibatch_csr if sparse else plain_minibatch_dense
+        return minibatch_epoch_csr if sparse else minibatch_epoch_dense
     if mode == TRAIN and sparse and several_steps:
         return lazy_one_output_csr if n_outputs == 1 else lazy_epoch_csr
-    return loop("general", sparse, True, layout)
+    return general_epoch_csr if sparse else general_epoch_dense
 
 
 def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRAIN,
@@ -250,9 +260,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         # (Only the general and evaluation loops centre CSR rows; on CSR, a
         # training epoch of several steps takes another loop.)
         _fail("a centre on CSR rows for a loop that cannot take it")
-    layout = layout_of(p.bucket_scale, p.center, p.kernel_arguments()[5], problem.loss_code)
-    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, layout, mode, plain,
-                          W.shape[0])
+    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain, W.shape[0])
     if sparse:
         t = kernel(_empty(2, X.dtype), _read_only(X.data), _read_only(X.indices),
                    _read_only(X.indptr), args)

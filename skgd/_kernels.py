@@ -5,12 +5,10 @@ of ``batch_size`` (1 for the stochastic solver, all rows for the batch
 solver), and for each batch computes the per-sample loss derivatives with the
 weights as they were at the start of the batch, then takes one step. Loss,
 schedule, optimizer and penalty are chosen by integer codes (see
-``_losses``, ``_schedules``, ``_optimizers``). Each loop below is made (a
-closure, compiled at its first call: :func:`loop`) for one storage format
-and one :class:`Layout` (one bucket of scales or several, a centre or none,
-the regression or the margin losses, the l2 decay before or after the
-step), constants numba prunes the other branches by, so that a fit compiles
-only the code it runs; :func:`skgd._engine.epoch_kernel` picks one.
+``_losses``, ``_schedules``, ``_optimizers``), so each compiled entry
+point serves every estimator and loss. Each loop below has a dense and a CSR
+entry point that inline it with a constant storage flag, so each compiles to
+a loop without the other format's branch; :func:`skgd._engine.epoch_kernel` picks one.
 
 Coordinates. The kernels fit ``z = W x~ + b`` in preconditioned coordinates
 ``x~_j = (x_j - center_j) * s_j``, with ``s_j = bucket_scale[bucket[j]]``
@@ -82,22 +80,11 @@ Rows visited in random order are nearly all cache misses, so the shuffled
 loops prefetch the rows a few steps ahead (:mod:`skgd._prefetch`).
 """
 
-import threading
-from typing import NamedTuple
-
 import numpy as np
 
-from . import _jit
 from ._borrow import borrowed, keep_alive
 from ._jit import jit
-from ._losses import (
-    EVERY_LOSS,
-    MAX_DLOSS,
-    MULTINOMIAL,
-    loss_and_derivative,
-    loss_family,
-    multinomial_loss_and_gradient,
-)
+from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
 from ._prefetch import prefetch
@@ -157,18 +144,16 @@ def _copy_rows(destination, source):
 
 
 @jit(inline="always")
-def _scores(is_csr, single, centred, W, factor, bucket, center, X, data, indices, indptr, i,
-            b, z):
+def _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z):
     """``z_k = sum_j W_kj factor[bucket_j] (x_ij - center_j) + b_k``: row ``i``'s scores.
 
     One bucket takes the plain dot product (of the centred row) times
     ``factor[0]``: the lookups cost about 20% of a sparse epoch, and kept
     LLVM from vectorising the dense loop (an evaluation of 5,000 x 50
-    standardised rows, centred, took 200 us, now 135). ``single`` (one
-    bucket) and ``centred`` (dense rows: a centre) are the loop's
-    :class:`Layout`. (A test compares every variant with numpy:
-    test_kernels.py.)
+    standardised rows, centred, took 200 us, now 135). (A test compares every
+    variant with numpy: test_kernels.py.)
     """
+    single = factor.shape[0] == 1
     for k in range(W.shape[0]):
         acc = 0.0
         # (Products in float64 even for float32 data: a float32 weight of 1e24
@@ -182,35 +167,34 @@ def _scores(is_csr, single, centred, W, factor, bucket, center, X, data, indices
                 for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                     j = np.uint64(indices[p])
                     acc += W[k, j] * factor[bucket[j]] * data[p]
-        # (Each branch on a constant of the layout alone, which numba prunes:
-        # not on "not centred", which it does not.)
-        elif centred and single:
+        elif center.shape[0] == 0:
+            if single:
+                for j in range(X.shape[1]):
+                    acc += np.float64(W[k, j]) * X[i, j]
+                acc *= factor[0]
+            else:
+                for j in range(X.shape[1]):
+                    acc += W[k, j] * factor[bucket[j]] * X[i, j]
+        elif single:
             for j in range(X.shape[1]):
                 acc += np.float64(W[k, j]) * (X[i, j] - center[j])
             acc *= factor[0]
-        elif centred:
-            for j in range(X.shape[1]):
-                acc += W[k, j] * factor[bucket[j]] * (X[i, j] - center[j])
-        elif single:
-            for j in range(X.shape[1]):
-                acc += np.float64(W[k, j]) * X[i, j]
-            acc *= factor[0]
         else:
             for j in range(X.shape[1]):
-                acc += W[k, j] * factor[bucket[j]] * X[i, j]
+                acc += W[k, j] * factor[bucket[j]] * (X[i, j] - center[j])
         z[k] = acc + b[k]
 
 
 @jit(inline="always")
-def _add_row(is_csr, single, centred, coef, divisor, W, b, add_intercept, inverse, bucket,
-             center, X, data, indices, indptr, i):
+def _add_row(is_csr, coef, divisor, W, b, add_intercept, inverse, bucket, center, X, data,
+             indices, indptr, i):
     """``W_kj += c_k x~_ij / factor_j`` with ``c_k = coef_k / divisor``, for every output ``k``.
 
     A step ``c x~_i`` on weights stored as ``factor * V`` (and ``b_k +=
     c_k`` if ``add_intercept``); ``inverse`` holds each bucket's ``1 /
     factor`` times its column scale. Outputs with ``c_k = 0`` are skipped.
-    ``single`` and ``centred`` as in :func:`_scores`.
     """
+    single = inverse.shape[0] == 1
     for k in range(W.shape[0]):
         c = coef[k] / divisor
         if c == 0.0:
@@ -226,24 +210,25 @@ def _add_row(is_csr, single, centred, coef, divisor, W, b, add_intercept, invers
                 for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                     j = np.uint64(indices[p])
                     W[k, j] += c * inverse[bucket[j]] * data[p]
-        elif centred and single:  # (branches as in _scores)
-            c *= inverse[0]
-            for j in range(X.shape[1]):
-                W[k, j] += c * (X[i, j] - center[j])
-        elif centred:
-            for j in range(X.shape[1]):
-                W[k, j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
+        elif center.shape[0] == 0:
+            if single:
+                c *= inverse[0]
+                for j in range(X.shape[1]):
+                    W[k, j] += c * X[i, j]
+            else:
+                for j in range(X.shape[1]):
+                    W[k, j] += c * inverse[bucket[j]] * X[i, j]
         elif single:
             c *= inverse[0]
             for j in range(X.shape[1]):
-                W[k, j] += c * X[i, j]
+                W[k, j] += c * (X[i, j] - center[j])
         else:
             for j in range(X.shape[1]):
-                W[k, j] += c * inverse[bucket[j]] * X[i, j]
+                W[k, j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
 
 
 @jit(inline="always")
-def _intercepts(is_csr, centred, W, b, bucket_scale, bucket, center, out):
+def _intercepts(is_csr, W, b, bucket_scale, bucket, center, out):
     """``out_k``: the intercept row scores start from at ``W, b``.
 
     ``b_k``, less ``sum_j W_kj s_j c_j`` on CSR rows with a centre (the batch
@@ -253,38 +238,38 @@ def _intercepts(is_csr, centred, W, b, bucket_scale, bucket, center, out):
     """
     for k in range(W.shape[0]):
         shift = 0.0
-        if is_csr and centred:
+        if is_csr and center.shape[0] > 0:
             for j in range(W.shape[1]):
                 shift += W[k, j] * bucket_scale[bucket[j]] * center[j]
         out[k] = b[k] - shift
 
 
 @jit(inline="always")
-def _centre_gradient(is_csr, centred, G, G_b, bucket_scale, bucket, center):
+def _centre_gradient(is_csr, G, G_b, bucket_scale, bucket, center):
     """Take the centre's part out of a gradient summed over CSR rows with a centre.
 
     ``_add_row`` added ``c s_j x_ij`` for the stored entries; the centred
     rows' gradient also has ``-c s_j c_j`` from every row, ``-s_j c_j G_b``
     in all (``G_b`` holds the sum of the coefficients ``c``).
     """
-    if is_csr and centred:
+    if is_csr and center.shape[0] > 0:
         for k in range(G.shape[0]):
             for j in range(G.shape[1]):
                 G[k, j] -= bucket_scale[bucket[j]] * center[j] * G_b[k]
 
 
 @jit(inline="always")
-def _row_sq_norm(is_csr, single, centred, bucket_scale, bucket, center, X, data, indices,
-                 indptr, i):
+def _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data, indices, indptr, i):
     """``|x~_i|^2``, the row's squared norm in the preconditioned coordinates."""
     acc = 0.0
+    single = bucket_scale.shape[0] == 1
     if is_csr:
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             v = data[p] * (bucket_scale[0] if single else bucket_scale[bucket[np.uint64(indices[p])]])
             acc += v * v
         return acc
     for j in range(X.shape[1]):
-        v = X[i, j] - (center[j] if centred else 0.0)
+        v = X[i, j] - (center[j] if center.shape[0] else 0.0)
         v *= bucket_scale[0] if single else bucket_scale[bucket[j]]
         acc += v * v
     return acc
@@ -301,8 +286,8 @@ def _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight):
 
 
 @jit(inline="always")
-def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, family, loss_code,
-                epsilon, z, dloss, loss_out):
+def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code, epsilon,
+                z, dloss, loss_out):
     """Add row ``i``'s weighted losses at scores ``z`` to ``loss_out`` (not multinomial).
 
     Leaves in ``dloss`` the derivatives of the loss in each score, clipped to
@@ -315,7 +300,7 @@ def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, family, los
     weight = sample_weight[i]
     for k in range(z.shape[0]):
         y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
-        value, derivative = loss_and_derivative(family, loss_code, z[k], y, epsilon)
+        value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
         loss_out[k] += w * value
         dloss[k] = min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
@@ -436,8 +421,8 @@ def _average(W_avg, b_avg, W, b, rate):
 
 
 @jit(inline="always")
-def _add_row_averaged(is_csr, single, centred, step, W, b, fit_intercept, acc, S, inverse,
-                      bucket, center, X, data, indices, indptr, i):
+def _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket, center, X,
+                      data, indices, indptr, i):
     """:func:`_add_row` (with ``divisor`` 1) that also keeps the lazy average's books.
 
     The weighted sum of the iterates of coefficient ``j`` is kept as
@@ -446,8 +431,8 @@ def _add_row_averaged(is_csr, single, centred, step, W, b, fit_intercept, acc, S
     alone costs nothing, and a change ``d`` of ``V_j`` subtracts ``d S_b``
     from ``acc_j`` (the iterates before it keep their value). O(nnz) per
     step, where an average of every coefficient costs O(n_features).
-    ``single`` and ``centred`` as in :func:`_scores`.
     """
+    single = inverse.shape[0] == 1
     for k in range(W.shape[0]):
         c = step[k]
         if c == 0.0:
@@ -464,19 +449,19 @@ def _add_row_averaged(is_csr, single, centred, step, W, b, fit_intercept, acc, S
                 acc[k, j] -= d * S[bucket[j]]
         elif single:
             c_inverse, s = c * inverse[0], S[0]
-            if centred:  # (branches as in _scores)
-                for j in range(X.shape[1]):
-                    d = c_inverse * (X[i, j] - center[j])
-                    W[k, j] += d
-                    acc[k, j] -= d * s
-            else:
+            if center.shape[0] == 0:
                 for j in range(X.shape[1]):
                     d = c_inverse * X[i, j]
                     W[k, j] += d
                     acc[k, j] -= d * s
+            else:
+                for j in range(X.shape[1]):
+                    d = c_inverse * (X[i, j] - center[j])
+                    W[k, j] += d
+                    acc[k, j] -= d * s
         else:
             for j in range(X.shape[1]):
-                x = X[i, j] - center[j] if centred else X[i, j]
+                x = X[i, j] - center[j] if center.shape[0] else X[i, j]
                 d = c * inverse[bucket[j]] * x
                 W[k, j] += d
                 acc[k, j] -= d * S[bucket[j]]
@@ -649,51 +634,15 @@ def _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, 
     _fold(W, scale, columns, starts, np.inf, l1_accrued, l1_received, acc, S)
 
 
-class Layout(NamedTuple):
-    """What a loop is made for, besides the storage format and ``general``.
-
-    Constants of the loop's closure: numba prunes the branches of the other
-    layouts before typing them, so a loop compiles only the helpers'
-    variants it runs (one of the four dot products and updates of dense
-    rows, one family's losses, one of the two l2 decays).
-    """
-
-    single: bool  # one bucket of column scales (no bucket read per value)
-    centred: bool  # a centre (dense rows; CSR rows in the general and evaluation loops)
-    family: int  # the losses compiled (skgd._losses.REGRESSION_FAMILY, ...)
-    # The stochastic and mini-batch loops' l2 decay after the step, not before
-    # (``proximal_l2`` of Preconditioner.kernel_arguments); False elsewhere.
-    proximal: bool
-
-
-def layout_of(bucket_scale, center, proximal_l2, loss_code):
-    """The :class:`Layout` of a call with these kernel arguments."""
-    return Layout(bucket_scale.shape[0] == 1, center.shape[0] > 0, loss_family(loss_code),
-                  proximal_l2)
-
-
-def _constants(layout):
-    """A loop factory's closure constants for ``layout`` (None: any layout, read
-    from the arguments): ``(any_layout, single, centred, family, proximal,
-    not proximal)``. The last is a constant of its own: numba prunes a
-    branch on a constant, not on ``not`` of one.
-    """
-    if layout is None:
-        return True, False, False, EVERY_LOSS, False, False
-    return (False, *layout, not layout.proximal)
-
-
-def _stochastic_loop(is_csr, general, layout):
+def _stochastic_loop(is_csr, general):
     """The stochastic loop for one storage format (``is_csr``, a constant of the closure).
 
     ``general`` (a constant too) says whether the loop holds the cumulative
     l1 penalty's books, the passive-aggressive steps and the multinomial
     loss: without them numba prunes those branches before typing them, and
     the helpers they call are not compiled at all (a first fit in a fresh
-    environment compiled for about 1.5 s less). ``layout``: the
-    :class:`Layout` the loop is made for, or None for any.
+    environment compiled for about 1.5 s less).
     """
-    any_layout, one_bucket, with_centre, losses, l2_after, l2_before = _constants(layout)
 
     def stochastic_epoch(X, data, indices, indptr, args):
         """Plain (or passive-aggressive) steps on one row at a time, with W = scale * V.
@@ -710,13 +659,6 @@ def _stochastic_loop(is_csr, general, layout):
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = borrowed(args)
-        # The layout: the closure's constants, which numba prunes by, or the
-        # arguments' (a loop made for any layout).
-        single = bucket_scale.shape[0] == 1 if any_layout else one_bucket
-        centred = center.shape[0] > 0 if any_layout else with_centre
-        family = EVERY_LOSS if any_layout else losses
-        proximal = proximal_l2 if any_layout else l2_after
-        decay_first = not proximal_l2 if any_layout else l2_before
         X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         n_outputs = W.shape[0]
@@ -751,8 +693,7 @@ def _stochastic_loop(is_csr, general, layout):
                 if lazy:
                     _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
 
-            _scores(is_csr, single, centred, W, factor, bucket, center, X, data, indices, indptr,
-                    i, b, z)
+            _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
             weight = sample_weight[i]
             if general and loss_code == MULTINOMIAL:
                 label = labels[i]
@@ -762,28 +703,28 @@ def _stochastic_loop(is_csr, general, layout):
             else:
                 sq_norm = 0.0
                 if general and passive_aggressive:
-                    sq_norm = _row_sq_norm(is_csr, single, centred, bucket_scale, bucket, center,
-                                           X, data, indices, indptr, i)
+                    sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
+                                           indices, indptr, i)
                 for k in range(n_outputs):
                     y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
-                    value, derivative = loss_and_derivative(family, loss_code, z[k], y, epsilon)
+                    value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
                     loss_out[k] += w * value
                     if general and passive_aggressive:
                         step[k] = _pa_step(schedule_code, value, derivative, sq_norm, eta_base) * w
                     else:
                         step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
 
-            if decay_first and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
-                                      False):
+            if not proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
+                                          False):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
-                _add_row_averaged(is_csr, single, centred, step, W, b, fit_intercept, acc, S,
-                                  inverse, bucket, center, X, data, indices, indptr, i)
+                _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse, bucket,
+                                  center, X, data, indices, indptr, i)
             else:
-                _add_row(is_csr, single, centred, step, 1, W, b, fit_intercept, inverse, bucket,
-                         center, X, data, indices, indptr, i)
-            if proximal and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
+                _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X, data,
+                         indices, indptr, i)
+            if proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
@@ -792,7 +733,7 @@ def _stochastic_loop(is_csr, general, layout):
                 _accumulate_average(S, scale, b_avg, b, weight, total)
             if general and cumulative_l1:
                 behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, l2,
-                                    proximal, lazy, acc, S)
+                                    proximal_l2, lazy, acc, S)
             t += 1
 
         _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
@@ -803,10 +744,9 @@ def _stochastic_loop(is_csr, general, layout):
     return stochastic_epoch
 
 
-def _minibatch_loop(is_csr, general, layout):
+def _minibatch_loop(is_csr, general):
     """The mini-batch loop for one storage format (``is_csr``, a constant of the closure);
-    the other constants as in :func:`_stochastic_loop` (no passive-aggressive steps here)."""
-    any_layout, one_bucket, with_centre, losses, l2_after, l2_before = _constants(layout)
+    ``general`` as in :func:`_stochastic_loop` (no passive-aggressive steps here)."""
 
     def minibatch_epoch(X, data, indices, indptr, args):
         """Plain steps on batches of ``1 < batch_size < n_samples`` rows, with W = scale * V.
@@ -819,13 +759,6 @@ def _minibatch_loop(is_csr, general, layout):
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = borrowed(args)
-        # The layout: the closure's constants, which numba prunes by, or the
-        # arguments' (a loop made for any layout).
-        single = bucket_scale.shape[0] == 1 if any_layout else one_bucket
-        centred = center.shape[0] > 0 if any_layout else with_centre
-        family = EVERY_LOSS if any_layout else losses
-        proximal = proximal_l2 if any_layout else l2_after
-        decay_first = not proximal_l2 if any_layout else l2_before
         X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         n_outputs = W.shape[0]
@@ -864,18 +797,17 @@ def _minibatch_loop(is_csr, general, layout):
                     if lazy:
                         _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc,
                                     S)
-                _scores(is_csr, single, centred, W, factor, bucket, center, X, data, indices,
-                        indptr, i, b, z)
+                _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
                 if general and loss_code == MULTINOMIAL:
                     _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
                 else:
-                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, family,
-                                loss_code, epsilon, z, dloss, loss_out)
+                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                                epsilon, z, dloss, loss_out)
                 for k in range(n_outputs):
                     dz[r, k] = -eta * dloss[k] / m
 
-            if decay_first and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
-                                      False):
+            if not proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
+                                          False):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             for r in range(m):
@@ -883,12 +815,12 @@ def _minibatch_loop(is_csr, general, layout):
                 for k in range(n_outputs):
                     step[k] = dz[r, k]
                 if averaging:
-                    _add_row_averaged(is_csr, single, centred, step, W, b, fit_intercept, acc, S,
-                                      inverse, bucket, center, X, data, indices, indptr, i)
+                    _add_row_averaged(is_csr, step, W, b, fit_intercept, acc, S, inverse,
+                                      bucket, center, X, data, indices, indptr, i)
                 else:
-                    _add_row(is_csr, single, centred, step, 1, W, b, fit_intercept, inverse,
-                             bucket, center, X, data, indices, indptr, i)
-            if proximal and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
+                    _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X,
+                             data, indices, indptr, i)
+            if proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
             if averaging:
@@ -897,7 +829,7 @@ def _minibatch_loop(is_csr, general, layout):
                 _accumulate_average(S, scale, b_avg, b, weight, total)
             if general and cumulative_l1:
                 behind = _accrue_l1(W, scale, bucket, l1_accrued, l1_received, eta, l1, l2,
-                                    proximal, lazy, acc, S)
+                                    proximal_l2, lazy, acc, S)
             t += 1
 
         _end_lazy_epoch(W, scale, bucket, columns, starts, l1_accrued, l1_received, acc, S,
@@ -908,11 +840,8 @@ def _minibatch_loop(is_csr, general, layout):
     return minibatch_epoch
 
 
-def _general_loop(is_csr, general, layout):
-    """The general loop for one storage format (``is_csr``, a constant of the closure);
-    ``layout`` as in :func:`_stochastic_loop` (``general`` is not read: this loop
-    takes every case; nor the layout's ``proximal``: its steps take the l2 part as a prox)."""
-    any_layout, one_bucket, with_centre, losses, _, _ = _constants(layout)
+def _general_loop(is_csr):
+    """The general loop for one storage format (``is_csr``, a constant of the closure)."""
 
     def general_epoch(X, data, indices, indptr, args):
         """Gradient of each batch, optimizer step, l1 soft-threshold (``mode`` TRAIN or STEP)."""
@@ -922,14 +851,10 @@ def _general_loop(is_csr, general, layout):
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = borrowed(args)
-        # The layout: the closure's constants, which numba prunes by, or the
-        # arguments' (a loop made for any layout).
-        single = bucket_scale.shape[0] == 1 if any_layout else one_bucket
-        centred = center.shape[0] > 0 if any_layout else with_centre
-        family = EVERY_LOSS if any_layout else losses
         X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         n_outputs, n_features = W.shape
+        single = bucket_scale.shape[0] == 1
         z = np.empty(n_outputs)
         dloss = np.empty(n_outputs)
         G = np.empty(W.shape)
@@ -959,23 +884,23 @@ def _general_loop(is_csr, general, layout):
                 _copy(G_b, G_b_out)
                 m = 0
             else:
-                _intercepts(is_csr, centred, W, b, bucket_scale, bucket, center, intercepts)
+                _intercepts(is_csr, W, b, bucket_scale, bucket, center, intercepts)
             for r in range(m):
                 if shuffled:
                     _prefetch_row(is_csr, X, data, indices, indptr, order, start + r + PREFETCH_DISTANCE)
                 i = np.uint64(order[start + r])
-                _scores(is_csr, single, centred, W, bucket_scale, bucket, center, X, data, indices,
-                        indptr, i, intercepts, z)
+                _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
+                        intercepts, z)
                 if loss_code == MULTINOMIAL:
                     _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
                 else:
-                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, family,
-                                loss_code, epsilon, z, dloss, loss_out)
+                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                                epsilon, z, dloss, loss_out)
                 # The row's share of the batch's mean gradient.
-                _add_row(is_csr, single, centred, dloss, m, G, G_b, True, bucket_scale, bucket,
-                         center, X, data, indices, indptr, i)
+                _add_row(is_csr, dloss, m, G, G_b, True, bucket_scale, bucket, center, X, data,
+                         indices, indptr, i)
             if mode != STEP:
-                _centre_gradient(is_csr, centred, G, G_b, bucket_scale, bucket, center)
+                _centre_gradient(is_csr, G, G_b, bucket_scale, bucket, center)
             if G_out.shape[0] > 0 and mode == TRAIN:
                 # The gradient of the (last) batch's mean loss at the weights it
                 # started from: for the batch solver, the full gradient.
@@ -1013,17 +938,15 @@ def _general_loop(is_csr, general, layout):
     return general_epoch
 
 
-def _evaluate_loop(is_csr, general, layout):
+def _evaluate_loop(is_csr, general):
     """The evaluation loop for one storage format (``is_csr``, a constant of the closure).
 
     A loop of its own rather than a mode of the general loop: a stochastic
     or mini-batch fit, which evaluates only, then compiles this small loop
     instead of the general one (1.5 s instead of 4.7 s of its first fit).
     ``general`` (a constant too): whether it holds the multinomial loss,
-    which a fit without it then does not compile; ``layout`` as in
-    :func:`_stochastic_loop` (its ``proximal`` is not read).
+    which a fit without it then does not compile.
     """
-    any_layout, one_bucket, with_centre, losses, _, _ = _constants(layout)
 
     def evaluate_rows(X, data, indices, indptr, args):
         """Sum the losses over the rows ``order`` at ``W, b``, as ``mode`` says (no step).
@@ -1037,11 +960,6 @@ def _evaluate_loop(is_csr, general, layout):
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
          G_out, G_b_out, mode) = borrowed(args)
-        # The layout: the closure's constants, which numba prunes by, or the
-        # arguments' (a loop made for any layout).
-        single = bucket_scale.shape[0] == 1 if any_layout else one_bucket
-        centred = center.shape[0] > 0 if any_layout else with_centre
-        family = EVERY_LOSS if any_layout else losses
         X, data, indices, indptr = borrowed((X, data, indices, indptr))
         n_samples = order.shape[0]
         z = np.empty(W.shape[0])
@@ -1050,7 +968,7 @@ def _evaluate_loop(is_csr, general, layout):
         owned = (z, dloss, intercepts)  # kept alive to the end
         z, dloss, intercepts = borrowed(owned)
         if mode != INTERCEPT_ONLY:
-            _intercepts(is_csr, centred, W, b, bucket_scale, bucket, center, intercepts)
+            _intercepts(is_csr, W, b, bucket_scale, bucket, center, intercepts)
         gradient = mode == GRADIENT
         if gradient:
             G_out[:, :] = 0.0
@@ -1060,33 +978,30 @@ def _evaluate_loop(is_csr, general, layout):
             if mode == INTERCEPT_ONLY:
                 _copy(z, b)
             else:
-                _scores(is_csr, single, centred, W, bucket_scale, bucket, center, X, data, indices,
-                        indptr, i, intercepts, z)
+                _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
+                        intercepts, z)
             if general and loss_code == MULTINOMIAL:
                 _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
             else:
-                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, family, loss_code,
+                _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
                             epsilon, z, dloss, loss_out)
             if gradient:
-                _add_row(is_csr, single, centred, dloss, n_samples, G_out, G_b_out, True,
-                         bucket_scale, bucket, center, X, data, indices, indptr, i)
+                _add_row(is_csr, dloss, n_samples, G_out, G_b_out, True, bucket_scale, bucket,
+                         center, X, data, indices, indptr, i)
         if gradient:
-            _centre_gradient(is_csr, centred, G_out, G_b_out, bucket_scale, bucket, center)
+            _centre_gradient(is_csr, G_out, G_b_out, bucket_scale, bucket, center)
         keep_alive(owned)
         return t
 
     return evaluate_rows
 
 
-# The loops, by kind. Each call asks for one made for its storage format,
-# ``general`` and layout (:func:`loop`); a loop is made and compiled at its
-# first call, so a fit compiles only what it runs. One closure per variant,
-# whose constants numba prunes by (and its disk cache keeps apart: the key
-# hashes the closure's cells). A single entry point holding all three
-# training loops took 18 s to compile per signature; inlining each loop
-# into a dense and a CSR entry point (an earlier shape) spent about 3 s of
-# a 8 s compile copying the loop's IR.
-#
+# One entry point per loop and storage format: each loop is a closure whose
+# storage flag is a constant, so numba prunes the other format's branches
+# (and the disk cache keeps the two apart: its key hashes the closure's
+# cells). A single entry point holding all three loops took 18 s to compile
+# per signature; inlining each loop into a dense and a CSR entry point (the
+# previous shape) spent about 3 s of a 8 s compile copying the loop's IR.
 # All take ``(X, data, indices, indptr, args)``: a C-contiguous dense ``X``
 # with empty CSR arrays, or an empty ``X`` with the CSR arrays; ``args`` is
 # one tuple of the loops' other arguments, in the order each loop unpacks it
@@ -1096,46 +1011,24 @@ def _evaluate_loop(is_csr, general, layout):
 # the l1 books and ``loss_out`` (the weighted sum of the losses met during
 # the epoch, per output) are updated in place.
 #
-# ``general=False`` (``plain``): without the cumulative l1 penalty,
-# passive-aggressive steps and the multinomial loss (the defaults): smaller,
-# and compiled faster, and made for the call's Layout. The others (and the
-# general loop, always general) are made once for any layout, which they
-# read from their arguments: a default fit compiles the small loops of its
-# layout, and a test run, which meets every layout, compiles each general
-# loop once per signature (made for each layout too, the test suite's
-# loops compiled 105 times instead of 28, and it took 13.3 min instead of
-# 6.8 from an empty cache).
-#
 # Not "reassoc" on CSR: it makes LLVM vectorise the sparse dot product with
 # gather instructions, 30% slower than the scalar loop (100 non-zeros a row).
 CSR_JIT = jit(fastmath={"contract"})
-LOOPS = {"stochastic": _stochastic_loop, "minibatch": _minibatch_loop,
-         "general": _general_loop, "evaluate": _evaluate_loop}
-_made = {}  # (kind, is_csr, general, layout) -> its compiled loop
-_making = threading.Lock()
 
-
-def loop(kind, is_csr, general, layout):
-    """The compiled loop ``kind`` (a key of :data:`LOOPS`) for this storage format,
-    ``general`` and :class:`Layout`; made at the first request (after
-    :func:`skgd._jit.load`)."""
-    _jit.load()  # (before it, jit() would record the closure rather than compile it)
-    general = general or kind == "general"
-    if general:
-        layout = None  # (made for any layout: see LOOPS)
-    elif kind not in ("stochastic", "minibatch"):
-        layout = Layout(*layout)._replace(proximal=False)  # (not read: one loop for both)
-    key = (kind, is_csr, general, None if layout is None else Layout(*layout))
-    kernel = _made.get(key)
-    if kernel is None:
-        with _making:
-            kernel = _made.get(key)
-            if kernel is None:
-                closure = LOOPS[kind](is_csr, general, key[3])
-                kernel = _made[key] = (CSR_JIT if is_csr else jit())(closure)
-    return kernel
-
-
-def loops_made():
-    """``{(kind, is_csr, general, layout): compiled loop}`` of the loops made so far."""
-    return dict(_made)
+stochastic_epoch_dense = jit()(_stochastic_loop(False, general=True))
+stochastic_epoch_csr = CSR_JIT(_stochastic_loop(True, general=True))
+minibatch_epoch_dense = jit()(_minibatch_loop(False, general=True))
+minibatch_epoch_csr = CSR_JIT(_minibatch_loop(True, general=True))
+# Without the cumulative l1 penalty, passive-aggressive steps and the
+# multinomial loss (the defaults): smaller, and compiled faster (the
+# evaluation loop without the multinomial loss only).
+plain_stochastic_dense = jit()(_stochastic_loop(False, general=False))
+plain_stochastic_csr = CSR_JIT(_stochastic_loop(True, general=False))
+plain_minibatch_dense = jit()(_minibatch_loop(False, general=False))
+plain_minibatch_csr = CSR_JIT(_minibatch_loop(True, general=False))
+general_epoch_dense = jit()(_general_loop(False))
+general_epoch_csr = CSR_JIT(_general_loop(True))
+evaluate_dense = jit()(_evaluate_loop(False, general=True))
+evaluate_csr = CSR_JIT(_evaluate_loop(True, general=True))
+plain_evaluate_dense = jit()(_evaluate_loop(False, general=False))
+plain_evaluate_csr = CSR_JIT(_evaluate_loop(True, general=False))

@@ -78,7 +78,7 @@ from ._kernels import (
     CSR_JIT, PREFETCH_DISTANCE, _average_weight, _multinomial_row_losses, _prefetch_row,
     _row_losses, _total_average_weight,
 )
-from ._losses import EVERY_LOSS, MULTINOMIAL
+from ._losses import MULTINOMIAL
 from ._optimizers import (
     ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, adagrad_update, adam_update, momentum_update,
     rmsprop_update, step_row,
@@ -477,8 +477,8 @@ def _lazy_loop(one_output):
                 if loss_code == MULTINOMIAL:
                     _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
                 else:
-                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i,
-                                EVERY_LOSS, loss_code, epsilon, z, dloss, loss_out)
+                    _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
+                                epsilon, z, dloss, loss_out)
                 for k in range(n_outputs):
                     dloss[k] /= m
                     G_b[k] += dloss[k]

@@ -70,32 +70,14 @@ UNBOUNDED_GRADIENT_LOSSES = (SQUARED_ERROR, SQUARED_EPSILON_INSENSITIVE, SQUARED
 MAX_DLOSS = 1e12
 
 
-# Families of losses. A loop made for one family compiles only its losses
-# (skgd._kernels.Layout): a regression fit's loop has no margin losses, a
-# classifier's (with a margin loss) no regression losses; EVERY_LOSS keeps
-# both and picks by the code alone.
-REGRESSION_FAMILY = 0
-MARGIN_FAMILY = 1
-EVERY_LOSS = 2
-
-
-def loss_family(code):
-    """The family of loss ``code`` (the multinomial loss, taken elsewhere, counts as a margin one)."""
-    return REGRESSION_FAMILY if code <= SQUARED_EPSILON_INSENSITIVE else MARGIN_FAMILY
-
-
 @jit(inline="always")
-def loss_and_derivative(family, code, p, y, epsilon):
+def loss_and_derivative(code, p, y, epsilon):
     """Return ``(loss, dloss/dp)`` of one output for decision value ``p``.
 
     Parameters
     ----------
-    family : int
-        ``REGRESSION_FAMILY``, ``MARGIN_FAMILY`` (a constant of the caller's
-        loop: numba then leaves the other family out) or ``EVERY_LOSS``.
     code : int
-        Loss code (one of the module constants, not ``MULTINOMIAL``), of
-        ``family``.
+        Loss code (one of the module constants, not ``MULTINOMIAL``).
     p : float
         Decision value ``w . x + b``.
     y : float
@@ -104,27 +86,25 @@ def loss_and_derivative(family, code, p, y, epsilon):
     epsilon : float
         Width of the Huber and epsilon-insensitive losses.
     """
-    # (One function, not one per family: each inlined call costs numba a
-    # pass over the callee, and nested ones made a first compile slower.)
-    if family == REGRESSION_FAMILY or (family == EVERY_LOSS
-                                       and code <= SQUARED_EPSILON_INSENSITIVE):
-        if code == SQUARED_ERROR:
-            r = p - y
+    if code == SQUARED_ERROR:
+        r = p - y
+        return 0.5 * r * r, r
+    if code == HUBER:
+        r = p - y
+        if abs(r) <= epsilon:
             return 0.5 * r * r, r
-        if code == HUBER:
-            r = p - y
-            if abs(r) <= epsilon:
-                return 0.5 * r * r, r
-            if r > 0.0:
-                return epsilon * r - 0.5 * epsilon * epsilon, epsilon
-            return -epsilon * r - 0.5 * epsilon * epsilon, -epsilon
+        if r > 0.0:
+            return epsilon * r - 0.5 * epsilon * epsilon, epsilon
+        return -epsilon * r - 0.5 * epsilon * epsilon, -epsilon
+    if code == EPSILON_INSENSITIVE:
         r = y - p
         excess = abs(r) - epsilon
-        if code == EPSILON_INSENSITIVE:
-            if excess <= 0.0:
-                return 0.0, 0.0
-            return excess, (-1.0 if r > 0.0 else 1.0)
-        # SQUARED_EPSILON_INSENSITIVE
+        if excess <= 0.0:
+            return 0.0, 0.0
+        return excess, (-1.0 if r > 0.0 else 1.0)
+    if code == SQUARED_EPSILON_INSENSITIVE:
+        r = y - p
+        excess = abs(r) - epsilon
         if excess <= 0.0:
             return 0.0, 0.0
         return excess * excess, (-2.0 * excess if r > 0.0 else 2.0 * excess)
@@ -205,8 +185,8 @@ def optimal_init(code, alpha, epsilon):
         slope = 1.0
     else:
         # The Python function, not the compiled one (after skgd._jit.load):
-        # compiling it on its own for one number cost a first fit 0.2-0.6 s.
+        # compiling it on its own for one number cost a first fit about 0.2 s.
         python_function = getattr(loss_and_derivative, "py_func", loss_and_derivative)
-        slope = python_function(EVERY_LOSS, code, -typw, 1.0, epsilon)[1]
+        slope = python_function(code, -typw, 1.0, epsilon)[1]
     initial_eta0 = typw / max(1.0, slope)
     return 1.0 / (initial_eta0 * alpha)

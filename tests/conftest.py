@@ -94,15 +94,13 @@ def general_loop_on_csr(monkeypatch):
     path for the optimizers other than sgd.
     """
     import skgd._engine
-    from skgd._kernels import loop
+    from skgd._kernels import general_epoch_csr
     from skgd._lazy import lazy_epoch_csr, lazy_one_output_csr
 
     chosen = skgd._engine.epoch_kernel
 
-    def general(optimizer_code, batch_size, n_rows, sparse, layout, *args):
-        kernel = chosen(optimizer_code, batch_size, n_rows, sparse, layout, *args)
-        if kernel in (lazy_epoch_csr, lazy_one_output_csr):
-            return loop("general", True, True, layout)
-        return kernel
+    def general(*args, **kwargs):
+        kernel = chosen(*args, **kwargs)
+        return general_epoch_csr if kernel in (lazy_epoch_csr, lazy_one_output_csr) else kernel
 
     monkeypatch.setattr(skgd._engine, "epoch_kernel", general)

@@ -548,13 +548,13 @@ def test_kernels_see_read_only_inputs_and_32_bit_indices(kind, solver):
     # The inputs: X, data, indices, indptr, then in the argument tuple Y,
     # labels, the class and sample weights and the row order, and the
     # preconditioner's columns grouped by bucket.
-    made = _kernels.loops_made()
-    assert {is_csr for _, is_csr, _, _ in made} == {False, True}
-    for kernel in made.values():
-        for signature in kernel.signatures:
-            inputs = (*signature[:4], *signature[4].types[:6], *signature[4].types[15:17])
-            assert not any(argument.mutable for argument in inputs)
-            assert signature[2].dtype == signature[3].dtype == numba.int32
+    for storage in ("dense", "csr"):
+        for kernel in ("stochastic_epoch", "minibatch_epoch", "plain_stochastic",
+                       "plain_minibatch", "general_epoch", "evaluate"):
+            for signature in getattr(_kernels, f"{kernel}_{storage}").signatures:
+                inputs = (*signature[:4], *signature[4].types[:6], *signature[4].types[15:17])
+                assert not any(argument.mutable for argument in inputs)
+                assert signature[2].dtype == signature[3].dtype == numba.int32
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -18,9 +18,8 @@ from sklearn.linear_model import Ridge
 
 from skgd import GDClassifier, GDRegressor
 from skgd._engine import call_kernel, epoch_kernel
-from skgd._kernels import Layout, loop
+from skgd._kernels import general_epoch_csr
 from skgd._lazy import lazy_epoch_csr, lazy_one_output_csr
-from skgd._losses import EVERY_LOSS
 from skgd._optimizers import OPTIMIZERS, init_state
 
 EXACT = ("momentum", "nesterov", "adagrad", "rmsprop")
@@ -38,17 +37,13 @@ def _fixed_steps(**params):
                 random_state=0, batch_size=8, **params)
 
 
-LAYOUT = Layout(single=False, centred=False, family=EVERY_LOSS, proximal=False)
-
-
 def test_the_lazy_loop_runs_every_optimizer_but_sgd_on_csr_rows():
     for name, code in OPTIMIZERS.items():
         for n_outputs, lazy in ((1, lazy_one_output_csr), (3, lazy_epoch_csr)):
-            kernel = epoch_kernel(code, 8, 100, True, LAYOUT, n_outputs=n_outputs)
+            kernel = epoch_kernel(code, 8, 100, sparse=True, n_outputs=n_outputs)
             assert (kernel is lazy) == (name != "sgd")
     # One step over every row (the batch solver) stays in the general loop.
-    assert epoch_kernel(OPTIMIZERS["adam"], 100, 100, True, LAYOUT) is loop("general", True,
-                                                                              True, LAYOUT)
+    assert epoch_kernel(OPTIMIZERS["adam"], 100, 100, sparse=True) is general_epoch_csr
 
 
 def test_the_one_output_loop_refuses_the_weights_of_several(monkeypatch):
