@@ -1036,8 +1036,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if rule.n_iter_no_change > self.n_iter_no_change:
                 grown = (f" (the window grows {ADAPTIVE_DIVISOR:g}-fold with each division "
                          "of the step)")
+            each = "" if rule.whole_window else "each of "
             return (f"{what} fell by less than tol={self.tol:g} times its value (and at "
-                    f"least {RELATIVE_FLOOR * rule.unit:.3g}) in {epochs}{grown}")
+                    f"least {RELATIVE_FLOOR * rule.unit:.3g}) in {each}{epochs}{grown}")
         return f"{what} improved by less than tol={self.tol:g} in {epochs}"
 
     def _print_epoch(self, state, schedule, objective, eta_base, timing, certificate,

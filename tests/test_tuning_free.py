@@ -1184,6 +1184,47 @@ def test_batch_hinge_steps_shrink_and_stop_near_the_optimum(breast_cancer_hinge)
     assert objective(tight.coef_[0], tight.intercept_[0]) <= 2.3 * optimum
 
 
+def test_relative_tolerance_of_the_adaptive_optimizers_counts_the_window_s_fall():
+    # A steady fall of 1.3e-4 an epoch near 0.66 is under the 6.6e-4 asked of
+    # each epoch, and over it in a window of 25 (Adam on iris' hinge).
+    steady = 0.66 - 1.3e-4 * np.arange(40)
+
+    def stalls(**options):
+        rule = RelativeToleranceStopping(1, 1e-3, 25, 1e-3, **options)
+        return [bool(rule.update(np.array([v]))[0]) for v in steady]
+
+    assert stalls()[-1]
+    assert not any(stalls(whole_window=True))
+    flat = RelativeToleranceStopping(1, 1e-3, 25, 1e-3, whole_window=True)
+    assert [bool(flat.update(np.array([0.66 - 1e-5 * k]))[0]) for k in range(26)][-1]
+
+
+def test_batch_adam_on_iris_hinge_stops_near_the_optimum():
+    # Over one-vs-rest iris (standardised, the corpus's split) Adam's
+    # objective fell by 1.3e-4 an epoch at 0.66, under the 6.6e-4 asked of
+    # each epoch: 25 of them stopped the fit 14% above the optimum, test
+    # accuracy 0.868 against 0.947, without a warning. Counted over the
+    # window: 309 epochs, 5% above, 0.947.
+    X, y = load_iris(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
+                                                        stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    signs = np.where(y_train[:, None] == np.arange(3), 1.0, -1.0)
+
+    def objective(W, b):
+        margins = signs * (X_train @ W.T + b)
+        return np.maximum(0.0, 1.0 - margins).mean(axis=0).sum() + 0.5e-4 * np.sum(W * W)
+
+    optimum = [hinge_optimum(X_train, signs[:, k], 1e-4) for k in range(3)]
+    W, b = np.array([w for w, _ in optimum]), np.array([c for _, c in optimum])
+    accuracy = np.mean(np.argmax(X_test @ W.T + b, axis=1) == y_test)
+    est = _fit_quietly(GDClassifier(solver="batch", optimizer="adam", random_state=0),
+                       X_train, y_train)
+    assert objective(est.coef_, est.intercept_) <= 1.08 * objective(W, b)
+    assert est.score(X_test, y_test) >= accuracy - 0.01
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_batch_hinge_fits_without_a_tolerance(optimizer):
     # tol=None has no stopping rule to read tol relative to the objective:
