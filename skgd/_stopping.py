@@ -206,12 +206,14 @@ class ToleranceStopping:
 
 
 class RelativeToleranceStopping(ToleranceStopping):
-    """:class:`ToleranceStopping` with ``tol`` read as a share of the objective,
-    and the fall counted over the whole window (:meth:`update`).
+    """:class:`ToleranceStopping` with ``tol`` read as a share of the objective.
 
-    A window stalls unless its criterion falls by ``tol * best``, kept between :data:`RELATIVE_FLOOR` times and 1 times
-    ``unit``, the caller's ``tol`` in units of a group's intercept-only
-    objective (as "auto"'s other rules read it). For the batch solver's
+    An epoch stalls unless its criterion falls below its best so far by
+    ``tol * best`` (with ``whole_window``, the window unless its criterion
+    fell by that much over it: :meth:`update`), kept between
+    :data:`RELATIVE_FLOOR` times and 1 times ``unit``, the caller's ``tol``
+    in units of a group's intercept-only objective (as "auto"'s other rules
+    read it). For the batch solver's
     adaptive step on a kinked loss (:func:`judges_relative_fall`), whose
     optimum's objective can be a small share of the zero model's (the
     hinge's 0.015 on the standardised breast cancer data, where the zero
