@@ -1117,16 +1117,21 @@ def test_relative_tolerance_reads_the_fall_as_a_share_of_a_small_objective():
         False, False, False, True]
 
 
+def _corpus_split(X, y):
+    """The corpus's split of a classification task (75/25, stratified, seed 0),
+    standardised on its training rows: ``(X_train, X_test, y_train, y_test)``."""
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
+                                                        stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
 @pytest.fixture(scope="module")
 def breast_cancer_hinge():
     """Standardised breast cancer (the corpus's split), the hinge objective on its
     training rows (alpha=1e-4) and that objective's optimum: ``(X_train, y_train,
     X_test, y_test, objective, optimum_objective, optimum_accuracy)``."""
-    X, y = load_breast_cancer(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                        stratify=y)
-    scaler = StandardScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    X_train, X_test, y_train, y_test = _corpus_split(*load_breast_cancer(return_X_y=True))
     signs = np.where(y_train == 1, 1.0, -1.0)
 
     def objective(w, b):
@@ -1205,11 +1210,7 @@ def test_batch_adam_on_iris_hinge_stops_near_the_optimum():
     # each epoch: 25 of them stopped the fit 14% above the optimum, test
     # accuracy 0.868 against 0.947, without a warning. Counted over the
     # window: 309 epochs, 5% above, 0.947.
-    X, y = load_iris(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                        stratify=y)
-    scaler = StandardScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    X_train, X_test, y_train, y_test = _corpus_split(*load_iris(return_X_y=True))
     signs = np.where(y_train[:, None] == np.arange(3), 1.0, -1.0)
 
     def objective(W, b):
