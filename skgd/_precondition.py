@@ -208,7 +208,7 @@ def _csr_nonzero_counts(data, indices, counts):
     """Add each stored non-zero entry to its column's count."""
     for k in range(indices.shape[0]):
         if data[k] != 0:
-            counts[indices[k]] += 1
+            counts[np.uint64(indices[k])] += 1
 
 
 def canonical(X):
@@ -223,6 +223,9 @@ def canonical(X):
 # A column's scan record: its peak, low, high, number of stored entries, and
 # the weighted sums of its stored entries (as they are), their squares and
 # their weights.
+# (The passes over CSR entries index with unsigned integers, as the epoch
+# loops do: numba checks a signed index for wraparound at every access, and
+# the deviations' pass took twice as long; DESIGN.md, "Kernels".)
 PEAK, LOW, HIGH, STORED, VALUE, SQUARE, WEIGHT = range(7)
 
 
@@ -238,11 +241,11 @@ def _csr_column_scan(data, indices, indptr, weight, records, sums, values):
     four arrays: 41 -> 26 ms on 100,000 rows of 100 non-zeros over 50,000
     columns).
     """
-    for i in range(indptr.shape[0] - 1):
+    for i in range(np.uint64(indptr.shape[0] - 1)):
         w = weight[i]
         counted = w > 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[k])
             value = np.float64(data[k])
             records[j, PEAK] = max(records[j, PEAK], abs(value))
             if sums:
@@ -259,10 +262,10 @@ def _csr_column_scan(data, indices, indptr, weight, records, sums, values):
 @jit(fastmath=False)
 def _csr_square_sums(data, indices, indptr, weight, unit, square, total):
     """Add each column's weighted sum of squared entries (in units of ``unit``) and weight."""
-    for i in range(indptr.shape[0] - 1):
+    for i in range(np.uint64(indptr.shape[0] - 1)):
         w = weight[i]
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[k])
             scaled = np.float64(data[k]) / unit[j]
             square[j] += w * scaled * scaled
             total[j] += w
@@ -271,10 +274,10 @@ def _csr_square_sums(data, indices, indptr, weight, unit, square, total):
 @jit(fastmath=False)
 def _csr_value_sums(data, indices, indptr, weight, unit, values):
     """Add each column's weighted sum of its stored entries (in units of ``unit``)."""
-    for i in range(indptr.shape[0] - 1):
+    for i in range(np.uint64(indptr.shape[0] - 1)):
         w = weight[i]
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[k])
             values[j] += w * (np.float64(data[k]) / unit[j])
 
 
@@ -285,10 +288,10 @@ def _csr_deviations(data, indices, indptr, weight, unit, mean, deviations):
     (Not :func:`_csr_square_sums` with a centre: reading a centre of zeros
     at every entry made the other solvers' statistics 16% slower.)
     """
-    for i in range(indptr.shape[0] - 1):
+    for i in range(np.uint64(indptr.shape[0] - 1)):
         w = weight[i]
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[k])
             deviation = np.float64(data[k]) / unit[j] - mean[j]
             deviations[j] += w * deviation * deviation
 

@@ -99,11 +99,12 @@ def column_peaks(X):
 
 @jit(fastmath=False)
 def _csr_row_sq_norms(data, indices, indptr, scale, out):
-    """``out[i] = sum_k (data_k scale[indices_k])^2`` over row ``i``'s entries."""
-    for i in range(indptr.shape[0] - 1):
+    """``out[i] = sum_k (data_k scale[indices_k])^2`` over row ``i``'s entries (unsigned
+    indices: see :mod:`skgd._precondition`'s CSR passes)."""
+    for i in range(np.uint64(indptr.shape[0] - 1)):
         total = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            value = np.float64(data[k]) * scale[indices[k]]
+        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            value = np.float64(data[k]) * scale[np.uint64(indices[k])]
             total += value * value
         out[i] = total
 
