@@ -45,14 +45,14 @@ from ._engine import (
     intercept_only_losses,
     read_only,
 )
-from ._optimizers import OPTIMIZERS
+from ._optimizers import ADAPTIVE_OPTIMIZERS, OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._precondition import ColumnStats, Preconditioner, move_state
 from ._schedules import (
     ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
 )
 from ._state import GDState
-from ._steps import ADAPTIVE_AUTO_ETA, largest_sq_row_norm, resolve_schedule, row_weight_bound
+from ._steps import largest_sq_row_norm, resolve_schedule, row_weight_bound
 from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
@@ -878,7 +878,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     # AdaGrad's, RMSProp's and Adam's steps are per-coordinate
                     # moves, not lengths along the gradient: no curvature to
                     # read from them, and the certificate is the gradient alone.
-                    excess = 0.0 if self.optimizer in ADAPTIVE_AUTO_ETA else estimated_excess(
+                    excess = 0.0 if self.optimizer in ADAPTIVE_OPTIMIZERS else estimated_excess(
                         norm, longest_step, objective, (self.tol or 0.0) * first)
             else:  # the line search took back a step
                 certificate = None
@@ -1070,7 +1070,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # gradient descent certify in fewer epochs than the adaptive optimizers.
         alternative = (" optimizer='sgd' (L-BFGS or Barzilai-Borwein steps on the full batch) usually "
                        "needs fewer epochs." if self.solver == "batch"
-                       and self.optimizer in ADAPTIVE_AUTO_ETA else "")
+                       and self.optimizer in ADAPTIVE_OPTIMIZERS else "")
         if not history["converged"] and self.tol is not None and history["stop"]:
             warnings.warn(
                 f"The fit stopped before its certificate: {history['stop']}.{figure} "

@@ -37,6 +37,12 @@ OPTIMIZERS = {
     "adam": ADAM,
 }
 
+# The rules whose steps are normalised per coordinate (about one size in
+# every coordinate, whatever the gradient's): "auto" gives them base steps of
+# their own (skgd._steps.ADAPTIVE_AUTO_ETA) and the batch solver's relative
+# stall rule counts their fall over its whole window (skgd._stopping).
+ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam")
+
 # How many state arrays (of the shape of the weights) each rule keeps.
 N_STATE_ARRAYS = {SGD: 0, MOMENTUM: 1, NESTEROV: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2}
 

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ._losses import NONSMOOTH_LOSSES
+from ._optimizers import ADAPTIVE_OPTIMIZERS
 from ._schedules import ADAPTIVE_DIVISOR, dot
 
 # A fit whose objective grows past this multiple of the intercept-only
@@ -42,9 +43,6 @@ LEAST_STALL_STEPS = 20
 # The least share of its intercept-only tolerance by which the objective of a
 # RelativeToleranceStopping fit must fall not to stall.
 RELATIVE_FLOOR = 0.1
-# The optimizers whose steps are of one size in every coordinate: their
-# RelativeToleranceStopping counts the fall over its whole window.
-ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam")
 
 
 class DivergenceError(ValueError):
