@@ -38,9 +38,12 @@ def penalty_values(W, bucket, l2, l1):
     # reports with a clear error. (It also takes a third of the time of
     # products and sums under np.errstate, once or twice per epoch.)
     if l2.shape[0] > 1:
-        values = np.einsum("ij,ij,j->i", W, W, 0.5 * l2[bucket])
+        # (numpy gathers through an intp index in half the time of a uint8 one:
+        # 87 -> 45 us on 32,768 columns.)
+        column = bucket.astype(np.intp)
+        values = np.einsum("ij,ij,j->i", W, W, (0.5 * l2).take(column))
         if l1.any():
-            values += np.einsum("ij,j->i", np.abs(W), l1[bucket])
+            values += np.einsum("ij,j->i", np.abs(W), l1.take(column))
         return values
     values = np.einsum("ij,ij,->i", W, W, 0.5 * l2[0])
     if l1[0]:

@@ -118,7 +118,9 @@ def csr_row_sq_norms(X, scale):
     jit_load()
     X = canonical(X)
     out = np.empty(X.shape[0])
-    _csr_row_sq_norms(X.data, X.indices, X.indptr, np.ascontiguousarray(scale, np.float64), out)
+    # (Read-only, as a preconditioner's column_scale is: one compiled signature.)
+    _csr_row_sq_norms(X.data, X.indices, X.indptr,
+                      read_only_view(np.ascontiguousarray(scale, np.float64)), out)
     return out
 
 

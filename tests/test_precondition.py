@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skgd._penalties import penalty_values
 from skgd._precondition import (
     ColumnStats, Preconditioner, _sums_as_they_are, column_nonzeros, csr_column_pass,
     dense_column_pass,
@@ -362,6 +363,32 @@ def test_kernel_arguments_are_read_only_after_a_pickle_round_trip():
         np.testing.assert_array_equal(arrays[3], p.bucket_columns()[0])
     identity = Preconditioner.identity(3)
     assert identity.kernel_arguments()[-1] is False
+
+
+def test_column_scale_is_made_once_and_read_only():
+    # Made once and shared by every reader: a writeable array would let one
+    # reader's in-place product change the scales of all later ones.
+    p = Preconditioner(np.empty(0), np.array([1, 0, 1], dtype=np.uint8), np.array([0.5, 4.0]))
+    scale = p.column_scale()
+    assert p.column_scale() is scale and not scale.flags.writeable
+    np.testing.assert_array_equal(scale, [4.0, 0.5, 4.0])
+    restored = pickle.loads(pickle.dumps(p))
+    np.testing.assert_array_equal(restored.column_scale(), scale)
+    assert not restored.column_scale().flags.writeable
+
+
+@pytest.mark.parametrize("n_buckets", [1, 3])
+def test_penalty_in_the_kernels_coordinates_is_the_original_one(n_buckets):
+    # The objective's penalty, summed per bucket strength, equals
+    # alpha (l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2) on the original weights.
+    rng = np.random.RandomState(0)
+    bucket = rng.randint(0, n_buckets, 40).astype(np.uint8)
+    p = Preconditioner(np.empty(0), bucket, 2.0 ** rng.randint(-6, 6, n_buckets))
+    W = rng.randn(2, 40)
+    l2, l1 = p.penalty(np.array([0.3]), np.array([0.7]))
+    original, _ = p.to_original(W, np.zeros(2))
+    expected = 0.7 * np.abs(original).sum(axis=1) + 0.15 * (original**2).sum(axis=1)
+    np.testing.assert_allclose(penalty_values(W, p.bucket, l2, l1), expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
