@@ -5,7 +5,8 @@ models on small data, where the time of a fit is mostly per-fit and
 per-epoch overhead rather than arithmetic on rows. Each row of the table
 is one task: the median time of a fit with default parameters (and the
 epochs it ran), and the same with ``max_iter=1, tol=None``, which is the
-per-fit overhead (one epoch, no stopping rule). Ratios are skgd / SGD*.
+per-fit overhead (one epoch, no stopping rule). Ratios are skgd / SGD*,
+of fits that take turns (one of each model, then the next round).
 
 Usage, from the root of the repository::
 
@@ -41,15 +42,24 @@ def tasks():
     ]
 
 
-def median_fit(model, X, y, repeats):
-    """Median wall time of ``model.fit(X, y)`` over ``repeats`` fits, after one untimed fit."""
-    model.fit(X, y)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def median_fits(models, X, y, repeats):
+    """``{name: (median wall time of a fit, epochs)}`` of ``models`` (a dict) over
+    ``repeats`` fits each, after one untimed fit each.
+
+    The fits take turns (one of each model, then the next round), so that a
+    burst of load on the machine slows every model alike: the ratios compare
+    fits made at the same moments.
+    """
+    for model in models.values():
         model.fit(X, y)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), getattr(model, "n_iter_", None)
+    times = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(X, y)
+            times[name].append(time.perf_counter() - start)
+    return {name: (float(np.median(times[name])), getattr(model, "n_iter_", None))
+            for name, model in models.items()}
 
 
 def main(argv=None):
@@ -62,13 +72,15 @@ def main(argv=None):
           "skgd 1 epoch | SGD* 1 epoch | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for name, X, y, ours, theirs in tasks():
-        reference = median_fit(theirs(random_state=0), X, y, args.repeats)
-        reference_one = median_fit(theirs(random_state=0, max_iter=1, tol=None), X, y,
-                                   args.repeats)
+        models = {"SGD*": theirs(random_state=0),
+                  "SGD* 1": theirs(random_state=0, max_iter=1, tol=None)}
         for solver in ("stochastic", "minibatch", "batch"):
-            fit = median_fit(ours(solver=solver, random_state=0), X, y, args.repeats)
-            one = median_fit(ours(solver=solver, random_state=0, max_iter=1, tol=None), X, y,
-                             args.repeats)
+            models[solver] = ours(solver=solver, random_state=0)
+            models[f"{solver} 1"] = ours(solver=solver, random_state=0, max_iter=1, tol=None)
+        fits = median_fits(models, X, y, args.repeats)
+        reference, reference_one = fits["SGD*"], fits["SGD* 1"]
+        for solver in ("stochastic", "minibatch", "batch"):
+            fit, one = fits[solver], fits[f"{solver} 1"]
             print(f"| {name} | {solver} | {fit[0] * 1e3:.2f} ms ({fit[1]}) | "
                   f"{reference[0] * 1e3:.2f} ms ({reference[1]}) | "
                   f"{fit[0] / reference[0]:.2f} | {one[0] * 1e3:.2f} ms | "
