@@ -200,6 +200,10 @@ def _relative(norm, start):
     return norm / start if start > 0 else 0.0
 
 
+class _ScoresOverflow(ArithmeticError):
+    """Some score of the validation rows is not finite (:meth:`BaseGD._validation_decision`)."""
+
+
 def _is_fit_state(name):
     """Whether attribute ``name`` is part of what a fit leaves on the estimator."""
     return (name.endswith("_") and not name.startswith("__")) or name in ("_state", "_target_ndim")
@@ -891,7 +895,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             scores = None
             if validating:
                 W, b = self._published(state, frozen, groups)
-                overall, scores = self._validation_scores(*validation, W, b)
+                try:
+                    overall, scores = self._validation_scores(*validation, W, b)
+                except _ScoresOverflow:
+                    raise divergence_error(
+                        self, schedule, state.epochs,
+                        "the predictions on the validation rows (early_stopping) "
+                        f"overflow {problem.X.dtype}", non_finite=True) from None
                 history["val"].append(overall)
                 if self.verbose:
                     print(f"  validation score: {overall:.6g}")
@@ -1340,6 +1350,20 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     def _decision(self, X, W, b):
         """Scores ``X W' + b`` of shape (n_samples, n_outputs)."""
         return np.asarray(safe_sparse_dot(X, W.T, dense_output=True)) + b
+
+    def _validation_decision(self, X, W, b):
+        """:meth:`_decision` of held-out rows, for the validation score.
+
+        Raises :class:`_ScoresOverflow` where a score is not finite: weights
+        finite but huge (an explicit schedule blowing up) overflow there, and
+        scikit-learn's r2_score would then raise "Input contains NaN", which
+        names neither the cause nor a fix.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self._decision(X, W, b)
+        if not np.isfinite(scores).all():
+            raise _ScoresOverflow
+        return scores
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)

@@ -1001,6 +1001,39 @@ def test_explicit_optimal_steps_whose_predictions_overflow_float32_raise():
     assert not hasattr(est, "coef_")
 
 
+def test_validation_predictions_that_overflow_raise_a_divergence_error():
+    """Found by a random-sequence fuzzer: under early stopping, an explicit schedule
+    whose weights stayed finite but whose validation predictions overflowed float32
+    raised scikit-learn's "Input contains NaN" from r2_score, which names no cause
+    or fix (the same fit without early stopping raised a DivergenceError)."""
+    from skgd import DivergenceError
+
+    rng = np.random.RandomState(1)
+    scales = np.array([4e-5, 33, 5e3, 6e3, 13, 2.6e6, 0.16, 8.6, 4e-5, 19])
+    X = (np.abs(rng.randn(233, 10)) * scales).astype(np.float32)
+    y = 3 * rng.randn(233)
+    est = GDRegressor(early_stopping=True, learning_rate="invscaling", optimizer="nesterov",
+                      precondition="diagonal", solver="batch", tol=None, max_iter=12,
+                      random_state=0)
+    with pytest.raises(DivergenceError, match="predictions on the validation rows"):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_")
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_validation_scores_refuse_predictions_that_overflow(kind):
+    # Both estimators' validation scores (early stopping) check their scores:
+    # the classifier's accuracy would otherwise count NaN scores silently.
+    from skgd._base import _ScoresOverflow
+
+    X = np.ones((4, 2), dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    est = (GDRegressor() if kind == "regressor" else GDClassifier()).fit(X, y)
+    W = np.full((1, 2), 3e38, dtype=np.float32)
+    with pytest.raises(_ScoresOverflow):
+        est._validation_scores(X, y, np.ones(4), W, np.zeros(1, dtype=np.float32))
+
+
 def test_partial_fit_under_explicit_invscaling_whose_predictions_overflow_float32_raises():
     """Found by the state machine: the objective (in float64) stayed finite and unremarkable."""
     from skgd import DivergenceError
