@@ -52,7 +52,7 @@ from ._schedules import (
     ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
 )
 from ._state import GDState
-from ._steps import largest_sq_row_norm, resolve_schedule, row_weight_bound
+from ._steps import largest_sq_row_norm, resolve_schedule, row_weight_bound, uniform_row_weight
 from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
@@ -805,7 +805,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         gradient = (np.zeros(state.W.shape), np.zeros(problem.n_outputs)) \
             if self.solver == "batch" else None
         hyper = np.array([self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps])
-        t0 = self._optimal_t0(schedule, problem.loss_code)
+        t0 = self._optimal_t0(schedule, problem, state)
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         # Without callbacks, no epoch sub-tasks: nothing would see them, and
         # they cost 10 us an epoch (a small fit's epochs take about 50).
@@ -829,7 +829,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     schedule.eta = step
                 else:  # "optimal" takes its cap through t0; a later partial_fit keeps it
                     schedule.eta0 = step
-                    t0 = self._optimal_t0(schedule, problem.loss_code)
+                    t0 = self._optimal_t0(schedule, problem, state)
                     state.first_schedule = (schedule.name, step)
             # One batch of all rows: its order changes nothing but rounding.
             shuffle = self.shuffle and self.solver != "batch"
@@ -1120,11 +1120,31 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             ConvergenceWarning,
         )
 
-    def _optimal_t0(self, schedule, loss_code):
-        """Offset of the "optimal" schedule: Bottou's first step, no longer than eta0."""
+    def _optimal_t0(self, schedule, problem, state):
+        """Offset of the "optimal" schedule: Bottou's first step, no longer than eta0.
+
+        Under "auto", where every row weighs the same ``c`` (sample weight
+        times class weight), the first step of the objective divided by ``c``
+        (``state.weight_scale``, set here for the fit, or for the first call
+        of a ``partial_fit`` sequence to take these steps:
+        :func:`uniform_row_weight`): that objective has the same minimiser,
+        with weights of 1 and ``alpha / c``, and scikit-learn's heuristic
+        assumes weights of 1. The later steps, ``1 / (alpha t)``, are the same
+        either way. Uniform weights of 1e4 took first hinge steps 1e4 times
+        too long: an objective of 2.3e7 against the optimum's 41, without a
+        warning. Weights that differ keep scikit-learn's ``t0``: a median or
+        a mean for their scale shortened the heavy class's steps of
+        ``check_class_weight_classifiers`` (weights 1000 and 1e-4) or
+        class_weight={0: 100}'s on breast cancer (test accuracy 0.85 -> 0.64).
+        """
         if schedule.name != "optimal":
             return 0.0
-        t0 = optimal_init(loss_code, self.alpha, self.epsilon)
+        alpha = self.alpha
+        if self.learning_rate == "auto":
+            if state.weight_scale is None:
+                state.weight_scale = uniform_row_weight(problem)
+            alpha = self.alpha / state.weight_scale
+        t0 = optimal_init(problem.loss_code, alpha, self.epsilon)
         if schedule.eta0 > 0:
             t0 = max(t0, 1.0 / (self.alpha * schedule.eta0))
         return t0

@@ -18,9 +18,14 @@ class GDState:
     (from 1); ``epochs`` the epochs run. ``average`` is the estimator's
     parameter the averages were set up for; ``first_schedule`` the
     ``(name, eta0)`` that the first call of the fit resolved to (see
-    :func:`skgd._steps.resolve_schedule`); ``stats`` the column statistics
-    the coordinates come from (:class:`skgd._precondition.ColumnStats`).
+    :func:`skgd._steps.resolve_schedule`); ``weight_scale`` the uniform row
+    weight of the first call to take "auto"'s "optimal" steps, their scale
+    (:func:`skgd._steps.uniform_row_weight`; None before); ``stats`` the
+    column statistics the coordinates come from
+    (:class:`skgd._precondition.ColumnStats`).
     """
+
+    weight_scale = None  # (a class default too, for states pickled before it, 2026-12-06)
 
     def __init__(self, W, b, preconditioner, optimizer_code, average, averaging):
         self.W = W
@@ -32,6 +37,7 @@ class GDState:
         self.average = object()  # matches no parameter value
         self.keep_zeros = False
         self.first_schedule = None
+        self.weight_scale = None
         self.stats = None  # the column statistics behind the preconditioner
         self.match_parameters(optimizer_code, average, averaging)
 

@@ -87,6 +87,15 @@ def row_weight_bound(problem):
     return weight * np.maximum(own, other)
 
 
+def uniform_row_weight(problem):
+    """The weight every training row has (sample weight times class weight), where
+    they all have the same; else (and on chunks of a dask array) 1."""
+    if problem.chunked:
+        return 1.0
+    weight = row_weight_bound(problem)[problem.train]
+    return float(weight[0]) if weight.size and np.ptp(weight) == 0 else 1.0
+
+
 def column_peaks(X):
     """The largest absolute value of each column, in float64."""
     if sp.issparse(X):

@@ -1329,3 +1329,25 @@ def test_minibatch_fit_on_long_epochs_shrinks_after_fewer_of_them(seed, capsys):
     assert est.score(X_test, y_test) >= exact - 0.002
     assert est.n_iter_ <= 9
     assert "improved by less than tol=0.001 in 2 epochs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("loss", ["hinge", "modified_huber", "log_loss"])
+@pytest.mark.parametrize("factor", [1e-3, 1e4])
+def test_auto_optimal_steps_scale_with_uniform_sample_weights(loss, factor):
+    """Every weight c is the objective times c, whose minimiser is that of alpha / c.
+
+    Under "auto" the stochastic "optimal" steps are the same for both, to
+    rounding. Found by a random-sequence fuzzer: with scikit-learn's first
+    step, uniform weights of 1e4 took hinge steps 1e4 times too long and
+    ended at an objective of 2.3e7 against the optimum's 41, silently; 1e8
+    raised a DivergenceError.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    y = X @ [1.0, 2.0, -1.0, 0.5] + 0.5 * rng.randn(200) > 0
+    params = dict(loss=loss, random_state=0, max_iter=5, tol=None)
+    scaled = GDClassifier(**params).fit(X, y, sample_weight=np.full(200, factor))
+    reference = GDClassifier(alpha=1e-4 / factor, **params).fit(X, y)
+    assert scaled.learning_rate_ == "optimal"
+    np.testing.assert_allclose(scaled.coef_, reference.coef_, rtol=1e-6)
+    np.testing.assert_allclose(scaled.intercept_, reference.intercept_, rtol=1e-6, atol=1e-9)
