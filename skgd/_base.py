@@ -1132,7 +1132,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         assumes weights of 1. The later steps, ``1 / (alpha t)``, are the same
         either way. Uniform weights of 1e4 took first hinge steps 1e4 times
         too long: an objective of 2.3e7 against the optimum's 41, without a
-        warning. Weights that differ keep scikit-learn's ``t0``: a median or
+        warning. (Not for ``c`` below 1, whose steps are shorter: Bottou's
+        heuristic for ``alpha / c`` above about 1e20 takes a first step that
+        overflows.) Weights that differ keep scikit-learn's ``t0``: a median or
         a mean for their scale shortened the heavy class's steps of
         ``check_class_weight_classifiers`` (weights 1000 and 1e-4) or
         class_weight={0: 100}'s on breast cancer (test accuracy 0.85 -> 0.64).
@@ -1143,7 +1145,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if self.learning_rate == "auto":
             if state.weight_scale is None:
                 state.weight_scale = uniform_row_weight(problem)
-            alpha = self.alpha / state.weight_scale
+            alpha = self.alpha / max(state.weight_scale, 1.0)
         t0 = optimal_init(problem.loss_code, alpha, self.epsilon)
         if schedule.eta0 > 0:
             t0 = max(t0, 1.0 / (self.alpha * schedule.eta0))

@@ -1332,7 +1332,7 @@ def test_minibatch_fit_on_long_epochs_shrinks_after_fewer_of_them(seed, capsys):
 
 
 @pytest.mark.parametrize("loss", ["hinge", "modified_huber", "log_loss"])
-@pytest.mark.parametrize("factor", [1e-3, 1e4])
+@pytest.mark.parametrize("factor", [10.0, 1e4])
 def test_auto_optimal_steps_scale_with_uniform_sample_weights(loss, factor):
     """Every weight c is the objective times c, whose minimiser is that of alpha / c.
 
@@ -1351,3 +1351,16 @@ def test_auto_optimal_steps_scale_with_uniform_sample_weights(loss, factor):
     assert scaled.learning_rate_ == "optimal"
     np.testing.assert_allclose(scaled.coef_, reference.coef_, rtol=1e-6)
     np.testing.assert_allclose(scaled.intercept_, reference.intercept_, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "log_loss"])
+def test_tiny_uniform_sample_weights_keep_scikit_learns_optimal_steps(loss):
+    # Weights of 1e-40 with alpha=1e3 are the objective of alpha=1e43 times
+    # 1e-40, whose Bottou first step overflows; scikit-learn's steps are
+    # short there and leave the weights near the optimum's zero.
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    y = X @ [1.0, 2.0, -1.0, 0.5] > 0
+    est = GDClassifier(loss=loss, alpha=1e3, random_state=0)
+    est.fit(X, y, sample_weight=np.full(200, 1e-40))
+    assert np.abs(est.coef_).max() < 1e-30
