@@ -276,8 +276,9 @@ def gram_product(problem, weight, v, c):
     # OpenBLAS's vector kernels can raise the "invalid" flag on finite data
     # (numpy#13173, OpenBLAS#1924): seen once here, on a 10 x 5 float32 X
     # of values near 1e-3, and not again on the same data. The flag is
-    # ignored; lipschitz_constant checks that the estimate is finite.
-    with np.errstate(invalid="ignore"):
+    # ignored; lipschitz_constant checks that the estimate is finite (and
+    # so is an overflow of a float32 product or cast: sample weights of 1e200).
+    with np.errstate(invalid="ignore", over="ignore"):
         Xv = np.asarray(X @ (u / c).astype(X.dtype)).ravel().astype(np.float64)
     if p.center.size:
         Xv -= float(p.center @ u) / c
@@ -285,7 +286,7 @@ def gram_product(problem, weight, v, c):
         Xv += v[-1] / c
     sXv = weight * Xv
     w = np.empty_like(v)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         XtsXv = np.asarray(X.T @ sXv.astype(X.dtype)).ravel().astype(np.float64)
     if p.center.size:
         XtsXv -= p.center * sXv.sum()

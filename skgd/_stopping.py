@@ -560,10 +560,21 @@ def stationarity(G, G_b, W, problem):
     # numpy call costs about a microsecond on small data; not BLAS's, see
     # skgd._schedules.dot.)
     flat = grad.ravel()
-    total = float(dot(flat, flat))
-    if problem.fit_intercept:
-        G_b = np.asarray(G_b, dtype=np.float64)
-        total += float(G_b @ G_b)
+    G_b = np.asarray(G_b, dtype=np.float64) if problem.fit_intercept else None
+    with np.errstate(over="ignore"):
+        total = float(dot(flat, flat))
+        if G_b is not None:
+            total += float(G_b @ G_b)
+    if math.isinf(total):
+        # Squares beyond float64 (sample weights of 1e200): the norm of the
+        # gradient over its largest entry, times that entry. (Before, the
+        # norm was inf, stationarity_ NaN, and a fit that had reached its
+        # optimum warned that it was far from it.)
+        parts = [flat] if G_b is None else [flat, G_b]
+        peak = max(float(np.abs(part).max(initial=0.0)) for part in parts)
+        if not math.isfinite(peak):
+            return peak
+        return peak * math.sqrt(sum(float(np.sum((part / peak) ** 2)) for part in parts))
     return math.sqrt(total)
 
 

@@ -284,6 +284,27 @@ def test_extreme_but_valid_sample_weight_scales(kind, solver, scale):
     assert_allclose(est.intercept_, reference.intercept_, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_sample_weights_whose_gradient_squares_overflow_certify(kind):
+    """Found by a random-sequence fuzzer: uniform weights of 1e200 (a valid
+    scale, whose squared gradient overflows float64) leaked numpy's overflow
+    warnings, made stationarity_ NaN, and the regressor's good fit warned
+    that it had stopped far from the optimum; the batch classifier on
+    float32 data could not certify."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 4)
+    y = X @ [1.0, 2.0, -1.0, 0.5] + 0.1 * rng.randn(100)
+    if kind == "regressor":
+        est, target = GDRegressor(random_state=0), y
+    else:
+        est, target, X = GDClassifier(solver="batch", random_state=0), y > 0, X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, target, sample_weight=np.full(100, 1e200))
+    assert 0 < est.stationarity_ < 0.1
+    assert est.score(X, target) > 0.95
+
+
 def test_class_weights_summing_to_zero():
     est, X, y = _make("classifier", class_weight={0: 0.0, 1: 0.0})
     with pytest.raises(ValueError, match="class weights"):
