@@ -1041,7 +1041,7 @@ def test_validation_predictions_that_overflow_raise_a_divergence_error():
     assert not hasattr(est, "coef_")
 
 
-@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_validation_scores_refuse_predictions_that_overflow(kind):
     # Both estimators' validation scores (early stopping) check their scores:
     # the classifier's accuracy would otherwise count NaN scores silently.
