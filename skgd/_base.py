@@ -201,7 +201,7 @@ def _relative(norm, start):
 
 
 class _ScoresOverflow(ArithmeticError):
-    """Some score of the validation rows is not finite (:meth:`BaseGD._validation_decision`)."""
+    """Some score is not finite (:meth:`BaseGD._finite_decision`)."""
 
 
 def _is_fit_state(name):
@@ -1144,7 +1144,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         alpha = self.alpha
         if self.learning_rate == "auto":
             if state.weight_scale is None:
-                state.weight_scale = uniform_row_weight(problem)
+                state.weight_scale = uniform_row_weight(problem, problem.train) or 1.0
             alpha = self.alpha / max(state.weight_scale, 1.0)
         t0 = optimal_init(problem.loss_code, alpha, self.epsilon)
         if schedule.eta0 > 0:
@@ -1248,11 +1248,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if problem.chunked:
             return
         W, b = state.preconditioner.to_original(*state.current_weights())
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(self._decision(problem.X[problem.train], W, b)).all()
-        if not finite:
+        try:
+            self._finite_decision(problem.X[problem.train], W, b)
+        except _ScoresOverflow:
             raise divergence_error(self, schedule, state.epochs, "its predictions on the "
-                                   f"training rows overflow {problem.X.dtype}", non_finite=True)
+                                   f"training rows overflow {problem.X.dtype}",
+                                   non_finite=True) from None
 
     def _objective_and_norm(self, problem, state, certify, judged=None):
         """The objective at the published weights, and their gradient norm if ``certify``.
@@ -1373,13 +1374,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """Scores ``X W' + b`` of shape (n_samples, n_outputs)."""
         return np.asarray(safe_sparse_dot(X, W.T, dense_output=True)) + b
 
-    def _validation_decision(self, X, W, b):
-        """:meth:`_decision` of held-out rows, for the validation score.
+    def _finite_decision(self, X, W, b):
+        """:meth:`_decision`, raising :class:`_ScoresOverflow` where a score is not finite.
 
-        Raises :class:`_ScoresOverflow` where a score is not finite: weights
-        finite but huge (an explicit schedule blowing up) overflow there, and
-        scikit-learn's r2_score would then raise "Input contains NaN", which
-        names neither the cause nor a fix.
+        Weights finite but huge (an explicit schedule blowing up) overflow
+        there: on the validation rows scikit-learn's r2_score would then raise
+        "Input contains NaN", which names neither the cause nor a fix.
         """
         with np.errstate(over="ignore", invalid="ignore"):
             scores = self._decision(X, W, b)

@@ -434,7 +434,7 @@ feature_names_in_
         one_vs_rest = W.shape[0] > 1 and self.multi_class != "multinomial"
         correct, per_class = 0.0, np.zeros(W.shape[0])
         for rows in row_blocks(X.shape[0], W.shape[0]):
-            scores = self._validation_decision(X[rows], W, b)
+            scores = self._finite_decision(X[rows], W, b)
             weight = sample_weight[rows]
             correct += weight @ (self._labels(scores) == y[rows])
             if one_vs_rest:

@@ -471,7 +471,7 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     def _validation_scores(self, X, y, sample_weight, W, b):
         """R² overall (the mean over targets), and of each target."""
-        pred = self._validation_decision(X, W, b)
+        pred = self._finite_decision(X, W, b)
         Y = y.reshape(y.shape[0], -1)
         per_target = r2_score(Y, pred, sample_weight=sample_weight, multioutput="raw_values")
         return float(np.mean(per_target)), np.atleast_1d(per_target)

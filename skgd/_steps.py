@@ -87,13 +87,13 @@ def row_weight_bound(problem):
     return weight * np.maximum(own, other)
 
 
-def uniform_row_weight(problem):
-    """The weight every training row has (sample weight times class weight), where
-    they all have the same; else (and on chunks of a dask array) 1."""
+def uniform_row_weight(problem, rows):
+    """The weight each of ``rows`` has (sample weight times class weight), where
+    they all have the same; else (and on chunks of a dask array) None."""
     if problem.chunked:
-        return 1.0
-    weight = row_weight_bound(problem)[problem.train]
-    return float(weight[0]) if weight.size and np.ptp(weight) == 0 else 1.0
+        return None
+    weight = row_weight_bound(problem)[rows]
+    return float(weight[0]) if weight.size and np.ptp(weight) == 0 else None
 
 
 def column_peaks(X):
@@ -471,7 +471,7 @@ def auto_schedule(est, problem, rows, partial=False):
     # plain steps go uncapped, as scikit-learn's.
     reader = (LocalCurvature(problem, rows, 1, l2, 1.0)
               if name == "optimal" and loss_code == LOG_LOSS and not problem.chunked
-              and (optimizer != "sgd" or np.ptp(row_weight_bound(problem)[rows]) == 0)
+              and (optimizer != "sgd" or uniform_row_weight(problem, rows) is not None)
               else None)
     if (name == "optimal" and loss_code not in UNBOUNDED_GRADIENT_LOSSES and optimizer == "sgd"
             and reader is None):
