@@ -52,7 +52,13 @@ from ._schedules import (
     ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
 )
 from ._state import GDState
-from ._steps import largest_sq_row_norm, resolve_schedule, row_weight_bound, uniform_row_weight
+from ._steps import (
+    largest_sq_row_norm,
+    resolve_schedule,
+    row_weight_bound,
+    uniform_row_weight,
+    weight_draws,
+)
 from ._losses import NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
@@ -670,7 +676,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if problem.preconditioner is not state.preconditioner:
                 move_state(state, state.preconditioner, problem.preconditioner)
         state.stats = stats
-        schedule = resolve_schedule(self, problem, state.first_schedule, partial)
+        draws = weight_draws(self, problem)
+        # (The steps are those of the drawn rows' weights.)
+        schedule = resolve_schedule(self, draws.problem if draws else problem,
+                                    state.first_schedule, partial)
         if state.first_schedule is None:
             state.first_schedule = (schedule.name, schedule.eta0)
         validation = None
@@ -682,7 +691,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         callbacks = self._init_callback_context(max_subtasks=n_epochs)
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
         history = self._run_epochs(problem, state, schedule, n_epochs, partial, rng,
-                                   validation, callbacks, y)
+                                   validation, callbacks, y, draws)
         self._store(state, schedule, history, extend=partial and not first_call)
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, reconstruction_attributes={})
         if not partial and self.power_t < 0:
@@ -717,11 +726,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------------ the epochs
     def _run_epochs(self, problem, state, schedule, n_epochs, partial, rng, validation,
-                    callbacks, y):
+                    callbacks, y, draws=None):
         """Run up to ``n_epochs`` epochs on ``state``; return the history dict.
 
         ``validation`` is ``(X, y, sample_weight)`` of the held-out rows with
-        early stopping, else None. Each epoch is a sub-task of the
+        early stopping, else None; ``draws`` the :class:`~skgd._steps.WeightDraws`
+        of the epochs' rows, or None. Each epoch is a sub-task of the
         ``callbacks`` context; a callback may ask to stop after any epoch.
         Groups of outputs that stop before the others (one-vs-rest problems)
         keep the weights they had then. A call ends with a check of its final
@@ -805,7 +815,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         gradient = (np.zeros(state.W.shape), np.zeros(problem.n_outputs)) \
             if self.solver == "batch" else None
         hyper = np.array([self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps])
-        t0 = self._optimal_t0(schedule, problem, state)
+        # The problem the kernels take their steps on.
+        stepping = draws.problem if draws else problem
+        t0 = self._optimal_t0(schedule, stepping, state)
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         # Without callbacks, no epoch sub-tasks: nothing would see them, and
         # they cost 10 us an epoch (a small fit's epochs take about 50).
@@ -829,11 +841,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     schedule.eta = step
                 else:  # "optimal" takes its cap through t0; a later partial_fit keeps it
                     schedule.eta0 = step
-                    t0 = self._optimal_t0(schedule, problem, state)
+                    t0 = self._optimal_t0(schedule, stepping, state)
                     state.first_schedule = (schedule.name, step)
             # One batch of all rows: its order changes nothing but rounding.
             shuffle = self.shuffle and self.solver != "batch"
-            order = rng.permutation(train) if shuffle else train
+            if draws:
+                order = draws.order(rng)
+            else:
+                order = rng.permutation(train) if shuffle else train
             eta_base = schedule.base_for_epoch(state.epochs)
             penalty_before = penalty_values(state.W, bucket, problem.l2, problem.l1)
             W_before = state.W.copy() if gradient is not None else None
@@ -851,7 +866,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 state.t, losses = batch_epoch(problem, order, state.W, state.b, timing,
                                               state_args, gradient, self._threads(n_train))
             else:
-                state.t, losses = call_kernel(problem, order, batch_size, state.W, state.b,
+                state.t, losses = call_kernel(stepping, order, batch_size, state.W, state.b,
                                               timing, state_args)
             state.epochs += 1
             per_output = losses / n_train + penalty_before

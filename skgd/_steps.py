@@ -96,6 +96,72 @@ def uniform_row_weight(problem, rows):
     return float(weight[0]) if weight.size and np.ptp(weight) == 0 else None
 
 
+class WeightDraws:
+    """The stochastic solver's rows drawn in proportion to their sample weights.
+
+    Under ``"auto"``, where the training rows' sample weights differ, each
+    epoch draws as many rows as there are, each about ``n s_i / sum(s)``
+    times (:meth:`order`), and the kernels weigh every row the mean weight
+    (``problem``: the call's problem with those weights). Each step's
+    gradient is then an unbiased estimate of the same weighted objective, as
+    with the weights in the steps, but its size no longer depends on which
+    row it is on, and the steps of uniform weights apply (the "optimal"
+    ``t0`` of ``alpha / c`` and the log loss's cap, both from
+    :func:`uniform_row_weight`). With the weights in the steps, 10 rows of
+    weight 1e4 among 90 of weight 1 took "optimal" steps 1e4 times too long
+    on the heavy rows: the log loss diverged, and the hinge ended at
+    coefficients of 1.5e5 without a warning (SGDClassifier at 2.8e5). A row
+    of weight 0 is never drawn.
+
+    Class weights stay in the steps (the multinomial loss's are in its
+    sample weights): drawn by too, ``class_weight={0: 100}`` on breast
+    cancer (that class then 98% of the draws) ended at test accuracies of
+    0.66 to 0.85 where the steps' 0.84 to 0.88 are nearer the optimum's 0.83
+    to 0.94 (hinge, log and modified Huber losses, raw and standardised).
+    """
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        self._bounds = np.cumsum(weight)  # row k is drawn for a position in its interval
+        self._last = int(np.flatnonzero(weight)[-1])  # (a position rounded up to the end)
+
+    def order(self, rng):
+        """One epoch's rows, drawn from ``rng``, in a random order.
+
+        Systematically: ``n`` positions ``1 / n`` of the total weight apart,
+        from a random start, so that each row is drawn ``n s_i / sum(s)``
+        times rounded up or down, as a permutation draws each row once where
+        the weights are equal. Drawn independently instead, 33 of 144
+        weighted fits (bundled and synthetic data, three losses) ended more
+        than 0.01 below the optimum's test score without a warning, against
+        27.
+        """
+        train = self.problem.train
+        total = self._bounds[-1]
+        positions = (rng.random() + np.arange(train.size)) * (total / train.size)
+        drawn = np.minimum(np.searchsorted(self._bounds, positions, side="right"), self._last)
+        return train[rng.permutation(drawn)]
+
+
+def weight_draws(est, problem):
+    """:class:`WeightDraws` for ``est``'s stochastic steps on ``problem``, or None.
+
+    Under ``learning_rate="auto"`` with ``shuffle`` (``shuffle=False`` asks
+    for the rows in their order), on in-memory rows whose sample weights differ.
+    """
+    if (est.learning_rate != "auto" or est.solver != "stochastic" or not est.shuffle
+            or problem.chunked):
+        return None
+    weight = problem.sample_weight[problem.train]
+    largest = float(weight.max(initial=0.0))
+    if not largest > 0 or np.ptp(weight) == 0:
+        return None
+    relative = weight / largest  # (weights of 1e300 would overflow their sum)
+    mean = largest * float(relative.mean())
+    drawn = problem._replace(sample_weight=np.full_like(problem.sample_weight, mean))
+    return WeightDraws(drawn, relative)
+
+
 def column_peaks(X):
     """The largest absolute value of each column, in float64."""
     if sp.issparse(X):

@@ -1353,6 +1353,73 @@ def test_auto_optimal_steps_scale_with_uniform_sample_weights(loss, factor):
     np.testing.assert_allclose(scaled.intercept_, reference.intercept_, rtol=1e-6, atol=1e-9)
 
 
+def test_auto_stochastic_fit_with_heavy_rows_reaches_the_weighted_optimum():
+    """Every tenth row of weight 1e4: the stochastic solver draws rows by weight.
+
+    With the weights in the steps, the heavy rows' "optimal" steps were 1e4
+    times too long: the fit ran 1,000 epochs and ended 137 times above the
+    optimum's objective (LogisticRegression with the same sample weights).
+    """
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 10)
+    y = (X @ rng.randn(10) + rng.randn(2000)) > 0
+    weight = np.where(np.arange(2000) % 10 == 0, 1e4, 1.0)
+    est = GDClassifier(loss="log_loss", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, y, sample_weight=weight)
+    exact = LogisticRegression(C=1 / (2000 * 1e-4), tol=1e-10, max_iter=10_000).fit(
+        X, y, sample_weight=weight)
+
+    def objective(model):
+        margins = np.where(y, 1, -1) * model.decision_function(X)
+        return np.mean(weight * np.logaddexp(0, -margins)) + 1e-4 / 2 * np.sum(model.coef_ ** 2)
+
+    assert est.n_iter_ < 100
+    assert objective(est) <= 1.1 * objective(exact)
+
+
+def test_heavy_rows_do_not_make_the_default_log_loss_fit_diverge():
+    # The fuzzer's case: 10 of 100 rows at weight 1e4 raised a DivergenceError
+    # at epoch 9 (an objective of 3.5e6 against the intercept-only model's 694).
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 4)
+    y = (X @ [1.0, 2.0, -1.0, 0.5] + 0.1 * rng.randn(100)) > 0
+    weight = np.ones(100)
+    weight[:10] = 1e4
+    est = GDClassifier(loss="log_loss", random_state=0).fit(X, y, sample_weight=weight)
+    margins = np.where(y, 1, -1) * est.decision_function(X)
+    assert np.mean(weight * np.logaddexp(0, -margins)) < 0.05 * np.mean(weight) * np.log(2)
+
+
+def test_weight_draws_take_each_row_in_proportion_to_its_weight():
+    """Systematic draws: row i comes ``n s_i / sum(s)`` times, rounded up or
+    down, in a random order; a row of weight 0 never."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 3)
+    y = X[:, 0] > 0
+    weight = rng.exponential(size=50)
+    weight[[0, 17, 49]] = 0.0
+    est = GDClassifier(random_state=0)
+    problem = est._build_problem(*est._validate_fit_data(X, y, reset=True), weight, None,
+                                 False, True, None)[0]
+    draws = skgd._steps.weight_draws(est, problem)
+    assert np.all(draws.problem.sample_weight == weight.mean())
+    generator = np.random.default_rng(0)
+    orders = [draws.order(generator) for _ in range(3)]
+    expected = 50 * weight / weight.sum()
+    for order in orders:
+        counts = np.bincount(order, minlength=50)
+        assert np.all((counts == np.floor(expected)) | (counts == np.ceil(expected)))
+        assert counts[[0, 17, 49]].sum() == 0
+    assert not np.array_equal(orders[0], orders[1])
+    # Equal weights, an explicit schedule or shuffle=False: the rows as they are.
+    for other in (GDClassifier(learning_rate="optimal"), GDClassifier(shuffle=False),
+                  GDClassifier(solver="minibatch")):
+        assert skgd._steps.weight_draws(other, problem) is None
+    assert skgd._steps.weight_draws(est, problem._replace(sample_weight=np.full(50, 3.0))) is None
+
+
 @pytest.mark.parametrize("loss", ["hinge", "log_loss"])
 def test_tiny_uniform_sample_weights_keep_scikit_learns_optimal_steps(loss):
     # Weights of 1e-40 with alpha=1e3 are the objective of alpha=1e43 times

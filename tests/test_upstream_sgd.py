@@ -97,6 +97,13 @@ IMBALANCE = (
     "weights (and 0.987 with them)"
 )
 
+WEIGHT_DRAWS = (
+    "user guide, 'What learning_rate=\"auto\" changes': the stochastic solver draws its "
+    "rows by their sample weights and keeps class weights in its steps, so class weights "
+    "times sample weights take another path to the same objective than their products "
+    "given as sample weights"
+)
+
 # (test name, substring of the parametrized id or "") -> reason.
 EXPECTED_FAILURES = {
     ("test_input_format", "SGDRegressor"): MULTI_OUTPUT,
@@ -108,6 +115,7 @@ EXPECTED_FAILURES = {
     ("test_average_sparse", "Sparse"): SPARSE_INTERCEPT,
     ("test_underflow_or_overflow", ""): RAW_FEATURES,
     ("test_balanced_weight", "[SGDClassifier]"): IMBALANCE,
+    ("test_weights_multiplied", ""): WEIGHT_DRAWS,
 }
 
 
