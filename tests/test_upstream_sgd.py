@@ -116,6 +116,7 @@ EXPECTED_FAILURES = {
     ("test_underflow_or_overflow", ""): RAW_FEATURES,
     ("test_balanced_weight", "[SGDClassifier]"): IMBALANCE,
     ("test_weights_multiplied", ""): WEIGHT_DRAWS,
+    ("test_sgd_proba", "Sparse"): SPARSE_INTERCEPT,
 }
 
 
