@@ -1,0 +1,180 @@
+"""Default fits with sample weights against the exact optimum of the weighted objective.
+
+With sample weights ``s_i`` skgd (like SGD*) minimises ``(1/n) sum_i s_i
+loss_i + alpha |w|^2 / 2``. For each dataset (bundled breast cancer, digits
+as 0-4 against 5-9, wine as class 0 against the rest, diabetes; synthetic
+2,000 x 10 classification and regression), raw and standardised, and each
+pattern of weights (every tenth row at 100 or at 1e4, lognormal(0, 1) and
+(0, 2), a fifth of the rows at 0, integers 1 to 5, and all ones for
+comparison), one default fit (``random_state=0``) of the chosen solver is
+compared with the exact optimum of the same weighted objective:
+``Ridge(alpha=n_train * alpha)`` with the same weights for regression,
+``LogisticRegression(C=1 / (n_train * alpha))`` for the log loss on
+standardised data, and otherwise (other losses, raw columns, where lbfgs
+loses accuracy) skgd's batch solver run to ``tol=1e-10``.
+
+Each line: the fit's training objective over the optimum's, its test score
+minus the optimum's, epochs, whether it warned (``ConvergenceWarning``) and
+its time; a fit that raised shows ``raised``. The summary per loss: the
+median objective ratio, how many fits ended above twice the optimum's
+objective, raised, and "far & silent" (more than 0.01 below the optimum's
+test score with no warning). ``--solver`` picks the solver (default
+stochastic, the one whose steps the weights shape most).
+
+Usage, from the root of the repository::
+
+    python benchmarks/weighted.py                          # about a minute a loss
+    python benchmarks/weighted.py --losses log_loss,hinge,modified_huber --details
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from skgd import DivergenceError, GDClassifier, GDRegressor  # noqa: E402
+
+ALPHA = 1e-4  # the estimators' default
+
+
+def datasets():
+    """``name -> (kind, X, y)``, kind "clf" (binary) or "reg"."""
+    rng = np.random.RandomState(0)
+    X_clf = rng.randn(2000, 10)
+    y_clf = (X_clf @ rng.randn(10) + rng.randn(2000) > 0).astype(int)
+    X_reg = rng.randn(2000, 10)
+    y_reg = X_reg @ rng.randn(10) + rng.randn(2000)
+    X_digits, y_digits = load_digits(return_X_y=True)
+    X_wine, y_wine = load_wine(return_X_y=True)
+    return {
+        "breast cancer": ("clf", *load_breast_cancer(return_X_y=True)),
+        "digits 0-4/5-9": ("clf", X_digits, (y_digits >= 5).astype(int)),
+        "wine 0/rest": ("clf", X_wine, (y_wine == 0).astype(int)),
+        "synthetic clf": ("clf", X_clf, y_clf),
+        "diabetes": ("reg", *load_diabetes(return_X_y=True, scaled=False)),
+        "synthetic reg": ("reg", X_reg, y_reg),
+    }
+
+
+def weight_patterns(n):
+    """``name -> sample weights`` of ``n`` rows."""
+    rng = np.random.RandomState(1)
+    every_tenth = np.arange(n) % 10 == 0
+    return {
+        "ones": np.ones(n),
+        "10% at 100": np.where(every_tenth, 100.0, 1.0),
+        "10% at 1e4": np.where(every_tenth, 1e4, 1.0),
+        "lognormal(0, 1)": rng.lognormal(0, 1, n),
+        "lognormal(0, 2)": rng.lognormal(0, 2, n),
+        "20% at 0": np.where(rng.rand(n) < 0.2, 0.0, 1.0),
+        "integers 1-5": rng.randint(1, 6, n).astype(float),
+    }
+
+
+def row_losses(loss, margins):
+    """The classification loss of each row at its margin ``y * score``."""
+    if loss == "log_loss":
+        return np.logaddexp(0, -margins)
+    if loss == "hinge":
+        return np.maximum(0, 1 - margins)
+    if loss == "squared_hinge":
+        return np.maximum(0, 1 - margins) ** 2
+    if loss == "modified_huber":
+        return np.where(margins >= -1, np.maximum(0, 1 - margins) ** 2, -4 * margins)
+    raise ValueError(f"no objective written here for loss={loss!r}")
+
+
+def objective(model, kind, loss, X, y, weight):
+    """The weighted training objective of ``model``."""
+    score = model.decision_function(X) if kind == "clf" else model.predict(X)
+    if kind == "clf":
+        losses = row_losses(loss, np.where(y == 1, 1.0, -1.0) * score)
+    else:
+        losses = 0.5 * (y - score) ** 2
+    return np.mean(weight * losses) + ALPHA / 2 * np.sum(np.square(model.coef_))
+
+
+def optimum(kind, loss, scaling, X, y, weight):
+    """The exact optimum of the weighted objective (see the module's docstring)."""
+    n = X.shape[0]
+    if kind == "reg":
+        return Ridge(alpha=n * ALPHA).fit(X, y, sample_weight=weight)
+    if loss == "log_loss" and scaling == "standardised":
+        return LogisticRegression(C=1 / (n * ALPHA), tol=1e-10, max_iter=100_000).fit(
+            X, y, sample_weight=weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return GDClassifier(loss=loss, solver="batch", tol=1e-10, max_iter=20_000).fit(
+            X, y, sample_weight=weight)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--losses", default="log_loss",
+                        help="comma-separated classification losses (default log_loss)")
+    parser.add_argument("--solver", default="stochastic",
+                        choices=["stochastic", "minibatch", "batch"])
+    parser.add_argument("--details", action="store_true", help="print every fit")
+    args = parser.parse_args()
+    losses = args.losses.split(",")
+    print(f"# {' '.join(sys.argv)}")
+    summary = {}
+    for name, (kind, X, y) in datasets().items():
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25,
+                                                            random_state=0)
+        for scaling in ("raw", "standardised"):
+            if scaling == "standardised":
+                scaler = StandardScaler().fit(X_train)
+                X_fit, X_score = scaler.transform(X_train), scaler.transform(X_test)
+            else:
+                X_fit, X_score = X_train, X_test
+            for pattern, weight in weight_patterns(X_fit.shape[0]).items():
+                for loss in losses if kind == "clf" else ["squared_error"]:
+                    exact = optimum(kind, loss, scaling, X_fit, y_train, weight)
+                    best = objective(exact, kind, loss, X_fit, y_train, weight)
+                    est = (GDClassifier(loss=loss, solver=args.solver, random_state=0)
+                           if kind == "clf" else GDRegressor(solver=args.solver, random_state=0))
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        start = time.perf_counter()
+                        try:
+                            est.fit(X_fit, y_train, sample_weight=weight)
+                            outcome = (objective(est, kind, loss, X_fit, y_train, weight) / best,
+                                       est.score(X_score, y_test) - exact.score(X_score, y_test),
+                                       est.n_iter_)
+                        except DivergenceError:
+                            outcome = None
+                        elapsed = time.perf_counter() - start
+                    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+                    summary.setdefault(loss, []).append((pattern, outcome, warned))
+                    if args.details:
+                        what = ("raised" if outcome is None else
+                                "objective / optimum %9.3g, score - optimum's %+.3f, %4d epochs"
+                                % outcome)
+                        print(f"{name:15s} {scaling:12s} {pattern:16s} {loss:14s} {what}"
+                              f"{', warned' if warned else ''}, {elapsed * 1e3:.1f} ms")
+    print()
+    print("| loss | weights | fits | median objective / optimum | above 2x | raised "
+          "| far & silent |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for loss, fits in summary.items():
+        for label, chosen in (("ones", [f for f in fits if f[0] == "ones"]),
+                              ("weighted", [f for f in fits if f[0] != "ones"])):
+            done = [f for f in chosen if f[1] is not None]
+            ratios = np.array([f[1][0] for f in done])
+            far_silent = sum(f[1][1] < -0.01 and not f[2] for f in done)
+            print(f"| {loss} | {label} | {len(chosen)} | {np.median(ratios):.3g} "
+                  f"| {int((ratios > 2).sum())} | {len(chosen) - len(done)} | {far_silent} |")
+
+
+if __name__ == "__main__":
+    main()
