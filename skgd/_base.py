@@ -69,6 +69,7 @@ from ._stopping import (
     Reference,
     RelativeToleranceStopping,
     ToleranceStopping,
+    average_worse_than_intercept_only,
     certifies,
     check_divergence,
     check_final_objective,
@@ -1246,6 +1247,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             final, norm = self._objective_and_norm(problem, state, certify=not partial)
         if norm is not None and history["start_norm"] is not None:
             history["stationarity"] = _relative(norm, history["start_norm"])
+        if not partial and self.average and state.averaged:
+            message = average_worse_than_intercept_only(self, final, history["loss"][-1],
+                                                        reference)
+            if message:
+                warnings.warn(message, ConvergenceWarning)
         if running_ok:
             return
         message = check_final_objective(self, schedule, state.epochs, final,

@@ -1066,3 +1066,24 @@ def test_partial_fit_under_explicit_invscaling_whose_predictions_overflow_float3
                       max_iter=1, tol=None, shuffle=False, random_state=0)
     with pytest.raises(DivergenceError, match="predictions on the training rows overflow float32"):
         est.partial_fit(X, y)
+
+
+def test_an_average_worse_than_the_intercept_only_model_warns():
+    """Found by a random-sequence fuzzer: without preconditioning, columns of
+    offsets up to 6,500 and spread 1e-4 (a target unrelated to them) gave an
+    average of the iterates at R^2 -59.6 while the last iterate's was 0, and
+    neither the stopping rule nor the checks, which read the iterates' losses,
+    said anything. average=False, or a later start, fits near the intercept-only
+    model, as the warning advises."""
+    rng = np.random.RandomState(0)
+    X = np.array([30.0, 6500.0, 20.0, 370.0, -610.0, 290.0, 2.0, 2500.0]) \
+        + 1e-4 * rng.randn(100, 8)
+    y = 1000 + rng.randn(100)
+    params = dict(solver="minibatch", optimizer="adagrad", precondition=None, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"average=False publishes the last iterate"):
+        averaged = GDRegressor(average=True, **params).fit(X, y)
+    assert averaged.score(X, y) < -1
+    for average in (False, 1000):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert GDRegressor(average=average, **params).fit(X, y).score(X, y) > -0.01
