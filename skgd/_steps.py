@@ -107,8 +107,8 @@ class WeightDraws:
     gradient is then an unbiased estimate of the same weighted objective, as
     with the weights in the steps, but its size no longer depends on which
     row it is on, and the steps of uniform weights apply (the "optimal"
-    ``t0`` of ``alpha / c`` and the log loss's cap, both from
-    :func:`uniform_row_weight`). With the weights in the steps, 10 rows of
+    ``t0`` of ``alpha / c``, and the caps of the log and modified Huber
+    losses: :func:`uniform_row_weight`). With the weights in the steps, 10 rows of
     weight 1e4 among 90 of weight 1 took "optimal" steps 1e4 times too long
     on the heavy rows: the log loss diverged, and the hinge ended at
     coefficients of 1.5e5 without a warning (SGDClassifier at 2.8e5). A row

@@ -162,8 +162,8 @@ def average_worse_than_intercept_only(est, final, iterates, reference):
     models the objective is minimised over, so an objective above it is
     above the optimum's by at least the difference. (Found by a
     random-sequence fuzzer: ``precondition=None`` and ``average=True`` on
-    columns of offsets up to 6,500 published test R^2 -59.6, silently, where
-    the last iterate's was 0.)
+    columns of offsets up to 6,500 published a model of R^2 -59.6 on its
+    training rows, silently, where the last iterate's was 0.)
     """
     baseline = reference.baseline
     if not (baseline > 0 and final > (1 + AVERAGE_WORSE_SHARE) * baseline and iterates < final):

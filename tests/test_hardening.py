@@ -1071,7 +1071,7 @@ def test_partial_fit_under_explicit_invscaling_whose_predictions_overflow_float3
 def test_an_average_worse_than_the_intercept_only_model_warns():
     """Found by a random-sequence fuzzer: without preconditioning, columns of
     offsets up to 6,500 and spread 1e-4 (a target unrelated to them) gave an
-    average of the iterates at R^2 -59.6 while the last iterate's was 0, and
+    average of the iterates at training R^2 -59.6 while the last iterate's was 0, and
     neither the stopping rule nor the checks, which read the iterates' losses,
     said anything. average=False, or a later start, fits near the intercept-only
     model, as the warning advises."""
