@@ -1150,8 +1150,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         too long: an objective of 2.3e7 against the optimum's 41, without a
         warning. (Not for ``c`` below 1, whose steps are shorter: Bottou's
         heuristic for ``alpha / c`` above about 1e20 takes a first step that
-        overflows.) Weights that differ keep scikit-learn's ``t0``: a median or
-        a mean for their scale shortened the heavy class's steps of
+        overflows.) Sample weights that differ are uniform here, where the
+        stochastic solver draws its rows by them (``problem`` is then the
+        drawn rows' :class:`~skgd._steps.WeightDraws` problem). Class weights
+        that differ keep scikit-learn's ``t0``: a median or a mean for their
+        scale shortened the heavy class's steps of
         ``check_class_weight_classifiers`` (weights 1000 and 1e-4) or
         class_weight={0: 100}'s on breast cancer (test accuracy 0.85 -> 0.64).
         """
