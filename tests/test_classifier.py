@@ -103,6 +103,28 @@ def test_one_vs_rest_in_one_pass_equals_separate_binary_fits():
         np.testing.assert_allclose(ovr.intercept_[k], binary.intercept_[0], rtol=1e-10)
 
 
+def test_stochastic_one_vs_rest_certificate_comes_from_each_problems_stop(monkeypatch):
+    # The stochastic solver's one-vs-rest problems stop one by one, each
+    # after a check of its own gradient (BaseGD._far_from_stationary); the
+    # final certificate adds those checks up instead of a pass over the
+    # data, and equals that pass at the published weights.
+    from skgd import _base
+
+    X, y = load_digits(return_X_y=True)
+    params = dict(loss="log_loss", random_state=0)
+    assembled = []
+    from_parts = _base._from_parts
+    monkeypatch.setattr(_base, "_from_parts",
+                        lambda *args: assembled.append(from_parts(*args)) or assembled[-1])
+    est = GDClassifier(**params).fit(X, y)
+    assert len(assembled) == 1 and assembled[0] is not None
+    monkeypatch.setattr(_base, "_from_parts", lambda *args: None)  # a pass instead
+    passed = GDClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(est.coef_, passed.coef_)
+    assert est.n_iter_ < est.max_iter
+    assert est.stationarity_ == pytest.approx(passed.stationarity_, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "params",
     [dict(loss="log_loss"), dict(loss="log_loss", multi_class="multinomial"), dict(loss="modified_huber")],

@@ -42,3 +42,25 @@ def test_a_stochastic_fit_compiles_only_its_loop_and_the_evaluation_loop():
         "    print(len(getattr(k, name).signatures))\n"
     )
     assert compiled == ["1", "1", "0", "0", "0", "0", "0", "0", "0"]
+
+
+def test_several_outputs_on_csr_add_one_compile_of_the_evaluation_loop():
+    # Evaluations of CSR rows for several outputs take the weights (and the
+    # gradient) in Fortran order (_engine._weights_order): every one of them,
+    # the evaluations without a gradient too, so that the loop compiles once
+    # for that order (a placeholder gradient of the other order compiled it
+    # once more, 3.4 s of a first fit). One output's arrays are typed "C"
+    # whatever their order: those evaluations (a binary fit's, or a stopped
+    # one-vs-rest problem's check) share the other compile.
+    compiled = _run(
+        "import numpy as np, scipy.sparse as sp, skgd\n"
+        "X = sp.random(200, 20, density=0.2, format='csr', random_state=0)\n"
+        "y = np.arange(200) % 3\n"
+        "for solver in ('stochastic', 'batch'):\n"
+        "    skgd.GDClassifier(loss='log_loss', solver=solver).fit(X, y)\n"
+        "    skgd.GDClassifier(loss='log_loss', solver=solver).fit(X, y == 0)\n"
+        "import skgd._kernels as k\n"
+        "print(sorted(sig[4].types[7].layout + sig[4].types[37].layout\n"
+        "             for sig in k.plain_evaluate_csr.signatures))\n"
+    )
+    assert compiled == ["['CC',", "'FF']"]

@@ -171,15 +171,20 @@ def _engine_problem(kind, n=30, d=4, seed=0):
 
 
 @pytest.mark.parametrize("kind", ["regression", "ovr", "multinomial"])
-def test_evaluation_sums_the_weighted_losses_and_gradients(kind):
+@pytest.mark.parametrize("sparse", [False, True])
+def test_evaluation_sums_the_weighted_losses_and_gradients(kind, sparse):
     # The kernels' evaluation mode against numpy: per output, the sum of
     # weight x loss, and the mean gradient. One-vs-rest weighs the rows of
     # class k by pos_weight[k] in output k and the others by neg_weight[k].
+    # (CSR rows of several outputs take the weights column by column:
+    # _engine._weights_order.)
     from scipy.special import logsumexp
 
     from skgd._engine import evaluate
 
     problem = _engine_problem(kind)
+    if sparse:
+        problem = problem._replace(X=sp.csr_matrix(problem.X))
     rng = np.random.RandomState(1)
     W, b = rng.randn(problem.n_outputs, problem.X.shape[1]), rng.randn(problem.n_outputs)
     Z = problem.X @ W.T + b
@@ -202,6 +207,76 @@ def test_evaluation_sums_the_weighted_losses_and_gradients(kind):
     np.testing.assert_allclose(got, losses, rtol=1e-12)
     np.testing.assert_allclose(G, dZ.T @ problem.X / 30, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(G_b, dZ.sum(axis=0) / 30, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["regression", "ovr"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_problem_of_some_outputs_evaluates_as_those_of_all(kind, sparse):
+    # Problem.for_outputs: independent outputs (one-vs-rest, multi-output
+    # regression) evaluated alone give the rows of the evaluation of all.
+    from skgd._engine import evaluate
+
+    problem = _engine_problem(kind)
+    if sparse:
+        problem = problem._replace(X=sp.csr_matrix(problem.X))
+    rng = np.random.RandomState(1)
+    W, b = rng.randn(problem.n_outputs, problem.X.shape[1]), rng.randn(problem.n_outputs)
+    losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
+    for outputs in ([1], [0, 1], [2, 0] if kind == "ovr" else [1, 0]):
+        some = problem.for_outputs(outputs)
+        got, some_G, some_G_b = evaluate(some, W[outputs], b[outputs], problem.train,
+                                         gradient=True)
+        np.testing.assert_allclose(got, losses[outputs], rtol=1e-14)
+        np.testing.assert_allclose(some_G, G[outputs], rtol=1e-14, atol=1e-16)
+        np.testing.assert_allclose(some_G_b, G_b[outputs], rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_training_some_outputs_leaves_the_others_and_matches_all(optimizer, sparse):
+    # call_kernel_on_outputs: the outputs trained end bit for bit as a call
+    # on all would leave them (with their optimizer state and averages);
+    # the others, and their state, are not touched.
+    from skgd._engine import call_kernel, call_kernel_on_outputs
+    from skgd._optimizers import OPTIMIZERS, init_state
+
+    problem = _engine_problem("ovr")
+    if sparse:
+        problem = problem._replace(X=sp.csr_matrix(problem.X))
+    rng = np.random.RandomState(1)
+    code = OPTIMIZERS[optimizer]
+    hyper = np.array([0.9, 0.9, 0.9, 0.999, 1e-8])
+
+    def fresh():
+        W, b = rng.randn(3, 4), rng.randn(3)
+        S1, S2 = init_state(code, 3, 4)
+        return [W, b, S1, S2, np.zeros((3, 4)), np.zeros(3)]
+
+    start = fresh()
+    order = rng.permutation(30)
+    schedule = (0, 0.05, 0.5, 1e-4, 0.0)  # constant eta 0.05
+
+    def run(arrays, outputs=None):
+        W, b, S1, S2, W_avg, b_avg = arrays
+        state_args = (code, hyper, S1, S2, 5, 0, W_avg, b_avg, 1, np.zeros((0, 0)),
+                      np.zeros(1))
+        if outputs is None:
+            return call_kernel(problem, order, 1, W, b, schedule, state_args)
+        return call_kernel_on_outputs(problem, np.array(outputs), order, 1, W, b, schedule,
+                                      state_args)
+
+    every = [a.copy() for a in start]
+    t_all, losses_all = run(every)
+    some = [a.copy() for a in start]
+    t_some, losses_some = run(some, [0, 2])
+    assert t_some == t_all
+    np.testing.assert_array_equal(losses_some, [losses_all[0], 0.0, losses_all[2]])
+    for before, after_all, after_some in zip(start, every, some):
+        if before.shape[0] != 3:
+            continue  # (no state of this optimizer)
+        np.testing.assert_array_equal(after_some[[0, 2]], after_all[[0, 2]])
+        np.testing.assert_array_equal(after_some[1], before[1])
+    assert not np.array_equal(every[0][1], start[0][1])  # (output 1 trains in a full call)
 
 
 @pytest.mark.parametrize("kind", ["regression", "ovr", "multinomial"])
