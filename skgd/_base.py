@@ -41,11 +41,12 @@ from ._engine import (
     Problem,
     batch_epoch,
     call_kernel,
-    call_kernel_on_outputs,
+    call_kernel_in_threads,
     check_problem,
     evaluate,
     intercept_only_losses,
     leaving_out_pays,
+    output_threads,
     read_only,
 )
 from ._optimizers import ADAPTIVE_OPTIMIZERS, OPTIMIZERS
@@ -843,6 +844,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         hyper = np.array([self.momentum, self.rho, self.beta_1, self.beta_2, self.adaptive_eps])
         # The problem the kernels take their steps on.
         stepping = draws.problem if draws else problem
+        # Independent outputs (one-vs-rest, a multi-output regression's
+        # targets) train in blocks of outputs in threads, with n_jobs.
+        n_threads = 1 if (self.solver == "batch" or not self._independent_outputs(problem)) \
+            else output_threads(stepping, train, effective_n_jobs(self.n_jobs), problem.n_outputs)
         t0 = self._optimal_t0(schedule, stepping, state)
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         # Without callbacks, no epoch sub-tasks: nothing would see them, and
@@ -891,12 +896,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if self.solver == "batch":
                 state.t, losses = batch_epoch(problem, order, state.W, state.b, timing,
                                               state_args, gradient, self._threads(n_train))
-            elif frozen and leaving_out_pays(stepping, order, len(frozen)):
-                # (Their weights are restored at the end: the groups that
-                # have stopped are not trained on.)
-                state.t, losses = call_kernel_on_outputs(
-                    stepping, _outputs_of(groups, active), order, batch_size, state.W, state.b,
-                    timing, state_args)
+            elif n_threads > 1 or (frozen and leaving_out_pays(stepping, order, len(frozen))):
+                # Blocks of outputs in threads, and without the groups that
+                # have stopped (their weights are restored at the end).
+                training = _outputs_of(groups, active) if frozen else np.arange(problem.n_outputs)
+                state.t, losses = call_kernel_in_threads(
+                    stepping, training, order, batch_size, state.W, state.b, timing,
+                    state_args, min(n_threads, training.size))
             else:
                 state.t, losses = call_kernel(stepping, order, batch_size, state.W, state.b,
                                               timing, state_args)

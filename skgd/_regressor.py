@@ -207,7 +207,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         and every solver's final certificate pass, cut into ``n_jobs`` blocks
         of at least 2048 rows whose sums are added in block order (the same
         bits for the same ``n_jobs``; other ``n_jobs`` differ by rounding).
-        The stochastic and mini-batch epochs run on one thread. joblib's
+        The stochastic and mini-batch epochs run on one thread, unless the
+        outputs are independent (a multi-output regression's targets, a
+        one-vs-rest classifier's classes): then blocks of outputs train in
+        ``n_jobs`` threads, each output to the same bits as on one. joblib's
         conventions: None is 1 unless in a ``joblib.parallel_backend``
         context, -1 all cores. On dask arrays, the number of local models
         that the stochastic and mini-batch solvers average (None: one per

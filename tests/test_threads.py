@@ -1,7 +1,9 @@
-"""n_jobs: the batch solver's passes over row blocks in threads.
+"""n_jobs: the batch solver's passes over row blocks in threads, and the
+other solvers' epochs over blocks of independent outputs.
 
 Against the one-thread fit (the reference: the kernel's own epoch), to
-rounding, and against itself run to run, bit for bit.
+rounding (row blocks) or bit for bit (output blocks), and against itself
+run to run, bit for bit.
 """
 
 import multiprocessing
@@ -62,6 +64,42 @@ def test_threads_give_the_one_thread_fit(kind, sparse, optimizer):
     rtol = 1e-3 if optimizer == "adam" else 1e-10
     np.testing.assert_allclose(two.loss_curve_, one.loss_curve_, rtol=rtol)
     assert two.stationarity_ == pytest.approx(one.stationarity_, rel=rtol)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+@pytest.mark.parametrize("params", [
+    dict(loss="log_loss"),  # "auto": stopped one-vs-rest problems are left out too
+    dict(optimizer="adam", penalty="elasticnet", learning_rate="constant", eta0=0.01,
+         max_iter=8, tol=None),
+    dict(penalty="elasticnet", average=True, learning_rate="constant", eta0=0.01, max_iter=8,
+         tol=None),
+])
+def test_independent_outputs_in_threads_give_the_same_bits(solver, sparse, params, monkeypatch):
+    # The stochastic and mini-batch epochs on several independent outputs
+    # (one-vs-rest, a multi-output regression's targets) train blocks of
+    # outputs in threads (_engine.call_kernel_in_threads): each output as on
+    # one thread, to the bit, with the cumulative l1 books, Adam's state and
+    # the averages. (Threads for data of any size here: VALUES_PER_THREAD = 1.)
+    from skgd import _base, _engine
+
+    monkeypatch.setattr(_engine, "VALUES_PER_THREAD", 1)
+    threads = []  # the threads of each call
+    in_threads = _base.call_kernel_in_threads
+    monkeypatch.setattr(_base, "call_kernel_in_threads",
+                        lambda *args: threads.append(args[-1]) or in_threads(*args))
+    X, y = _data("multiclass")
+    X = sp.csr_matrix(X) if sparse else X
+    Y = np.column_stack([X @ np.arange(6.0), X @ np.ones(6), y])
+    for estimator, target in ((GDClassifier, y), (GDRegressor, Y)):
+        kwargs = dict(params, loss="squared_error") if estimator is GDRegressor else params
+        one = estimator(solver=solver, n_jobs=1, random_state=0, **kwargs).fit(X, target)
+        threads.clear()
+        two = estimator(solver=solver, n_jobs=2, random_state=0, **kwargs).fit(X, target)
+        assert 2 in threads
+        np.testing.assert_array_equal(two.coef_, one.coef_)
+        np.testing.assert_array_equal(two.intercept_, one.intercept_)
+        assert two.n_iter_ == one.n_iter_
 
 
 @pytest.mark.parametrize("sparse", [False, True])
