@@ -898,7 +898,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                               state_args, gradient, self._threads(n_train))
             elif n_threads > 1 or (frozen and leaving_out_pays(stepping, order, len(frozen))):
                 # Blocks of outputs in threads, and without the groups that
-                # have stopped (their weights are restored at the end).
+                # have stopped (their state stays as it was then).
                 training = _outputs_of(groups, active) if frozen else np.arange(problem.n_outputs)
                 state.t, losses = call_kernel_in_threads(
                     stepping, training, order, batch_size, state.W, state.b, timing,
@@ -906,6 +906,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else:
                 state.t, losses = call_kernel(stepping, order, batch_size, state.W, state.b,
                                               timing, state_args)
+                # The stopped groups keep the state they stopped with, whether
+                # or not they were left out: the curvature's cap reads their
+                # weights, and a later call their optimizer state.
+                for g, (weights, _) in frozen.items():
+                    self._restore_group_weights(state, groups[g], weights)
             state.epochs += 1
             per_output = losses / n_train + penalty_before
             per_group = _group_sums(per_output, groups)
@@ -1002,8 +1007,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             # (A group that has stopped stays done: only the others can stop
             # now, or ask for the gradient pass below.)
             done = rule.update(criterion, history["loss"]) & active
-            # (A group that has stopped counts with its criterion then: it is
-            # still trained, but gets the weights it had back at the end.)
+            # (A group that has stopped counts with its criterion then.)
             if descent_check:
                 criteria.append(sum(stopped_at.get(g, float(c)) for g, c in enumerate(criterion)))
             if descent_check and done.any() and still_descending(
@@ -1266,15 +1270,27 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             start = lambda: self._objective_at(problem, W, b)  # noqa: E731
         return Reference(baseline, floor, start)
 
+    # A stopped group's rows of the state, kept as they were when it stopped.
+    GROUP_STATE = ("W", "b", "S1", "S2", "W_avg", "b_avg")
+
     def _group_weights(self, state, outputs):
-        """The weights of ``outputs`` (iterates and averages) to restore at the end."""
-        arrays = (state.W, state.b, state.W_avg, state.b_avg) if state.averaged else (state.W, state.b)
-        return [array[outputs].copy() for array in arrays]
+        """The state of ``outputs`` when their group stops: the rows of
+        :attr:`GROUP_STATE` (those there are) and whether averaging had begun."""
+        rows = {name: getattr(state, name)[outputs].copy() for name in self.GROUP_STATE
+                if getattr(state, name).shape[0] == state.W.shape[0]}
+        return rows, state.averaged
 
     def _restore_group_weights(self, state, outputs, weights):
-        arrays = (state.W, state.b, state.W_avg, state.b_avg)
-        for array, value in zip(arrays, weights):
-            array[outputs] = value
+        """Put back the state of a stopped group (:meth:`_group_weights`).
+
+        A group that stopped before averaging began publishes the weights it
+        had then: its averages are those weights.
+        """
+        rows, averaged = weights
+        for name, value in rows.items():
+            getattr(state, name)[outputs] = value
+        if state.averaged and not averaged:
+            state.W_avg[outputs], state.b_avg[outputs] = rows["W"], rows["b"]
 
     def _published(self, state, frozen, groups):
         """The original-coordinate weights a prediction would use now."""
@@ -1346,7 +1362,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     def _objective_and_norm(self, problem, state, certify, judged=None):
         """The objective at the published weights, and their gradient norm if ``certify``.
 
-        ``judged``: the ``(outputs, W, b, objective, norm)`` of the
+        ``judged``: a list of the ``(outputs, W, b, objective, norm)`` of the
         outputs that the stopping rule checked last (:meth:`_far_from_stationary`);
         where those cover the published weights, the pass is not repeated
         (a stochastic fit's final check follows the rule's, or the

@@ -302,13 +302,15 @@ def leaving_out_pays(problem, rows, n_left_out):
 
 
 def call_kernel_on_outputs(problem, outputs, order, batch_size, W, b, schedule, state_args):
-    """:func:`call_kernel` on the independent ``outputs`` alone (a sorted index array).
+    """:func:`call_kernel` on the independent ``outputs`` alone (an index array).
 
     The other outputs' weights and optimizer state stay as they are, and
     their losses are 0. The kernels treat each independent output on its
     own, so ``outputs`` end as :func:`call_kernel` on all would leave them.
     (The one-vs-rest problems of the stochastic solver that have stopped
-    are not trained on: 10 classes of TF-IDF text stop over epochs 7 to 10.)
+    are not trained on: 10 classes of TF-IDF text stop over epochs 7 to 10.
+    Outside the kernels, the stopped problems' weights feed the log loss's
+    step cap: BaseGD keeps them as they were when they stopped either way.)
     """
     (code, hyper, S1, S2, start, power, W_avg, b_avg, t, received, accrued) = state_args
     arrays = (W, b, S1, S2, W_avg, b_avg, received)

@@ -125,6 +125,43 @@ def test_stochastic_one_vs_rest_certificate_comes_from_each_problems_stop(monkey
     assert est.stationarity_ == pytest.approx(passed.stationarity_, rel=1e-12)
 
 
+@pytest.mark.parametrize("leave_out_from", [0, np.inf])
+def test_a_problem_that_stops_before_averaging_publishes_its_weights_then(leave_out_from,
+                                                                          monkeypatch):
+    # average=N: one-vs-rest problems of the stochastic solver that stop
+    # before update N publish the weights they had when they stopped (not
+    # averages that never began, zeros), whether or not the stopped problems
+    # are left out of the later epochs (_engine.LEAVE_OUT_VALUES); the one
+    # still running at update N publishes its average. (Explicit steps:
+    # no preconditioner, so coef_ is the kernels' W.)
+    from skgd import _base, _engine
+
+    monkeypatch.setattr(_engine, "LEAVE_OUT_VALUES", leave_out_from)
+    stopped = {}
+    group_weights = _base.BaseGD._group_weights
+
+    def spy(self, state, outputs):
+        stopped[int(outputs[0])] = (state.W[outputs].copy(), state.b[outputs].copy(),
+                                    state.averaged)
+        return group_weights(self, state, outputs)
+
+    monkeypatch.setattr(_base.BaseGD, "_group_weights", spy)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 8))
+    y = np.where(X[:, 0] > 1.0, 0, np.where(X[:, 1] + 2 * rng.standard_normal(3000) > 0, 1, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = GDClassifier(solver="stochastic", average=30000, max_iter=60, random_state=0,
+                           learning_rate="constant", eta0=0.01).fit(X, y)
+    before = [k for k, (_, _, averaged) in stopped.items() if not averaged]
+    assert before and len(before) < 3 and est.t_ > 30000
+    for k in before:
+        np.testing.assert_array_equal(est.coef_[k], stopped[k][0][0])
+        np.testing.assert_array_equal(est.intercept_[k], stopped[k][1][0])
+    running = [k for k in range(3) if k not in before]
+    assert all(not np.array_equal(est.coef_[k], stopped[k][0][0]) for k in running)
+
+
 @pytest.mark.parametrize(
     "params",
     [dict(loss="log_loss"), dict(loss="log_loss", multi_class="multinomial"), dict(loss="modified_huber")],
