@@ -830,7 +830,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         history = {"loss": [], "val": [], "converged": partial, "stop": None,
                    "start_norm": start_norm, "start_norms": start_norms,
                    "stall_epochs": rule.n_iter_no_change}
-        frozen = {}  # group -> (its weights when it stopped, its objective then)
+        frozen = {}  # group -> (its state when it stopped, its objective then)
         active = np.ones(len(groups), dtype=bool)  # the groups not in frozen
         stalled_at = []  # the objective at each stall that shrank the adaptive step
         cumulative_l1 = (float(problem.l1.max()) > 0 and OPTIMIZERS[self.optimizer] == 0
@@ -909,8 +909,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 # The stopped groups keep the state they stopped with, whether
                 # or not they were left out: the curvature's cap reads their
                 # weights, and a later call their optimizer state.
-                for g, (weights, _) in frozen.items():
-                    self._restore_group_weights(state, groups[g], weights)
+                for g, (kept, _) in frozen.items():
+                    self._restore_group_state(state, groups[g], kept)
             state.epochs += 1
             per_output = losses / n_train + penalty_before
             per_group = _group_sums(per_output, groups)
@@ -1045,7 +1045,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     rule.after_shrink()
                     continue
             for g in np.flatnonzero(done):
-                frozen[g] = (self._group_weights(state, groups[g]), per_group[g])
+                frozen[g] = (self._group_state(state, groups[g]), per_group[g])
                 active[g] = False
                 if descent_check:
                     stopped_at[g] = float(criterion[g])
@@ -1053,8 +1053,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 history["converged"] = True
                 history["stop"] = self._stop_reason(certified, scores is not None, rule)
                 break
-        for g, (weights, _) in frozen.items():
-            self._restore_group_weights(state, groups[g], weights)
+        for g, (kept, _) in frozen.items():
+            self._restore_group_state(state, groups[g], kept)
         self._check_final(problem, state, schedule, history, reference, partial)
         if self.verbose and not partial:
             reason = history["stop"] or f"max_iter={self.max_iter} epochs ran"
@@ -1273,20 +1273,20 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     # A stopped group's rows of the state, kept as they were when it stopped.
     GROUP_STATE = ("W", "b", "S1", "S2", "W_avg", "b_avg")
 
-    def _group_weights(self, state, outputs):
+    def _group_state(self, state, outputs):
         """The state of ``outputs`` when their group stops: the rows of
         :attr:`GROUP_STATE` (those there are) and whether averaging had begun."""
         rows = {name: getattr(state, name)[outputs].copy() for name in self.GROUP_STATE
                 if getattr(state, name).shape[0] == state.W.shape[0]}
         return rows, state.averaged
 
-    def _restore_group_weights(self, state, outputs, weights):
-        """Put back the state of a stopped group (:meth:`_group_weights`).
+    def _restore_group_state(self, state, outputs, kept):
+        """Put back the state of a stopped group (:meth:`_group_state`).
 
         A group that stopped before averaging began publishes the weights it
         had then: its averages are those weights.
         """
-        rows, averaged = weights
+        rows, averaged = kept
         for name, value in rows.items():
             getattr(state, name)[outputs] = value
         if state.averaged and not averaged:
@@ -1296,8 +1296,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """The original-coordinate weights a prediction would use now."""
         if frozen:
             state = state.copy()
-            for g, (weights, _) in frozen.items():
-                self._restore_group_weights(state, groups[g], weights)
+            for g, (kept, _) in frozen.items():
+                self._restore_group_state(state, groups[g], kept)
         return state.preconditioner.to_original(*state.current_weights())
 
     def _check_final(self, problem, state, schedule, history, reference, partial):

@@ -138,14 +138,14 @@ def test_a_problem_that_stops_before_averaging_publishes_its_weights_then(leave_
 
     monkeypatch.setattr(_engine, "LEAVE_OUT_VALUES", leave_out_from)
     stopped = {}
-    group_weights = _base.BaseGD._group_weights
+    group_state = _base.BaseGD._group_state
 
     def spy(self, state, outputs):
         stopped[int(outputs[0])] = (state.W[outputs].copy(), state.b[outputs].copy(),
                                     state.averaged)
-        return group_weights(self, state, outputs)
+        return group_state(self, state, outputs)
 
-    monkeypatch.setattr(_base.BaseGD, "_group_weights", spy)
+    monkeypatch.setattr(_base.BaseGD, "_group_state", spy)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 8))
     y = np.where(X[:, 0] > 1.0, 0, np.where(X[:, 1] + 2 * rng.standard_normal(3000) > 0, 1, 2))

@@ -144,8 +144,8 @@ def test_plain_loops_equal_the_general_path(solver, kind, average, sparse, alpha
     np.testing.assert_allclose(plain.intercept_, general.intercept_, rtol=1e-9, atol=1e-12)
 
 
-def _engine_problem(kind, n=30, d=4, seed=0):
-    """A Problem as BaseGD builds it, for the engine's evaluations."""
+def _engine_problem(kind, n=30, d=4, seed=0, sparse=False):
+    """A Problem as BaseGD builds it, for the engine's evaluations (CSR rows if ``sparse``)."""
     from skgd._engine import Problem
     from skgd._losses import CLASSIFICATION_LOSSES, MULTINOMIAL, REGRESSION_LOSSES
     from skgd._precondition import Preconditioner
@@ -154,7 +154,7 @@ def _engine_problem(kind, n=30, d=4, seed=0):
     X = rng.randn(n, d)
     weight = rng.uniform(0.5, 2.0, n)
     labels = rng.randint(0, 3, n).astype(np.int32)
-    common = dict(X=X, sample_weight=weight, train=np.arange(n), epsilon=0.1,
+    common = dict(X=sp.csr_matrix(X) if sparse else X, sample_weight=weight, train=np.arange(n), epsilon=0.1,
                   fit_intercept=True, preconditioner=Preconditioner.identity(d),
                   l2=np.zeros(1), l1=np.zeros(1))
     if kind == "regression":
@@ -170,6 +170,12 @@ def _engine_problem(kind, n=30, d=4, seed=0):
                    neg_weight=np.ones(3), n_outputs=3, loss_code=MULTINOMIAL, **common)
 
 
+def _random_weights(problem, seed=1):
+    """Weights and intercepts of ``problem``'s shape, drawn from ``seed``."""
+    rng = np.random.RandomState(seed)
+    return rng.randn(problem.n_outputs, problem.X.shape[1]), rng.randn(problem.n_outputs)
+
+
 @pytest.mark.parametrize("kind", ["regression", "ovr", "multinomial"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_evaluation_sums_the_weighted_losses_and_gradients(kind, sparse):
@@ -182,11 +188,8 @@ def test_evaluation_sums_the_weighted_losses_and_gradients(kind, sparse):
 
     from skgd._engine import evaluate
 
-    problem = _engine_problem(kind)
-    if sparse:
-        problem = problem._replace(X=sp.csr_matrix(problem.X))
-    rng = np.random.RandomState(1)
-    W, b = rng.randn(problem.n_outputs, problem.X.shape[1]), rng.randn(problem.n_outputs)
+    problem = _engine_problem(kind, sparse=sparse)
+    W, b = _random_weights(problem)
     Z = problem.X @ W.T + b
     s = problem.sample_weight
     if kind == "regression":
@@ -216,11 +219,8 @@ def test_problem_of_some_outputs_evaluates_as_those_of_all(kind, sparse):
     # regression) evaluated alone give the rows of the evaluation of all.
     from skgd._engine import evaluate
 
-    problem = _engine_problem(kind)
-    if sparse:
-        problem = problem._replace(X=sp.csr_matrix(problem.X))
-    rng = np.random.RandomState(1)
-    W, b = rng.randn(problem.n_outputs, problem.X.shape[1]), rng.randn(problem.n_outputs)
+    problem = _engine_problem(kind, sparse=sparse)
+    W, b = _random_weights(problem)
     losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True)
     for outputs in ([1], [0, 1], [2, 0] if kind == "ovr" else [1, 0]):
         some = problem.for_outputs(outputs)
@@ -240,9 +240,7 @@ def test_training_some_outputs_leaves_the_others_and_matches_all(optimizer, spar
     from skgd._engine import call_kernel, call_kernel_on_outputs
     from skgd._optimizers import OPTIMIZERS, init_state
 
-    problem = _engine_problem("ovr")
-    if sparse:
-        problem = problem._replace(X=sp.csr_matrix(problem.X))
+    problem = _engine_problem("ovr", sparse=sparse)
     rng = np.random.RandomState(1)
     code = OPTIMIZERS[optimizer]
     hyper = np.array([0.9, 0.9, 0.9, 0.999, 1e-8])
