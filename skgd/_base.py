@@ -705,7 +705,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # (The steps are those of the drawn rows' weights.)
         schedule = resolve_schedule(self, draws.problem if draws else problem,
                                     state.first_schedule, partial)
-        if state.first_schedule is None:
+        recording = state.first_schedule is None
+        if recording:
             state.first_schedule = (schedule.name, schedule.eta0)
         validation = None
         if self.early_stopping and not partial:
@@ -717,6 +718,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
         history = self._run_epochs(problem, state, schedule, n_epochs, partial, rng,
                                    validation, callbacks, y, draws)
+        if recording and schedule.name == "l-bfgs":
+            # (A fit's L-BFGS may read its step at its first epoch: later
+            # calls keep the plain step that it implies.)
+            state.first_schedule = (schedule.name, schedule.plain_step)
         self._store(state, schedule, history, extend=partial and not first_call)
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, reconstruction_attributes={})
         if not partial and self.power_t < 0:

@@ -262,22 +262,36 @@ class LbfgsSchedule(EpochSchedule):
     Parameters
     ----------
     eta0 : float
-        The step ``1 / L`` of the first direction (a gradient step).
+        The step of the first direction (a gradient step), ``1 / L``.
     l2 : ndarray
         The l2 part's strength of each coordinate, flat as the weights (0
         for the intercepts).
     memory : int, default=10
         Pairs ``(s, y)`` kept.
+    first_step : callable, optional
+        Instead of ``eta0``, the first direction's step from the gradient
+        at the first point, and the plain step that it implies
+        (:func:`skgd._steps.cauchy_step`); they become ``eta0`` and
+        ``plain_step``.
+
+    Attributes
+    ----------
+    plain_step : float
+        The plain gradient step (its l2 part exact) of these rows, which a
+        later ``partial_fit`` call keeps unless its rows need a shorter one:
+        ``eta0`` unless ``first_step`` gives it.
     """
 
     ARMIJO = 1e-4
     ROUNDING = 1e-12  # relative changes of an objective that rounding can explain
     needs_gradient = True
 
-    def __init__(self, eta0, l2, memory=10):
+    def __init__(self, eta0, l2, memory=10, first_step=None):
         super().__init__("l-bfgs", eta0, 1.0)
         self.l2 = l2
         self.memory = memory
+        self.first_step = first_step
+        self.plain_step = eta0
         # The pairs, in rows of S and Y (a ring: the newest in row
         # (stored - 1) % memory), and 1 / s'y of each.
         self._S = self._Y = None
@@ -315,6 +329,8 @@ class LbfgsSchedule(EpochSchedule):
                 self.t /= 2.0
                 return False, w_a + self.t * d
             self._remember(before - w_a, gradient - g_a)
+        elif self.first_step is not None:
+            self.eta0, self.plain_step = self.first_step(gradient)
         d = self._direction(gradient)
         if not dot(gradient, d) < 0.0:  # (rounding near the optimum): a gradient step
             self._stored = 0

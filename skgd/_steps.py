@@ -260,6 +260,11 @@ def max_row_curvature(problem, rows):
 # The power iteration's tolerance for the L-BFGS schedule's first step.
 LBFGS_RTOL = 0.1
 
+# The most outputs whose L-BFGS fit reads its first step from the gradient
+# (cauchy_step, a product of the rows with each output's gradient: its
+# scores of every row) instead of the power iteration's 1 / L.
+CAUCHY_OUTPUTS = 4
+
 
 def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2, curvature=None, start=None,
                        return_vector=False):
@@ -327,6 +332,41 @@ def lipschitz_constant(problem, rows, n_iter=30, rtol=1e-2, curvature=None, star
     if estimate is None:
         estimate = significant_bits(eigenvalue * c * c)
     return (estimate, v) if return_vector else estimate
+
+
+def cauchy_step(problem, rows, gradient, l2):
+    """The step along ``-gradient`` that minimises the objective's quadratic bound there.
+
+    The bound takes every row at the loss's largest curvature (``CURVATURE``),
+    as ``1 / L`` does: its Hessian is ``H = c X~' S X~ / n + diag(l2)``
+    (:func:`lipschitz_constant`'s notation; ``l2`` each coordinate's l2
+    strength, flat as the weights), and the step ``g'g / g'Hg``
+    (Cauchy's). The objective falls by at least half of ``g'g`` times the
+    step, since the loss curves no more than the bound: Armijo's test
+    passes. ``g'Hg`` takes one product of ``rows`` with each output's
+    gradient (their scores).
+
+    Returns ``(step, plain)``: ``plain`` is the step of the bound without
+    its l2 part, at least ``1 / L`` (``L`` bounds ``c X~' S X~ / n``), the
+    plain steps' own (their l2 part is exact), which a later ``partial_fit``
+    call keeps unless its rows need a shorter one. Where ``g'Hg`` is not a
+    positive finite number (a gradient of 0, or weights near the float
+    range's end), both come from ``1 / L``.
+    """
+    n_outputs, n_features = problem.n_outputs, problem.X.shape[1]
+    coef = gradient[: n_outputs * n_features].reshape(n_outputs, n_features)
+    scores = row_scores(problem, coef, gradient[n_outputs * n_features:], rows)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss_part = float(row_weight_bound(problem)[rows] @ np.einsum("ij,ij->i", scores, scores))
+        loss_part *= CURVATURE[problem.loss_code] / max(rows.size, 1)
+        along = dot(gradient, gradient)
+        curvature = loss_part + dot(l2 * gradient, gradient)
+    if along > 0 and loss_part > 0 and math.isfinite(curvature):
+        step, plain = along / curvature, along / loss_part
+        if math.isfinite(plain):  # (the longer of the two)
+            return step, plain
+    L = CURVATURE[problem.loss_code] * lipschitz_constant(problem, rows, rtol=LBFGS_RTOL)
+    return 1.0 / max(L + float(l2.max(initial=0.0)), 1e-300), 1.0 / max(L, 1e-300)
 
 
 def gram_product(problem, weight, v, c):
@@ -491,12 +531,20 @@ def auto_schedule(est, problem, rows, partial=False):
             # its stalls) nor the epsilon-insensitive loss (heavy tails:
             # test R2 0.96 -> 0.60, silently).
             name, curvature = "adaptive", HINGE_STEP_CURVATURE
-        # L-BFGS takes 1 / L for its first direction only, under its line
-        # search (in a fit: a partial_fit call's one epoch takes that step
-        # alone): a rougher estimate does (power iterations until the
-        # estimate moves by less than 10%, not 1%: 5 products instead of
-        # 10 on the binary text of time_to_target.py, each 2 passes over
-        # the rows; 0.19 -> 0.14 s a fit, 11 epochs both).
+        # L-BFGS takes a step along the gradient for its first direction
+        # only, under its line search in a fit: there it is read from the
+        # first epoch's gradient (eta0 0 here; cauchy_step) where there are
+        # at most CAUCHY_OUTPUTS outputs, at the cost of one product with
+        # the rows per output, instead of 1 / L's power iteration (5 gram
+        # products of 2 passes each on the binary text of
+        # time_to_target.py, 14 of its 110 ms; whatever the outputs: with
+        # 10, 13 ms against 16). A partial_fit call's one epoch takes 1 / L
+        # alone, with no line search behind it; dask chunks (no rows here)
+        # and more outputs take it too, from a rougher estimate (power
+        # iterations until it moves by less than 10%, not 1%).
+        if (name == "l-bfgs" and not partial and not problem.chunked
+                and problem.n_outputs <= CAUCHY_OUTPUTS):
+            return name, 0.0, 1.0
         rtol = LBFGS_RTOL if name == "l-bfgs" and not partial else 1e-2
         L = curvature * lipschitz_constant(problem, rows, rtol=rtol) + l2
         return name, (damping if partial else 1.0) / max(L, 1e-300), 1.0
@@ -767,7 +815,10 @@ def resolve_schedule(est, problem, first=None, partial=False):
     if name == "barzilai-borwein":
         return BarzilaiBorweinSchedule(float(eta0))
     if name == "l-bfgs":
-        return LbfgsSchedule(float(eta0), flat_l2(problem))
+        l2 = flat_l2(problem)
+        first_step = None if eta0 > 0 else (
+            lambda gradient: cauchy_step(problem, problem.train, gradient, l2))
+        return LbfgsSchedule(float(eta0), l2, first_step=first_step)
     schedule = EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
     schedule.curvature = curvature
     return schedule
