@@ -450,9 +450,9 @@ def test_lbfgs_first_step_is_the_exact_line_minimum_of_least_squares(monkeypatch
 
 @pytest.mark.parametrize("data", ["breast cancer raw, weighted", "iris multinomial", "text"])
 def test_lbfgs_first_step_passes_the_line_search(monkeypatch, data):
-    """With the loss's largest curvature in the bound the first step is
-    at least as long as 1 / L and always accepted: the objective falls by at
-    least half the step times the gradient's squared norm."""
+    """With the loss's largest curvature (and the l2 part) in the bound,
+    the first step is always accepted: the objective falls by at least half
+    the step times the gradient's squared norm."""
     weights = None
     est = GDClassifier(loss="log_loss", solver="batch")
     if data == "text":
