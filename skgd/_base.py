@@ -706,8 +706,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         schedule = resolve_schedule(self, draws.problem if draws else problem,
                                     state.first_schedule, partial)
         recording = state.first_schedule is None
-        if recording:
-            state.first_schedule = (schedule.name, schedule.eta0)
         validation = None
         if self.early_stopping and not partial:
             # Scored in float64, as the kernels compute: float32 columns of
@@ -718,10 +716,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
         history = self._run_epochs(problem, state, schedule, n_epochs, partial, rng,
                                    validation, callbacks, y, draws)
-        if recording and schedule.name == "l-bfgs":
-            # (A fit's L-BFGS may read its step at its first epoch: later
-            # calls keep the plain step that it implies.)
-            state.first_schedule = (schedule.name, schedule.plain_step)
+        if recording:
+            # (After the call: "optimal"'s cap is re-read during a fit, and
+            # L-BFGS may read its step at its first epoch.)
+            state.first_schedule = (schedule.name, schedule.kept_step)
         self._store(state, schedule, history, extend=partial and not first_call)
         callbacks.call_on_fit_task_end(estimator=self, X=X, y=y, reconstruction_attributes={})
         if not partial and self.power_t < 0:
@@ -878,7 +876,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 else:  # "optimal" takes its cap through t0; a later partial_fit keeps it
                     schedule.eta0 = step
                     t0 = self._optimal_t0(schedule, stepping, state)
-                    state.first_schedule = (schedule.name, step)
             # One batch of all rows: its order changes nothing but rounding.
             shuffle = self.shuffle and self.solver != "batch"
             if draws:

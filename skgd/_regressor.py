@@ -87,8 +87,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         batch         ``"l-bfgs"``: limited-memory BFGS directions
                       from the last 10 changes of the weights and of
                       the gradient (the first a gradient step: in a
-                      ``fit``, to the minimum of the quadratic bound
-                      along it; else ``1 / L``), with
+                      ``fit`` of at most 4 outputs, to the minimum of
+                      the quadratic bound along it; else ``1 / L``), with
                       a line search that halves the step until the
                       objective falls (Armijo's condition);
                       ``"barzilai-borwein"`` with an l1 part (which

@@ -83,6 +83,13 @@ class EpochSchedule:
             return self.eta
         return self.eta0
 
+    @property
+    def kept_step(self):
+        """The step that later ``partial_fit`` calls of this sequence keep unless
+        their rows need a shorter one (:func:`skgd._steps.resolve_schedule`'s
+        ``first``): ``eta0``, as the call ended with it."""
+        return self.eta0
+
     def can_shrink(self, relative=False):
         """Whether a stall shrinks the step (the adaptive schedule above its floor) or stops.
 
@@ -272,14 +279,7 @@ class LbfgsSchedule(EpochSchedule):
         Instead of ``eta0``, the first direction's step from the gradient
         at the first point, and the plain step that it implies
         (:func:`skgd._steps.cauchy_step`); they become ``eta0`` and
-        ``plain_step``.
-
-    Attributes
-    ----------
-    plain_step : float
-        The plain gradient step (its l2 part exact) of these rows, which a
-        later ``partial_fit`` call keeps unless its rows need a shorter one:
-        ``eta0`` unless ``first_step`` gives it.
+        :attr:`kept_step`.
     """
 
     ARMIJO = 1e-4
@@ -291,7 +291,7 @@ class LbfgsSchedule(EpochSchedule):
         self.l2 = l2
         self.memory = memory
         self.first_step = first_step
-        self.plain_step = eta0
+        self._plain_step = eta0
         # The pairs, in rows of S and Y (a ring: the newest in row
         # (stored - 1) % memory), and 1 / s'y of each.
         self._S = self._Y = None
@@ -330,7 +330,7 @@ class LbfgsSchedule(EpochSchedule):
                 return False, w_a + self.t * d
             self._remember(before - w_a, gradient - g_a)
         elif self.first_step is not None:
-            self.eta0, self.plain_step = self.first_step(gradient)
+            self.eta0, self._plain_step = self.first_step(gradient)
         d = self._direction(gradient)
         if not dot(gradient, d) < 0.0:  # (rounding near the optimum): a gradient step
             self._stored = 0
@@ -340,6 +340,12 @@ class LbfgsSchedule(EpochSchedule):
         self.step_along_gradient = max(-dot(gradient, d) / max(dot(gradient, gradient), 1e-300),
                                        self.pair_step)
         return True, before + d
+
+    @property
+    def kept_step(self):
+        """The plain gradient step (its l2 part exact) of these rows: ``eta0``
+        unless ``first_step`` gave it, where ``eta0`` counts the l2 part."""
+        return self._plain_step
 
     @property
     def best(self):
