@@ -51,6 +51,8 @@ from ._engine import (
 )
 from ._optimizers import ADAPTIVE_OPTIMIZERS, OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
+from ._polish import applies as polish_applies
+from ._polish import polish
 from ._precondition import ColumnStats, Preconditioner, move_state
 from ._schedules import (
     ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
@@ -1057,6 +1059,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 break
         for g, (kept, _) in frozen.items():
             self._restore_group_state(state, groups[g], kept)
+        if polish_applies(self, problem, partial, validating):
+            history["searched_from"] = _relative(self._polish(problem, state),
+                                                 history["start_norm"])
         self._check_final(problem, state, schedule, history, reference, partial)
         if self.verbose and not partial:
             reason = history["stop"] or f"max_iter={self.max_iter} epochs ran"
@@ -1067,6 +1072,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not partial:
             self._warn_if_unconverged(problem, schedule, history, certified)
         return history
+
+    def _polish(self, problem, state):
+        """Publish the best point of each output's plane through the published
+        weights (:mod:`skgd._polish`); return the gradient norm before."""
+        new_W, new_b, before, after, norm = polish(problem, *state.current_weights())
+        target = (state.W_avg, state.b_avg) if state.averaged else (state.W, state.b)
+        target[0][...], target[1][...] = new_W, new_b
+        if self.verbose:
+            print(f"Searched the plane of the gradient and the weights: objective "
+                  f"{before.sum():.6g} -> {after.sum():.6g}.")
+        return norm
 
     def _start_norm(self, problem, state, per_output=False):
         """The certificate's unit: the gradient norm of the zero model.
@@ -1156,7 +1172,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """The ConvergenceWarning of a ``fit`` that ran out of epochs or stopped far off.
 
         Far off: a smooth loss whose gradient at the published weights is
-        still above :data:`FAR_FROM_STATIONARY` of its size at the start.
+        still above :data:`FAR_FROM_STATIONARY` of its size at the start (and,
+        after the search at the end of a fit, at the weights it searched from).
         """
         ratio = history.get("stationarity")
         figure = "" if ratio is None else (
@@ -1184,8 +1201,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return
         smooth = problem.loss_code not in NONSMOOTH_LOSSES
         # tol=None: the caller chose the number of epochs, and says nothing.
+        # A search at the end (skgd._polish) lowers the objective but can
+        # leave a larger gradient (orthogonal to its plane): it warns only if
+        # the point it started from was far too (a Huber fit within 0.04% of
+        # its optimum went from 0.017 to 0.11).
+        searched_from = history.get("searched_from", np.inf)
         if (certified or not smooth or self.tol is None or ratio is None
-                or ratio <= FAR_FROM_STATIONARY):
+                or min(ratio, searched_from) <= FAR_FROM_STATIONARY):
             return
         if self.solver != "batch":
             advice = "solver='batch' stops on this certificate itself"

@@ -200,13 +200,15 @@ def test_sample_weights_keep_their_meaning_across_partial_fit_calls(data):
     dict(solver="stochastic"), dict(solver="batch"),
     dict(solver="batch", loss="log_loss", multi_class="multinomial"),
     dict(solver="minibatch", early_stopping=True),
+    # (with a tol: the search at the end of the fit, skgd._polish)
+    dict(solver="stochastic", loss="log_loss", optimizer="adam", tol=1e-3),
 ])
 def test_many_classes_never_build_a_samples_by_classes_array(params):
     n, k = 4000, 400  # one (n, k) float64 array: 12.2 MiB
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 10))
     y = rng.permutation(np.arange(n) % k)
-    est = GDClassifier(max_iter=2, tol=None, random_state=0, **params)
+    est = GDClassifier(**{"max_iter": 2, "tol": None, "random_state": 0, **params})
     _quiet(est, X[:400], y[:400] % 20)  # compile first
     tracemalloc.start()
     _quiet(est, X, y)
