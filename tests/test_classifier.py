@@ -107,14 +107,11 @@ def test_stochastic_one_vs_rest_certificate_comes_from_each_problems_stop(monkey
     # The stochastic solver's one-vs-rest problems stop one by one, each
     # after a check of its own gradient (BaseGD._far_from_stationary); the
     # final certificate adds those checks up instead of a pass over the
-    # data, and equals that pass at the published weights. (Where the
-    # search at the end of the fit, skgd._polish, leaves the weights as
-    # they are: its point is certified by a pass.)
+    # data, and equals that pass at the published weights.
     from skgd import _base
 
     X, y = load_digits(return_X_y=True)
     params = dict(loss="log_loss", random_state=0)
-    monkeypatch.setattr(_base, "polish_applies", lambda *args: False)
     assembled = []
     from_parts = _base._from_parts
     monkeypatch.setattr(_base, "_from_parts",

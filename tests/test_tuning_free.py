@@ -923,12 +923,8 @@ def test_the_final_check_reuses_the_stopping_rules_gradient_pass(monkeypatch):
     # A stochastic fit that stops after the stall's stationarity check
     # (_far_from_stationary) ends with its final check at the same weights:
     # 2 gradient passes in all (the zero model's and that one), not 3.
-    # (Where the search at the end of the fit, skgd._polish, leaves the
-    # weights as they are: its point is certified by a pass.)
-    import skgd._base
     import skgd._engine
 
-    monkeypatch.setattr(skgd._base, "polish_applies", lambda *args: False)
     X, y = load_breast_cancer(return_X_y=True)
     modes = []
     evaluation = skgd._engine._evaluation
