@@ -60,7 +60,7 @@ from ._losses import (
 )
 from ._optimizers import ADAPTIVE_OPTIMIZERS
 from ._precondition import BITS
-from ._steps import BLOCK_ROWS
+from ._steps import BLOCK_ROWS, BLOCK_VALUES  # (outputs searched in blocks of scores)
 from ._stopping import _per_column
 
 # Newton steps on (s, t, c), each a few passes over the scores.
@@ -70,10 +70,6 @@ NEWTON_STEPS = 30
 HALVINGS = 40
 # Newton stops where the decrease it predicts is below this share of the objective.
 RELATIVE_DECREASE = 1e-12
-# The scores of at most this many (row, output) pairs are held at once: the
-# outputs are searched in blocks, so that memory stays O(n + k d) with
-# hundreds of classes (test_many_classes_never_build_a_samples_by_classes_array).
-BLOCK_VALUES = 1 << 15
 
 
 def applies(est, problem, partial, validating):

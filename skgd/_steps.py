@@ -56,6 +56,10 @@ ADAPTIVE_AUTO_ETA = {
 
 # Rows per block when a pass over dense data needs float64 temporaries.
 BLOCK_ROWS = 4096
+# The scores of at most this many (row, output) pairs are held at once where
+# every output's score of a row is needed: memory stays O(n + k d) with
+# hundreds of classes (test_many_classes_never_build_a_samples_by_classes_array).
+BLOCK_VALUES = 1 << 15
 
 
 # The curvature the mini-batch solver's plain and momentum steps (and the
@@ -713,7 +717,11 @@ class LocalCurvature:
     def _curvatures(self, W, b, rows):
         """The log loss's curvature at ``W, b`` of each of ``rows``, read
         :data:`MARGIN_SLACK` nearer the boundary (the smallest margin over the outputs)."""
-        margins = np.abs(row_scores(self.problem, W, b, rows)).min(axis=1)
+        block = max(1, BLOCK_VALUES // W.shape[0])  # (rows at a time)
+        margins = np.empty(rows.size)
+        for start in range(0, rows.size, block):
+            part = rows[start:start + block]
+            margins[start:start + block] = np.abs(row_scores(self.problem, W, b, part)).min(axis=1)
         p = 1.0 / (1.0 + np.exp(-np.maximum(margins - MARGIN_SLACK, 0.0)))
         return p * (1.0 - p)
 

@@ -202,6 +202,9 @@ def test_sample_weights_keep_their_meaning_across_partial_fit_calls(data):
     dict(solver="minibatch", early_stopping=True),
     # (with a tol: the search at the end of the fit, skgd._polish)
     dict(solver="stochastic", loss="log_loss", optimizer="adam", tol=1e-3),
+    # (the log loss's step cap reads every output's score of a row:
+    # _steps.LocalCurvature; 9.9 MiB before it read them in blocks of rows)
+    dict(solver="stochastic", loss="log_loss", class_weight="balanced"),
 ])
 def test_many_classes_never_build_a_samples_by_classes_array(params):
     n, k = 4000, 400  # one (n, k) float64 array: 12.2 MiB
