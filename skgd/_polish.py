@@ -59,8 +59,8 @@ from ._losses import (
     SQUARED_HINGE,
 )
 from ._optimizers import ADAPTIVE_OPTIMIZERS
-from ._precondition import BITS
-from ._steps import BLOCK_ROWS, BLOCK_VALUES  # (outputs searched in blocks of scores)
+from ._precondition import significant_bits_of
+from ._steps import BLOCK_ROWS, BLOCK_VALUES, row_scores
 from ._stopping import _per_column
 
 # Newton steps on (s, t, c), each a few passes over the scores.
@@ -146,7 +146,6 @@ def polish(problem, W, b):
     """
     W = np.asarray(W, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    p = problem.preconditioner
     X = problem.X  # (all rows: only early stopping holds some out, and then no search)
     n_outputs = W.shape[0]
     block = max(1, BLOCK_VALUES // max(X.shape[0], 1))
@@ -157,10 +156,10 @@ def polish(problem, W, b):
         outputs = np.arange(start, min(start + block, n_outputs))
         Y, C = _targets_and_weights(problem, problem.train, outputs)
         Wk, bk = W[outputs], b[outputs]
-        Z = _scores(X, *p.to_original(Wk, bk))
+        Z = row_scores(problem, Wk, bk, problem.train)
         D, d = _descent(problem, X, Z, Y, C, Wk)
         squares += float(np.sum(D * D) + np.sum(d * d))
-        plane = _Plane(problem, Y, C, Z, Z - bk, _scores(X, *p.to_original(D, d)),
+        plane = _Plane(problem, Y, C, Z, Z - bk, row_scores(problem, D, d, problem.train),
                        _penalty_terms(problem, Wk, D))
         (s, t, c), f0, f1 = plane.minimise()
         better = f1 < f0
@@ -170,22 +169,12 @@ def polish(problem, W, b):
     return new_W, new_b, before, after, np.sqrt(squares)
 
 
-def _scores(X, coef, intercept):
-    """``X coef' + intercept`` in float64, ``(n_rows, n_outputs)``."""
-    if sp.issparse(X) or X.dtype == np.float64:
-        return np.asarray(X @ coef.T, dtype=np.float64) + intercept
-    # (Dense float32 rows in float64 a block at a time: a float64 copy of all of
-    # them would double the data's memory.)
-    out = np.empty((X.shape[0], coef.shape[0]))
-    for start in range(0, X.shape[0], BLOCK_ROWS):
-        out[start:start + BLOCK_ROWS] = X[start:start + BLOCK_ROWS].astype(np.float64) @ coef.T
-    return out + intercept
-
-
 def _transposed_product(X, R):
     """``X' R`` in float64, ``(n_columns, n_outputs)``."""
     if sp.issparse(X) or X.dtype == np.float64:
         return np.asarray(X.T @ R, dtype=np.float64)
+    # (Dense float32 rows in float64 a block at a time: a float64 copy of all of
+    # them would double the data's memory.)
     out = np.zeros((X.shape[1], R.shape[1]))
     for start in range(0, X.shape[0], BLOCK_ROWS):
         out += X[start:start + BLOCK_ROWS].astype(np.float64).T @ R[start:start + BLOCK_ROWS]
@@ -207,12 +196,7 @@ def _descent(problem, X, Z, Y, C, W):
     G *= p.column_scale()
     D = -(G + _per_column(problem.l2, problem) * W)
     d = -sums if problem.fit_intercept else np.zeros(W.shape[0])
-    return _rounded(D), _rounded(d)
-
-
-def _rounded(values):
-    mantissa, exponent = np.frexp(values)
-    return np.ldexp(np.round(np.ldexp(mantissa, BITS)), exponent - BITS)
+    return significant_bits_of(D), significant_bits_of(d)
 
 
 def _penalty_terms(problem, W, D):
@@ -297,7 +281,7 @@ class _Plane:
                 active &= ~pending & np.isfinite(theta).all(axis=0)
                 if not active.any():
                     break
-            theta = _rounded(np.where(np.isfinite(theta), theta, 0.0))
+            theta = significant_bits_of(np.where(np.isfinite(theta), theta, 0.0))
             final = self.terms(theta, derivatives=False)[0]
         return theta, f0, np.where(np.isfinite(final), final, np.inf)
 

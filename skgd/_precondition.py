@@ -171,6 +171,12 @@ def significant_bits(value, bits=BITS):
         return math.copysign(math.inf, value)
 
 
+def significant_bits_of(values, bits=BITS):
+    """:func:`significant_bits` of each of ``values`` (an array)."""
+    mantissa, exponent = np.frexp(values)
+    return np.ldexp(np.round(np.ldexp(mantissa, bits)), exponent - bits)
+
+
 def on_grid(value, quantum):
     """``value`` rounded to a multiple of ``quantum``, where that is coarser than its rounding.
 

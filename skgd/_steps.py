@@ -765,10 +765,14 @@ def row_scores(problem, W, b, rows):
         if 4 * rows.size < X.shape[0]:  # (a few rows: a copy of them)
             return np.asarray(X[rows] @ coef.T) + offset
         return np.asarray(X @ coef.T)[rows] + offset  # (X[rows] would copy X)
+    # All the rows of a C-ordered X: each block a view (no copy of float64
+    # rows; the same block, so the same bits, as a copy of it).
+    every_row = rows.size == X.shape[0] and X.flags.c_contiguous
     out = np.empty((rows.size, W.shape[0]))
     for start in range(0, rows.size, BLOCK_ROWS):
-        block = X[rows[start:start + BLOCK_ROWS]].astype(np.float64)
-        out[start:start + BLOCK_ROWS] = block @ coef.T + offset
+        stop = start + BLOCK_ROWS
+        block = X[start:stop] if every_row else X[rows[start:stop]]
+        out[start:stop] = block.astype(np.float64, copy=False) @ coef.T + offset
     return out
 
 
