@@ -29,7 +29,7 @@ scikit-learn's SGDClassifier / SGDRegressor with their defaults.
 
 Usage, from the root of the repository::
 
-    python benchmarks/weighted.py                          # about a minute a loss
+    python benchmarks/weighted.py                          # log loss: a minute; hinge: about 5
     python benchmarks/weighted.py --losses log_loss,hinge,modified_huber --details
 """
 
