@@ -11,7 +11,7 @@ caller's input, so it raises ``RuntimeError``.
 import functools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import NamedTuple
 
 import numpy as np
@@ -366,7 +366,7 @@ def call_kernel_in_threads(problem, outputs, order, batch_size, W, b, schedule, 
         return call_kernel_on_outputs(problem, block, order, batch_size, W, b, schedule,
                                       (*state_args[:10], block_books))
 
-    results = list(thread_pool(n_threads).map(train, blocks, books))
+    results = map_in_threads(train, blocks, books)
     accrued[:] = books[0]
     return results[0][0], sum(losses for _, losses in results)
 
@@ -406,10 +406,27 @@ def thread_pool(n_threads):
     return _local.pool
 
 
+def map_in_threads(function, *arguments):
+    """``[function(*a) for a in zip(*arguments)]``, the first on the calling thread and
+    each other in a thread of :func:`thread_pool`.
+
+    The calling thread would otherwise wait idle: with two blocks, waking a
+    second worker delayed the first block by 0.07-0.2 ms of a 6 ms gradient
+    pass over 200,000 x 100 dense rows. Every call has ended when this
+    returns or raises (the blocks read and write the caller's arrays).
+    """
+    calls = list(zip(*arguments))
+    pool = thread_pool(len(calls) - 1)
+    others = [pool.submit(function, *call) for call in calls[1:]]
+    try:
+        first = function(*calls[0])
+    finally:
+        wait(others)
+    return [first] + [future.result() for future in others]
+
 def _evaluate_in_threads(problem, W, b, rows, gradient, n_threads):
     blocks = np.array_split(rows, n_threads)
-    parts = list(thread_pool(n_threads).map(
-        lambda block: evaluate(problem, W, b, block, gradient), blocks))
+    parts = map_in_threads(lambda block: evaluate(problem, W, b, block, gradient), blocks)
     if not gradient:
         return sum(parts[1:], parts[0].copy())
     losses, G, G_b = parts[0][0].copy(), np.zeros(W.shape), np.zeros(W.shape[0])

@@ -18,7 +18,7 @@ from joblib import parallel_backend
 from sklearn.datasets import load_iris
 
 from skgd import GDClassifier, GDRegressor
-from skgd._engine import thread_pool
+from skgd._engine import map_in_threads, thread_pool
 
 N_ROWS = 5000  # above 2 blocks of ROWS_PER_THREAD
 
@@ -170,6 +170,30 @@ def test_the_thread_pool_is_kept_per_calling_thread():
     with ThreadPoolExecutor(1) as other:
         assert other.submit(thread_pool, 2).result() is not larger
 
+
+def test_map_in_threads_runs_the_first_call_here_and_waits_for_all():
+    # The calling thread takes the first block instead of waiting idle; the
+    # results come in the order of the arguments; and when a call raises,
+    # the others have ended first (they read and write the caller's arrays).
+    import threading
+
+    here = threading.get_ident()
+    results = map_in_threads(lambda i, j: (i * j, threading.get_ident()), [1, 2, 3], [4, 5, 6])
+    assert [value for value, _ in results] == [4, 10, 18]
+    assert results[0][1] == here
+    assert all(ident != here for _, ident in results[1:])
+
+    finished = []
+
+    def slow_or_failing(i):
+        if i == 0:
+            raise ValueError("the first block failed")
+        time.sleep(0.2)
+        finished.append(i)
+
+    with pytest.raises(ValueError, match="first block"):
+        map_in_threads(slow_or_failing, [0, 1])
+    assert finished == [1]
 
 def _fit_in_child(queue):
     X, y = _data("regression")
