@@ -1056,6 +1056,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if len(frozen) == len(groups):
                 history["converged"] = True
                 history["stop"] = self._stop_reason(certified, scores is not None, rule)
+                if isinstance(rule, RelativeToleranceStopping):
+                    # (Where its objective still falls, it stopped on the rule's floor.)
+                    fall = rule.steady_fall(history["loss"], self.n_iter_no_change)
+                    if fall is not None:
+                        history["steady_fall"] = (fall, RELATIVE_FLOOR * rule.unit)
                 break
         for g, (kept, _) in frozen.items():
             self._restore_group_state(state, groups[g], kept)
@@ -1196,6 +1201,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "Maximum number of iteration reached before convergence. Consider "
                 f"increasing max_iter to improve the fit (all {self.max_iter} epochs ran "
                 f"with tol={self.tol:g})." + figure + alternative,
+                ConvergenceWarning,
+            )
+            return
+        if history.get("steady_fall") is not None:
+            fall, floor = history["steady_fall"]
+            warnings.warn(
+                f"The fit stopped far from the optimum of its objective: the objective still "
+                f"fell by {fall:.2g} of its value an epoch over the last "
+                f"{_epochs(self.n_iter_no_change)}, more than tol={self.tol:g}, when it "
+                f"stopped: the rule asks for a fall of at least {RELATIVE_FLOOR:g} x tol "
+                f"times the intercept-only model's objective ({floor:.3g}), more than this "
+                f"objective ({history['loss'][-1]:.3g}) falls by. A smaller tol lowers that "
+                "and lets the fit run on (with a larger max_iter if need be).",
                 ConvergenceWarning,
             )
             return

@@ -300,6 +300,13 @@ def test_sample_weights_whose_gradient_squares_overflow_certify(kind):
         est, target, X = GDClassifier(solver="batch", random_state=0), y > 0, X.astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # (True of the classifier, and not about overflow: these separable
+        # rows weighed 1e200 against alpha=1e-4 are a hard-margin problem,
+        # whose objective heads to 0 and still falls by more than tol of
+        # itself an epoch when the relative rule's floor stops the fit, after
+        # 249 epochs; with weights of 1 or 1e4, 293 and 335, and no warning.)
+        warnings.filterwarnings("ignore", "The fit stopped far from the optimum of its "
+                                "objective: the objective still fell", ConvergenceWarning)
         est.fit(X, target, sample_weight=np.full(100, 1e200))
     assert 0 < est.stationarity_ < 0.1
     assert est.score(X, target) > 0.95
