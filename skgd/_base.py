@@ -1060,7 +1060,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     # (Where its objective still falls, it stopped on the rule's floor.)
                     fall = rule.steady_fall(history["loss"], self.n_iter_no_change)
                     if fall is not None:
-                        history["steady_fall"] = (fall, RELATIVE_FLOOR * rule.unit)
+                        span = (f"over its window of {_epochs(rule.n_iter_no_change)}"
+                                if rule.whole_window else "in each epoch")
+                        history["steady_fall"] = (fall, RELATIVE_FLOOR * rule.unit, span)
                 break
         for g, (kept, _) in frozen.items():
             self._restore_group_state(state, groups[g], kept)
@@ -1205,15 +1207,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
             return
         if history.get("steady_fall") is not None:
-            fall, floor = history["steady_fall"]
+            fall, floor, span = history["steady_fall"]
             warnings.warn(
                 f"The fit stopped far from the optimum of its objective: the objective still "
                 f"fell by {fall:.2g} of its value an epoch over the last "
                 f"{_epochs(self.n_iter_no_change)}, more than tol={self.tol:g}, when it "
                 f"stopped: the rule asks for a fall of at least {RELATIVE_FLOOR:g} x tol "
-                f"times the intercept-only model's objective ({floor:.3g}), more than this "
-                f"objective ({history['loss'][-1]:.3g}) falls by. A smaller tol lowers that "
-                "and lets the fit run on (with a larger max_iter if need be).",
+                f"times the intercept-only model's objective ({floor:.3g}) {span}, more "
+                f"than this objective ({min(history['loss']):.3g}) fell by. A smaller tol "
+                "lowers that and lets the fit run on (with a larger max_iter if need be). "
+                "On rows that a linear model separates the objective heads to 0, and the "
+                "predictions may already be those of the optimum.",
                 ConvergenceWarning,
             )
             return

@@ -416,13 +416,17 @@ def map_in_threads(function, *arguments):
     returns or raises (the blocks read and write the caller's arrays).
     """
     calls = list(zip(*arguments))
+    if len(calls) < 2:
+        return [function(*call) for call in calls]
     pool = thread_pool(len(calls) - 1)
-    others = [pool.submit(function, *call) for call in calls[1:]]
+    others = []
     try:
+        others.extend(pool.submit(function, *call) for call in calls[1:])
         first = function(*calls[0])
     finally:
         wait(others)
     return [first] + [future.result() for future in others]
+
 
 def _evaluate_in_threads(problem, W, b, rows, gradient, n_threads):
     blocks = np.array_split(rows, n_threads)

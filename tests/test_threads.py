@@ -194,6 +194,8 @@ def test_map_in_threads_runs_the_first_call_here_and_waits_for_all():
     with pytest.raises(ValueError, match="first block"):
         map_in_threads(slow_or_failing, [0, 1])
     assert finished == [1]
+    assert map_in_threads(lambda i: i + 1, [7]) == [8]  # (one call: no pool)
+
 
 def _fit_in_child(queue):
     X, y = _data("regression")

@@ -1332,7 +1332,9 @@ def test_batch_adam_on_iris_hinge_stops_near_the_optimum():
 
 def test_steady_fall_reads_both_windows_as_a_share_of_the_objective():
     tol = 1e-3
-    rule = RelativeToleranceStopping(1, tol, 25, tol)  # (a window grown by one shrink)
+    # (A window grown by one shrink; an intercept-only objective of 1e5, whose
+    # floor, 0.1 tol of it, is above tol of the objectives near 100 below.)
+    rule = RelativeToleranceStopping(1, tol, 25, tol * 1e5)
     # A straight fall of 0.6 an epoch near 100 (0.6% of it): far above its optimum.
     straight = list(130.0 - 0.6 * np.arange(50))
     assert rule.steady_fall(straight, 5) == pytest.approx(0.6 / straight[-1])
@@ -1340,16 +1342,20 @@ def test_steady_fall_reads_both_windows_as_a_share_of_the_objective():
     assert rule.steady_fall(straight[:-6] + [straight[-6]] * 6, 5) is None
     zigzag = list(1.2 + 0.01 * np.arange(30)[::-1] % 0.02)
     assert rule.steady_fall(zigzag, 5) is None
+    # A flat zigzag that ends on a low: its best so far does not fall.
+    assert rule.steady_fall([100.0, 97.0] * 26, 5) is None
     # A fall of less than tol of the objective an epoch, and too few epochs.
     assert rule.steady_fall(list(100.0 - 0.05 * np.arange(50)), 5) is None
     assert rule.steady_fall(straight[:20], 5) is None
+    # Where the floor is below tol of the objective, tol decided the stop.
+    assert RelativeToleranceStopping(1, tol, 25, tol * 100).steady_fall(straight, 5) is None
 
 
 def test_a_batch_hinge_fit_stopped_while_its_objective_still_falls_warns():
     # Wine, class 0 against the rest, every tenth training row at weight 100
     # (benchmarks/weighted.py): plain batch hinge steps stopped on the
     # relative rule's floor (0.1 tol of the intercept-only objective, here
-    # about 30 times the fit's fall an epoch) while the objective still fell
+    # 5 times the fit's fall an epoch) while the objective still fell
     # by 0.6% an epoch, 97 times above the optimum and 0.022 below its test
     # accuracy, without a warning. The warning's advice, a smaller tol, runs
     # on to an objective 2.5 times lower (1e-5: all 1,000 epochs, and their
@@ -1373,6 +1379,7 @@ def test_a_batch_hinge_fit_stopped_while_its_objective_still_falls_warns():
         longer = GDClassifier(solver="batch", tol=1e-5, random_state=0).fit(
             X_train, y_train, sample_weight=weight)
     assert objective(longer) < objective(stopped) / 2
+
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_batch_hinge_fits_without_a_tolerance(optimizer):
