@@ -1180,7 +1180,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
         Far off: a smooth loss whose gradient at the published weights is
         still above :data:`FAR_FROM_STATIONARY` of its size at the start (and,
-        after the search at the end of a fit, at the weights it searched from).
+        after the search at the end of a fit, at the weights it searched from);
+        or a kinked loss that the relative rule's floor stopped while its
+        objective still fell (:meth:`RelativeToleranceStopping.steady_fall`).
         """
         ratio = history.get("stationarity")
         figure = "" if ratio is None else (

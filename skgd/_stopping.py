@@ -317,9 +317,9 @@ class RelativeToleranceStopping(ToleranceStopping):
         the corpus's wine tasks. The best so far, not the last value: a flat
         zigzag that ends on a low would read as a fall, and the last epochs
         of the corpus's standardised wine task (13 times above its optimum)
-        climbing back from a bump did. (:func:`still_descending`
-        asks another question: what a stochastic fit's noisy fall, in units
-        of the intercept-only objective, promises still to come.)
+        climbing back from a bump did. (:func:`still_descending` asks
+        another question: what a stochastic fit's noisy fall, in units of
+        the intercept-only objective, promises still to come.)
         """
         windows = (n_iter_no_change, self.n_iter_no_change)
         if len(objectives) <= max(windows):
