@@ -11,6 +11,16 @@ fit(k1)) / (k2 - k1)`` with ``tol=None``, for every ``n_jobs`` up to the
 machine's cores, with BLAS held to one thread, and the speed-up over
 ``n_jobs=1``, measured side by side (runs interleaved, medians).
 
+Then the memory's share: a bare read of the dense rows (numpy's sum of
+each block in a thread), on 1 to n threads. An epoch reads the rows once,
+so on ``n`` threads it takes at least that read, and its speed-up is at most
+``T1 / max(T1 / n, read_n)`` with ``T1`` its one-thread epoch. On this 2-core
+VM one thread nearly fills the memory's bandwidth: the read took 4.9 ms on
+one thread and 4.3 on two (33 and 37 GB/s, 1.13x), so the regression's
+epoch of 10.8 ms on one thread could still take 5.4 on two (2.0x), but
+only by reading its 160 MB at 30 GB/s while it computes. It took 6.5 ms
+(1.65x, 25 GB/s); the log loss's, with more arithmetic a value, 1.84x.
+
 Usage, from the root of the repository::
 
     python benchmarks/threads.py              # about 30 s on 2 cores (grows with the cores)
@@ -22,6 +32,7 @@ import os
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +75,35 @@ def fit_seconds(cls, params, X, y, n_jobs, epochs):
     return time.perf_counter() - start
 
 
+def read_seconds(X, n_threads, pool):
+    """Seconds to read ``X`` once: numpy's sum of each of ``n_threads`` row blocks in a thread."""
+    blocks = np.array_split(np.arange(X.shape[0]), n_threads)
+    start = time.perf_counter()
+    list(pool.map(lambda rows: X[rows[0]:rows[-1] + 1].sum(), blocks))
+    return time.perf_counter() - start
+
+
+def memory_bound(X, jobs, one_epoch, repeats):
+    """Print the bare read of ``X`` on each number of threads, and the speed-up
+    it leaves an epoch of ``one_epoch`` seconds on one thread (at most)."""
+    pool = ThreadPoolExecutor(max(jobs))
+    reads = {n: [] for n in jobs}
+    for _ in range(repeats * 5):
+        for n in jobs:
+            reads[n].append(read_seconds(X, n, pool))
+    pool.shutdown()
+    print(f"\nThe memory's share, dense {X.shape[0]:,} x {X.shape[1]} rows "
+          f"({X.nbytes / 1e6:.0f} MB) read once (numpy's sum of each block in a thread):\n")
+    print("| threads | read | bandwidth | read's speed-up | epoch's speed-up at most |")
+    print("|---:|---:|---:|---:|---:|")
+    one = float(np.median(reads[1]))
+    for n in jobs:
+        read = float(np.median(reads[n]))
+        ceiling = one_epoch / max(one_epoch / n, read)
+        print(f"| {n} | {read * 1e3:.2f} ms | {X.nbytes / read / 1e9:.1f} GB/s | "
+              f"{one / read:.2f}x | {ceiling:.2f}x |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per n_jobs")
@@ -76,7 +116,7 @@ def main(argv=None):
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; BLAS held to 1 thread\n")
     print("| data | n_jobs | marginal epoch | speed-up over n_jobs=1 |")
     print("|---|---:|---:|---:|")
-    speedups = {}
+    speedups, one_epochs = {}, {}
     with threadpool_limits(1):
         for name, X, y, cls, params in datasets():
             for n_jobs in jobs:  # warm-up: compile, and start the threads
@@ -88,11 +128,14 @@ def main(argv=None):
                     long = fit_seconds(cls, params, X, y, n_jobs, 12)
                     epochs[n_jobs].append((long - short) / 10)
             one = float(np.median(epochs[1]))
+            one_epochs[name] = one
             for n_jobs in jobs:
                 epoch = float(np.median(epochs[n_jobs]))
                 speedups[name, n_jobs] = one / epoch
                 print(f"| {name} | {n_jobs} | {epoch * 1e3:.1f} ms | {one / epoch:.2f}x |",
                       flush=True)
+        name, X = datasets()[0][:2]
+        memory_bound(X, jobs, one_epochs[name], args.repeats)
     if n_cores >= 2:
         measured = speedups["dense regression 200,000 x 100", 2]
         status = "met" if measured >= GOAL else "MISSED"
