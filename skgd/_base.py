@@ -65,7 +65,7 @@ from ._steps import (
     uniform_row_weight,
     weight_draws,
 )
-from ._losses import NONSMOOTH_LOSSES, optimal_init
+from ._losses import MAX_DLOSS, NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
     FAR_FROM_STATIONARY,
@@ -540,6 +540,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             epsilon=float(self.epsilon), fit_intercept=bool(self.fit_intercept),
             preconditioner=Preconditioner.identity(X.shape[1]), l2=np.array([l2]),
             l1=np.array([l1]),
+            # scikit-learn clips each derivative at 1e12 so that its fixed steps
+            # cannot throw the weights far on a wild row. "auto"'s steps are sized
+            # from the data, and the clip only broke its fits on large targets:
+            # on y of spread 1e15 every step was 1,000 times too short, and the
+            # fit ended at R2 0.2 after 1,000 epochs (1e40: R2 0).
+            max_dloss=np.inf if self.learning_rate == "auto" else MAX_DLOSS,
         )
 
     def _check_training_weights(self, largest, largest_row):

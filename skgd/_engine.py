@@ -26,7 +26,7 @@ from ._kernels import (
     plain_stochastic_csr, plain_stochastic_dense, stochastic_epoch_csr, stochastic_epoch_dense,
 )
 from ._lazy import lazy_epoch_csr, lazy_one_output_csr
-from ._losses import MULTINOMIAL
+from ._losses import MAX_DLOSS, MULTINOMIAL
 from ._optimizers import N_STATE_ARRAYS, SGD
 from ._schedules import PA1, PA2
 
@@ -56,6 +56,9 @@ class Problem(NamedTuple):
     # float64 (n_features,): each column's largest absolute value, where the
     # column statistics gave it (None: lipschitz_constant computes it).
     peaks: object = None
+    # The bound on each row's loss derivative in a step: scikit-learn's clip
+    # (MAX_DLOSS), or none (inf) under learning_rate="auto" (BaseGD._make_problem).
+    max_dloss: float = MAX_DLOSS
 
     # Whether the rows are chunks of a dask array (skgd._distributed.ChunkedProblem).
     chunked = False
@@ -172,7 +175,7 @@ def _check_shapes(problem, args):
     the optimizer state.
     """
     (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-     fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+     fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
      starts, proximal_l2, l2, l1,
      schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
      average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
@@ -265,6 +268,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         _read_only(problem.Y), _read_only(problem.labels), _read_only(problem.pos_weight),
         _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(order),
         batch_size, W, b, problem.fit_intercept, problem.loss_code, problem.epsilon,
+        problem.max_dloss,
         *p.kernel_arguments(),
         _read_only(problem.l2), _read_only(problem.l1), *schedule, *state_args,
         loss_out, G_out, G_b_out, mode,

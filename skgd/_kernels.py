@@ -84,7 +84,7 @@ import numpy as np
 
 from ._borrow import borrowed, keep_alive
 from ._jit import jit
-from ._losses import MAX_DLOSS, MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
+from ._losses import MULTINOMIAL, loss_and_derivative, multinomial_loss_and_gradient
 from ._optimizers import SGD, step_row
 from ._penalties import soft_threshold
 from ._prefetch import prefetch
@@ -287,11 +287,12 @@ def _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight):
 
 @jit(inline="always")
 def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code, epsilon,
-                z, dloss, loss_out):
+                max_dloss, z, dloss, loss_out):
     """Add row ``i``'s weighted losses at scores ``z`` to ``loss_out`` (not multinomial).
 
     Leaves in ``dloss`` the derivatives of the loss in each score, clipped to
-    ``[-MAX_DLOSS, MAX_DLOSS]`` (as scikit-learn's SGD does) and then
+    ``[-max_dloss, max_dloss]`` (the problem's bound: scikit-learn's, or none under
+    "auto"; :attr:`skgd._engine.Problem.max_dloss`) and then
     multiplied by the row's weight in that output. The multinomial loss has
     a helper of its own, which the loops call in a branch of their own: as a
     branch in here, its call cost 30 ns a row even where never taken (the
@@ -302,17 +303,17 @@ def _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code, 
         y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
         value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
         loss_out[k] += w * value
-        dloss[k] = min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
+        dloss[k] = min(max(derivative, -max_dloss), max_dloss) * w
 
 
 @jit(inline="always")
-def _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out):
+def _multinomial_row_losses(labels, sample_weight, i, max_dloss, z, dloss, loss_out):
     """:func:`_row_losses` of the multinomial loss."""
     weight = sample_weight[i]
     label = labels[i]
     loss_out[label] += weight * multinomial_loss_and_gradient(z, label, dloss)
     for k in range(z.shape[0]):
-        dloss[k] = min(max(dloss[k], -MAX_DLOSS), MAX_DLOSS) * weight
+        dloss[k] = min(max(dloss[k], -max_dloss), max_dloss) * weight
 
 
 @jit()
@@ -654,7 +655,7 @@ def _stochastic_loop(is_csr, general):
         counters to tell).
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+         fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
@@ -703,7 +704,7 @@ def _stochastic_loop(is_csr, general):
                 label = labels[i]
                 loss_out[label] += weight * multinomial_loss_and_gradient(z, label, step)
                 for k in range(n_outputs):
-                    step[k] = -eta * min(max(step[k], -MAX_DLOSS), MAX_DLOSS) * weight
+                    step[k] = -eta * min(max(step[k], -max_dloss), max_dloss) * weight
             else:
                 sq_norm = 0.0
                 if general and passive_aggressive:
@@ -716,7 +717,7 @@ def _stochastic_loop(is_csr, general):
                     if general and passive_aggressive:
                         step[k] = _pa_step(schedule_code, value, derivative, sq_norm, eta_base) * w
                     else:
-                        step[k] = -eta * min(max(derivative, -MAX_DLOSS), MAX_DLOSS) * w
+                        step[k] = -eta * min(max(derivative, -max_dloss), max_dloss) * w
 
             if not proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor,
                                           False):
@@ -758,7 +759,7 @@ def _minibatch_loop(is_csr, general):
         The l1 books and the lazy payment are those of :func:`_stochastic_loop`.
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+         fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
@@ -805,10 +806,10 @@ def _minibatch_loop(is_csr, general):
                                     S)
                 _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
                 if general and loss_code == MULTINOMIAL:
-                    _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+                    _multinomial_row_losses(labels, sample_weight, i, max_dloss, z, dloss, loss_out)
                 else:
                     _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                                epsilon, z, dloss, loss_out)
+                                epsilon, max_dloss, z, dloss, loss_out)
                 for k in range(n_outputs):
                     dz[r, k] = -eta * dloss[k] / m
 
@@ -852,7 +853,7 @@ def _general_loop(is_csr):
     def general_epoch(X, data, indices, indptr, args):
         """Gradient of each batch, optimizer step, l1 soft-threshold (``mode`` TRAIN or STEP)."""
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+         fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
@@ -898,10 +899,10 @@ def _general_loop(is_csr):
                 _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
                         intercepts, z)
                 if loss_code == MULTINOMIAL:
-                    _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+                    _multinomial_row_losses(labels, sample_weight, i, max_dloss, z, dloss, loss_out)
                 else:
                     _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                                epsilon, z, dloss, loss_out)
+                                epsilon, max_dloss, z, dloss, loss_out)
                 # The row's share of the batch's mean gradient.
                 _add_row(is_csr, dloss, m, G, G_b, True, bucket_scale, bucket, center, X, data,
                          indices, indptr, i)
@@ -961,7 +962,7 @@ def _evaluate_loop(is_csr, general):
         ``G_out, G_b_out``; INTERCEPT_ONLY: the losses of the scores ``b``.
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+         fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
@@ -987,10 +988,10 @@ def _evaluate_loop(is_csr, general):
                 _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,
                         intercepts, z)
             if general and loss_code == MULTINOMIAL:
-                _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+                _multinomial_row_losses(labels, sample_weight, i, max_dloss, z, dloss, loss_out)
             else:
                 _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                            epsilon, z, dloss, loss_out)
+                            epsilon, max_dloss, z, dloss, loss_out)
             if gradient:
                 _add_row(is_csr, dloss, n_samples, G_out, G_b_out, True, bucket_scale, bucket,
                          center, X, data, indices, indptr, i)

@@ -385,7 +385,7 @@ def _lazy_loop(one_output):
         (:mod:`skgd._kernels`).
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
-         fit_intercept, loss_code, epsilon, center, bucket, bucket_scale, columns,
+         fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
          starts, proximal_l2, l2, l1,
          schedule_code, eta_base, power_t, alpha, t0, optimizer_code, hyper, S1, S2,
          average_start, average_power, W_avg, b_avg, t, l1_received, l1_accrued, loss_out,
@@ -475,10 +475,10 @@ def _lazy_loop(one_output):
                 for k in range(n_outputs):
                     z[k] = (z[k] * bucket_scale[0] if single else z[k]) + b[k]
                 if loss_code == MULTINOMIAL:
-                    _multinomial_row_losses(labels, sample_weight, i, z, dloss, loss_out)
+                    _multinomial_row_losses(labels, sample_weight, i, max_dloss, z, dloss, loss_out)
                 else:
                     _row_losses(Y, labels, pos_weight, neg_weight, sample_weight, i, loss_code,
-                                epsilon, z, dloss, loss_out)
+                                epsilon, max_dloss, z, dloss, loss_out)
                 for k in range(n_outputs):
                     dloss[k] /= m
                     G_b[k] += dloss[k]

@@ -66,7 +66,8 @@ NONSMOOTH_LOSSES = (HINGE, PERCEPTRON, EPSILON_INSENSITIVE)
 UNBOUNDED_GRADIENT_LOSSES = (SQUARED_ERROR, SQUARED_EPSILON_INSENSITIVE, SQUARED_HINGE)
 
 # Derivatives are clipped to this magnitude, as SGDClassifier does, so that a
-# single wild sample cannot throw the weights to infinity in one step.
+# single wild sample cannot throw the weights to infinity in one step (with
+# an explicit learning_rate; not under "auto": Problem.max_dloss).
 MAX_DLOSS = 1e12
 
 

@@ -21,7 +21,13 @@ from sklearn.datasets import (
     load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine, make_regression,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import ElasticNet, LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import (
+    ElasticNet,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    SGDRegressor,
+)
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -132,6 +138,31 @@ def test_stochastic_huber_on_a_target_of_std_300():
     y = 300 * (X @ rng.randn(5)) / np.sqrt(5) + 10 * rng.randn(2000)
     est = GDRegressor(loss="huber", random_state=0).fit(X, y)
     assert _r2_gap(est, X, y, LinearRegression().fit(X, y)) < 0.01
+
+
+@pytest.mark.parametrize("scale", [1e15, 1e40])
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_target_of_spread_1e15_and_more(solver, scale):
+    """scikit-learn's clip of each derivative at 1e12 cut every step on such a target
+    (R2 0.2 and 0.0016 after 1,000 epochs at 1e15; 0 at 1e40): "auto" does not clip."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = scale * (X[:, 0] + 0.1 * rng.randn(300))
+    est = _fit_quietly(GDRegressor(solver=solver, random_state=0), X, y)
+    assert _r2_gap(est, X, y, Ridge(alpha=1e-4 * len(y)).fit(X, y)) < 0.01
+
+
+def test_explicit_schedules_keep_scikit_learns_clip_of_the_derivative():
+    """The same steps as SGDRegressor where its clip of the derivative at 1e12 acts."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 3)
+    y = 1e15 * X[:, 0]
+    params = dict(learning_rate="constant", eta0=1e-3, max_iter=3, tol=None, shuffle=False)
+    ours = GDRegressor(**params).fit(X, y)
+    theirs = SGDRegressor(**params).fit(X, y)
+    assert np.max(np.abs(ours.predict(X))) < 1e-3 * np.max(np.abs(y))  # (clipped: short steps)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-10)
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
