@@ -251,6 +251,11 @@ def _epochs(n):
     return "1 epoch" if n == 1 else f"{n} epochs"
 
 
+# How far below float64's largest value the zero model's summed losses must
+# stay (BaseGD._baselines): the steps' losses may exceed them.
+OVERFLOW_HEADROOM = 1024.0
+
+
 class BaseGD(CallbackSupportMixin, BaseEstimator):
     """Shared parameters and fit driver of :class:`GDRegressor` and :class:`GDClassifier`."""
 
@@ -1310,19 +1315,46 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if zero_losses is None:
             zero_losses = intercept_only_losses(problem, np.zeros(problem.n_outputs), train)
         zero = float(zero_losses.sum())
+        peak = problem.target_peak if problem.chunked else (
+            float(np.abs(problem.Y[train]).max()) if problem.Y.size else None)
+        # (Within OVERFLOW_HEADROOM of float64's largest value, a step's losses
+        # overflowed, or, under a constant step, the fit ended with NaN weights.)
+        if peak is not None and not abs(zero) * OVERFLOW_HEADROOM < np.finfo(np.float64).max:
+            heaviest = None if problem.chunked else float(problem.sample_weight[train].max())
+            raise ValueError(self._overflowing_target_message(peak, heaviest, n_train))
         baseline = (float(intercept_only_losses(problem, intercept, train).sum()) / n_train
                     if np.any(intercept) else zero / n_train)
         floor = zero / n_train
-        peak = problem.target_peak if problem.chunked else (
-            float(np.abs(problem.Y[train]).max()) if problem.Y.size else None)
         if peak is not None:
             eps = float(np.finfo(problem.X.dtype).eps)
-            floor = max(floor, (eps * peak) ** 2)
+            # (A Huber loss's linear part leaves targets beyond 1e154 computable.)
+            floor = max(floor, min(eps * peak, math.sqrt(np.finfo(np.float64).max)) ** 2)
         start = None
         if np.any(state.W != 0):
             W, b = state.W.copy(), state.b.copy()
             start = lambda: self._objective_at(problem, W, b)  # noqa: E731
         return Reference(baseline, floor, start)
+
+    def _overflowing_target_message(self, peak, heaviest, n_rows):
+        """The error for losses that overflow float64 at the model that predicts 0:
+        of targets reaching ``peak`` on ``n_rows`` rows of weights up to
+        ``heaviest`` (None where unknown)."""
+        limit = np.finfo(np.float64).max
+        causes = (f"y's values reach {peak:.3g}" if heaviest is None or heaviest <= 1.0 else
+                  f"y's values reach {peak:.3g} and sample_weight {heaviest:.3g}")
+        # Whether y alone, on rows of weight 1, comes that near: a squared error's bound.
+        y_alone = math.log(peak) * 2 + math.log(n_rows * OVERFLOW_HEADROOM) > math.log(limit)
+        in_y_units = self.loss in ("huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+        fix = (f"Divide y by a constant, e.g. {10.0 ** math.floor(math.log10(peak)):.0e}"
+               f"{' (and epsilon by the same)' if in_y_units else ''}, fit, and multiply "
+               "the predictions by it" if y_alone or heaviest is None or heaviest <= 1.0 else
+               "Divide sample_weight by a constant, and alpha by the same (the same model)")
+        return (
+            f"{causes}: the {self.loss} of the model that predicts 0, summed over the "
+            f"training rows, overflows float64 (whose largest value is {limit:.3g}) or "
+            f"comes within {OVERFLOW_HEADROOM:g} times of it, so the fit's objective "
+            f"cannot be computed. {fix}."
+        )
 
     # A stopped group's rows of the state, kept as they were when it stopped.
     GROUP_STATE = ("W", "b", "S1", "S2", "W_avg", "b_avg")

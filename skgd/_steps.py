@@ -418,9 +418,18 @@ def target_moments(problem, rows):
     total = float(weight.sum())
     if not total > 0:
         return np.zeros(Y.shape[1]), 1.0
-    mean = (weight @ Y) / total
-    deviation = Y - mean
-    std = float(np.sqrt((weight @ (deviation * deviation)) / total).mean())
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = (weight @ Y) / total
+        deviation = Y - mean
+        std = float(np.sqrt((weight @ (deviation * deviation)) / total).mean())
+    if not (np.isfinite(mean).all() and np.isfinite(std)):
+        # (Sums that overflow, of targets or weights near float64's limits: the
+        # same moments in units of the largest of each.)
+        heaviest, top = float(weight.max()), float(np.abs(Y).max())
+        share = weight / heaviest
+        mean = top * ((share @ (Y / top)) / (total / heaviest))
+        deviation = (Y - mean) / top
+        std = top * float(np.sqrt((share @ (deviation * deviation)) / (total / heaviest)).mean())
     return mean, significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
 
 

@@ -96,6 +96,31 @@ def test_nonfinite_y_is_rejected(kind, value, word):
         est.fit(X, y)
 
 
+@pytest.mark.parametrize("params", [{}, {"solver": "batch"}, {"solver": "minibatch"},
+                                    {"learning_rate": "constant", "eta0": 0.01},
+                                    {"loss": "huber", "epsilon": 1e159}])
+@pytest.mark.parametrize("scale", [1e160, 1e200])
+def test_a_target_whose_losses_overflow_is_rejected_naming_y(params, scale):
+    """Found by a fuzzer: y at 1e200 raised an OverflowError from the divergence
+    reference, and at 1e153 to 1e160 the fits diverged at epoch 1 with advice to
+    scale X (or, under a constant step, ended with NaN weights)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = scale * (X[:, 0] + 0.1 * rng.randn(300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"y's values reach .*Divide y by a constant"):
+            GDRegressor(random_state=0, **params).fit(X, y)
+
+
+def test_sample_weights_whose_losses_overflow_are_rejected_naming_them():
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 3)
+    y = X[:, 0] + 0.1 * rng.randn(300)
+    with pytest.raises(ValueError, match="sample_weight 1e.305.*Divide sample_weight"):
+        GDRegressor(random_state=0).fit(X, y, sample_weight=np.full(300, 1e305))
+
+
 def test_missing_values_in_object_y_are_rejected_by_the_regressor():
     # An object array with None: scikit-learn checks finiteness before it
     # converts object y to float, so None turns into NaN after the check.
