@@ -1399,13 +1399,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         ``history["stationarity"]``. L-BFGS and Barzilai-Borwein steps end at
         the best point their line search accepted, if the last trial is worse.
         """
-        running_ok = self.solver != "batch" and history["loss"][-1] <= reference.baseline
+        # (An epoch's running objective is the mean of the losses before each
+        # of its updates: with one update, it is the loss before it, and the
+        # weights that update reached go unseen, as with the batch solver.)
+        batch = {"stochastic": 1, "minibatch": self.batch_size}.get(self.solver, problem.n_train)
+        running_ok = problem.n_train > batch and history["loss"][-1] <= reference.baseline
         if schedule.name in DECAYING_SCHEDULES and self.learning_rate != "auto":
             # Its steps may end far too long without the objective (in
             # float64) showing it: the predictions are checked (a pass).
             self._raise_if_predictions_overflow(problem, state, schedule)
         if partial and running_ok:
-            return  # (the batch solver's running objective is one step behind)
+            return
         final, norm = self._objective_and_norm(problem, state, certify=not partial,
                                                judged=history.get("judged"))
         best = getattr(schedule, "best", (np.inf, None))

@@ -25,7 +25,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from skgd import GDClassifier, GDRegressor
+from skgd import DivergenceError, GDClassifier, GDRegressor
 from skgd import _kernels
 from skgd._schedules import EpochSchedule
 from skgd._stopping import stall_epochs
@@ -119,6 +119,20 @@ def test_sample_weights_whose_losses_overflow_are_rejected_naming_them():
     y = X[:, 0] + 0.1 * rng.randn(300)
     with pytest.raises(ValueError, match="sample_weight 1e.305.*Divide sample_weight"):
         GDRegressor(random_state=0).fit(X, y, sample_weight=np.full(300, 1e305))
+
+
+@pytest.mark.parametrize("solver, rows", [("minibatch", 20), ("stochastic", 1)])
+def test_a_call_of_one_update_that_diverges_raises(solver, rows):
+    """Found by a fuzzer: a partial_fit whose epoch is one update (one batch, or one
+    row) was judged on its running objective, the loss before that update, and
+    returned a model 10,000 times worse than predicting 0 without a word."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(20, 3) * 100
+    y = (X[:, 0] > 0).astype(int)
+    est = GDClassifier(solver=solver, loss="squared_error", learning_rate="constant",
+                       eta0=0.01, random_state=0)
+    with pytest.raises(DivergenceError, match="objective ended at"):
+        est.partial_fit(X[:rows], y[:rows], classes=[0, 1])
 
 
 def test_missing_values_in_object_y_are_rejected_by_the_regressor():
@@ -1043,7 +1057,6 @@ def test_explicit_optimal_steps_whose_predictions_overflow_float32_raise():
     scikit-learn's would; here the weights reached 6.6e35 and predicted
     infinities on the training rows, which is an error.
     """
-    from skgd import DivergenceError
 
     X = np.array([[1.2573023e24], [-1.3210486e24]], dtype=np.float32)
     y = np.array([0.64042265, 0.10490012])
@@ -1059,7 +1072,6 @@ def test_validation_predictions_that_overflow_raise_a_divergence_error():
     whose weights stayed finite but whose validation predictions overflowed float32
     raised scikit-learn's "Input contains NaN" from r2_score, which names no cause
     or fix (the same fit without early stopping raised a DivergenceError)."""
-    from skgd import DivergenceError
 
     rng = np.random.RandomState(1)
     scales = np.array([4e-5, 33, 5e3, 6e3, 13, 2.6e6, 0.16, 8.6, 4e-5, 19])
@@ -1089,7 +1101,6 @@ def test_validation_scores_refuse_predictions_that_overflow(kind):
 
 def test_partial_fit_under_explicit_invscaling_whose_predictions_overflow_float32_raises():
     """Found by the state machine: the objective (in float64) stayed finite and unremarkable."""
-    from skgd import DivergenceError
 
     X = np.array([[1.2573023e24], [-1.3210486e24], [6.4042265e24], [1.0490012e24]],
                  dtype=np.float32)
