@@ -146,19 +146,26 @@ def row_shuffler(random_state):
     return check_random_state(random_state)
 
 
-def _warn_if_badly_scaled(largest):
+def _warn_if_badly_scaled(largest, est):
     """Warn when the features' scale is so far from 1 that the intercept cannot be fitted.
 
     ``largest`` is the largest squared row norm. Only without a
-    preconditioner (explicit schedules), which scales the features itself.
+    preconditioner, which scales the features itself: the advice names the
+    setting of ``est`` that turns one on.
     """
     if largest > BAD_SCALE or 0 < largest < 1 / BAD_SCALE:
+        if est.precondition is not None:  # ("auto", under an explicit schedule)
+            remedy = ("learning_rate='auto', which scales them itself (or "
+                      "precondition='diagonal', which does under this schedule too)")
+        elif est.learning_rate == "auto":
+            remedy = "precondition='auto' (now None), which scales them itself"
+        else:
+            remedy = "precondition='diagonal' (now None), which scales them itself"
         warnings.warn(
             f"The largest squared row norm of X is {largest:.3g}, far from the "
             "intercept's 1: gradient steps small enough for the features barely "
             "move the intercept (or the reverse), so the fit may stop far from "
-            "the optimum: scale the features, e.g. with StandardScaler, or use "
-            "learning_rate='auto', which scales them itself.",
+            f"the optimum: scale the features, e.g. with StandardScaler, or use {remedy}.",
             ConvergenceWarning,
         )
 
@@ -696,11 +703,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                                              first_call, rng)
             X, val = problem.X, None
             if warn_scale:
-                _warn_if_badly_scaled(problem.largest_sq_row_norm)
+                _warn_if_badly_scaled(problem.largest_sq_row_norm, self)
         else:
             X, y = self._validate_fit_data(X, y, reset=fresh)
             if warn_scale:
-                _warn_if_badly_scaled(largest_sq_row_norm(X))
+                _warn_if_badly_scaled(largest_sq_row_norm(X), self)
             problem, val, stats = self._build_problem(
                 X, y, sample_weight, classes, partial, first_call,
                 self._previous_stats(fresh, sp.issparse(X)))
@@ -1244,22 +1251,28 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if (certified or not smooth or self.tol is None or ratio is None
                 or min(ratio, searched_from) <= FAR_FROM_STATIONARY):
             return
-        if self.solver != "batch":
-            advice = "solver='batch' stops on this certificate itself"
-        elif self.average:
-            advice = ("average=False publishes the batch solver's last iterate, which it "
-                      "certifies (the mean of the iterates lags them)")
-        else:  # (early stopping)
-            advice = "with early_stopping=False the batch solver stops on this certificate"
+        # What the batch solver needs to stop on the certificate (certifies), of
+        # which these settings lack some (the average lags the iterates it certifies).
+        changes = [change for change, lacking in (
+            ("solver='batch'", self.solver != "batch"),
+            (f"learning_rate='auto' (now {self.learning_rate!r})",
+             self.learning_rate not in ("auto", "constant", "adaptive")),
+            ("average=False", bool(self.average)),
+            ("early_stopping=False", self.early_stopping),
+        ) if lacking]
+        advice = (f"; with {', '.join(changes)} the batch solver stops on this "
+                  "certificate itself" if changes else "")
         window = history["stall_epochs"]
         bound = (f"at most n_iter_no_change x {STALL_STEPS:,}" if window < self.n_iter_no_change
                  else f"at least n_iter_no_change x {LEAST_STALL_STEPS}")
         counted = "" if window == self.n_iter_no_change else (
             f", here a window of {_epochs(window)}: {bound} batches")
+        longer = f"a larger n_iter_no_change (now {self.n_iter_no_change}{counted})"
+        longer = (f"A smaller tol (now {self.tol}) or {longer}" if self.tol > 0 else
+                  f"With tol=0 already, {longer}")
         warnings.warn(
-            f"The fit stopped far from the optimum of its objective.{figure} A smaller "
-            f"tol (now {self.tol}) or a larger n_iter_no_change (now {self.n_iter_no_change}"
-            f"{counted}) lets it run longer; {advice}.",
+            f"The fit stopped far from the optimum of its objective.{figure} {longer} lets "
+            f"it run longer{advice}.",
             ConvergenceWarning,
         )
 

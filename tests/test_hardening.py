@@ -20,9 +20,11 @@ import numba
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from skgd import DivergenceError, GDClassifier, GDRegressor
@@ -133,6 +135,48 @@ def test_a_call_of_one_update_that_diverges_raises(solver, rows):
                        eta0=0.01, random_state=0)
     with pytest.raises(DivergenceError, match="objective ended at"):
         est.partial_fit(X[:rows], y[:rows], classes=[0, 1])
+
+
+@pytest.mark.parametrize("case, says, not_says", [
+    # (Found by a fuzzer: the first said "with early_stopping=False ..." with it
+    # False, the second "solver='batch'" alone, where the batch solver would not
+    # certify either, the third "a smaller tol (now 0.0)".)
+    ("classifier batch invscaling",
+     "with learning_rate='auto' (now 'invscaling') the batch solver", "early_stopping"),
+    ("regressor minibatch exponential",
+     "with solver='batch', learning_rate='auto' (now 'exponential')", "itself;"),
+    ("regressor constant tol=0", "With tol=0 already, a larger n_iter_no_change",
+     "smaller tol"),
+])
+def test_the_far_from_the_optimum_warning_names_settings_that_would_certify(case, says,
+                                                                           not_says):
+    if case.startswith("classifier"):
+        X, y = load_breast_cancer(return_X_y=True)
+        est = GDClassifier(solver="batch", loss="log_loss", learning_rate="invscaling",
+                           eta0=0.01, random_state=0)
+    else:
+        X, y = load_diabetes(return_X_y=True)
+        est = (GDRegressor(solver="minibatch", learning_rate="exponential", eta0=0.01,
+                           random_state=0) if "exponential" in case else
+               GDRegressor(learning_rate="constant", eta0=0.05, tol=0.0, random_state=0))
+    with pytest.warns(ConvergenceWarning, match="far from the optimum") as caught:
+        est.fit(StandardScaler().fit_transform(X), y)
+    message = " ".join(str(w.message) for w in caught)
+    assert says in message and not_says not in message
+
+
+@pytest.mark.parametrize("learning_rate, precondition, says", [
+    ("auto", None, "precondition='auto' (now None)"),
+    ("constant", None, "precondition='diagonal' (now None)"),
+    ("constant", "auto", "learning_rate='auto'"),
+])
+def test_the_bad_scale_warning_names_the_setting_that_scales(learning_rate, precondition, says):
+    """Found by a fuzzer: under "auto" with precondition=None it advised "auto"."""
+    rng = np.random.RandomState(0)
+    est = GDRegressor(learning_rate=learning_rate, eta0=1e-16, precondition=precondition,
+                      max_iter=2, tol=None, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=re.escape(says)):
+        est.fit(rng.randn(50, 2) * 1e7, rng.randn(50))
 
 
 def test_missing_values_in_object_y_are_rejected_by_the_regressor():
