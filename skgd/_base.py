@@ -1526,12 +1526,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self.learning_rate_ = schedule.name
         self.eta0_ = schedule.eta0
         self.optimizer_state_ = (state.S1, state.S2)
-        n_new = len(history["loss"])
+        # The epochs of this call, as scikit-learn's SGD estimators count them (a
+        # partial_fit: 1); loss_curve_ keeps every epoch of a partial_fit sequence.
+        self.n_iter_ = len(history["loss"])
         if extend:
-            self.n_iter_ += n_new
             self.loss_curve_ = self.loss_curve_ + history["loss"]
         else:
-            self.n_iter_ = n_new
             self.loss_curve_ = list(history["loss"])
             if self.early_stopping and history["val"]:
                 self.validation_scores_ = list(history["val"])

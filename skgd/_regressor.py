@@ -236,7 +236,9 @@ class GDRegressor(RegressorMixin, BaseGD):
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : ndarray of shape (1,) or (n_targets,)
     n_iter_ : int
-        Epochs run (summed over ``partial_fit`` calls).
+        Epochs run by the last call (1 for ``partial_fit``), as in scikit-learn's
+        SGD estimators; ``loss_curve_`` holds every epoch of a ``partial_fit``
+        sequence.
     t_ : int
         Number of updates plus one.
     loss_curve_ : list of float

@@ -80,7 +80,7 @@ def test_progress_bar_runs(diabetes, capsys):
     est = GDRegressor(solver="minibatch", max_iter=3, tol=None).set_callbacks(ProgressBar())
     est.fit(X, y)
     est.partial_fit(X, y)
-    assert est.n_iter_ == 4
+    assert est.n_iter_ == 1 and len(est.loss_curve_) == 4
 
 
 def test_partial_fit_is_one_task_with_one_epoch(diabetes):

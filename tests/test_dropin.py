@@ -122,6 +122,27 @@ def test_warm_start_restarts_the_step_count(Estimator):
     assert est.t_ == 3 * len(y) + 1  # not 6 epochs' worth
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_n_iter_counts_the_last_calls_epochs_as_in_scikit_learn(Estimator):
+    """Found by a fuzzer: skgd summed n_iter_ over partial_fit calls (3 after three,
+    4 after a fit of 3 epochs and one), where SGD* counts the last call's (1)."""
+    X, y = _data()
+    y = _target(Estimator, y)
+    reference = SGDClassifier if Estimator is GDClassifier else SGDRegressor
+    counts = []
+    for make in (Estimator, reference):
+        est = make(learning_rate="constant", eta0=0.01, max_iter=3, tol=None, random_state=0)
+        classes = {"classes": np.unique(y)} if Estimator is GDClassifier else {}
+        for _ in range(3):
+            est.partial_fit(X, y, **classes)
+        after_partial = est.n_iter_
+        est.fit(X, y)
+        after_fit = est.n_iter_
+        est.partial_fit(X, y)
+        counts.append((after_partial, after_fit, est.n_iter_))
+    assert counts[0] == counts[1] == (1, 3, 1)
+
+
 def test_explicit_optimal_squared_error_may_swing_and_recover():
     # scikit-learn's test_partial_fit_equal_fit[optimal-SGDRegressor]: the
     # "optimal" steps throw the weights far off in the first epochs; skgd

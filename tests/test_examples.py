@@ -92,8 +92,7 @@ def test_dask_ml_incremental_calls_partial_fit_per_chunk():
     X_dask, y_dask = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
     incremental = wrappers.Incremental(GDRegressor(random_state=0), shuffle_blocks=False)
     incremental.fit(X_dask, y_dask)
-    assert incremental.estimator_.n_iter_ == 3  # one partial_fit epoch per chunk
-    assert len(incremental.estimator_.loss_curve_) == 3
+    assert len(incremental.estimator_.loss_curve_) == 3  # one partial_fit epoch per chunk
     assert r2_score(y, incremental.predict(X_dask).compute()) > 0.95
 
 
