@@ -118,7 +118,8 @@ def main(argv=None):
     print("|---|---:|---:|---:|")
     speedups, one_epochs = {}, {}
     with threadpool_limits(1):
-        for name, X, y, cls, params in datasets():
+        cases = datasets()
+        for name, X, y, cls, params in cases:
             for n_jobs in jobs:  # warm-up: compile, and start the threads
                 fit_seconds(cls, params, X, y, n_jobs, 2)
             epochs = {n_jobs: [] for n_jobs in jobs}
@@ -134,7 +135,7 @@ def main(argv=None):
                 speedups[name, n_jobs] = one / epoch
                 print(f"| {name} | {n_jobs} | {epoch * 1e3:.1f} ms | {one / epoch:.2f}x |",
                       flush=True)
-        name, X = datasets()[0][:2]
+        name, X = cases[0][:2]  # (the dense rows)
         memory_bound(X, jobs, one_epochs[name], args.repeats)
     if n_cores >= 2:
         measured = speedups["dense regression 200,000 x 100", 2]

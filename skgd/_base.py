@@ -860,7 +860,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                          and self.solver != "batch")
         l1_received = np.zeros(state.W.shape if cumulative_l1 else (0, 0))
         l1_accrued = np.zeros(problem.l2.shape[0])
-        batch_size = {"stochastic": 1, "minibatch": self.batch_size, "batch": n_train}[self.solver]
+        batch_size = self._batch_rows(n_train)
         # The batch solver's epoch leaves its full gradient, for the certificate.
         gradient = (np.zeros(state.W.shape), np.zeros(problem.n_outputs)) \
             if self.solver == "batch" else None
@@ -1332,9 +1332,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             float(np.abs(problem.Y[train]).max()) if problem.Y.size else None)
         # (Within OVERFLOW_HEADROOM of float64's largest value, a step's losses
         # overflowed, or, under a constant step, the fit ended with NaN weights.)
-        if peak is not None and not abs(zero) * OVERFLOW_HEADROOM < np.finfo(np.float64).max:
-            heaviest = None if problem.chunked else float(problem.sample_weight[train].max())
-            raise ValueError(self._overflowing_target_message(peak, heaviest, n_train))
+        if not abs(zero) * OVERFLOW_HEADROOM < np.finfo(np.float64).max:
+            # (Sample weight times class weight, the weight a row's loss takes.)
+            heaviest = (problem.summary.largest_row_weight if problem.chunked
+                        else float(row_weight_bound(problem)[train].max()))
+            raise ValueError(self._overflowing_losses_message(peak, heaviest, n_train))
         baseline = (float(intercept_only_losses(problem, intercept, train).sum()) / n_train
                     if np.any(intercept) else zero / n_train)
         floor = zero / n_train
@@ -1348,20 +1350,29 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             start = lambda: self._objective_at(problem, W, b)  # noqa: E731
         return Reference(baseline, floor, start)
 
-    def _overflowing_target_message(self, peak, heaviest, n_rows):
+    def _overflowing_losses_message(self, peak, heaviest, n_rows):
         """The error for losses that overflow float64 at the model that predicts 0:
-        of targets reaching ``peak`` on ``n_rows`` rows of weights up to
-        ``heaviest`` (None where unknown)."""
+        of regression targets reaching ``peak`` (None: classification) on
+        ``n_rows`` rows of sample weights up to ``heaviest``."""
         limit = np.finfo(np.float64).max
-        causes = (f"y's values reach {peak:.3g}" if heaviest is None or heaviest <= 1.0 else
-                  f"y's values reach {peak:.3g} and sample_weight {heaviest:.3g}")
-        # Whether y alone, on rows of weight 1, comes that near: a squared error's bound.
-        y_alone = math.log(peak) * 2 + math.log(n_rows * OVERFLOW_HEADROOM) > math.log(limit)
-        in_y_units = self.loss in ("huber", "epsilon_insensitive", "squared_epsilon_insensitive")
-        fix = (f"Divide y by a constant, e.g. {10.0 ** math.floor(math.log10(peak)):.0e}"
-               f"{' (and epsilon by the same)' if in_y_units else ''}, fit, and multiply "
-               "the predictions by it" if y_alone or heaviest is None or heaviest <= 1.0 else
-               "Divide sample_weight by a constant, and alpha by the same (the same model)")
+        # Whether y alone, on rows of weight 1, comes that near (a squared
+        # error's bound); else the weights are to blame.
+        y_alone = peak is not None and (
+            math.log(peak) * 2 + math.log(n_rows * OVERFLOW_HEADROOM) > math.log(limit))
+        weights = "sample_weight" if peak is not None else "sample_weight times class_weight"
+        causes = " and ".join(
+            ([] if peak is None else [f"y's values reach {peak:.3g}"])
+            + ([] if heaviest <= 1.0 and peak is not None else
+               [f"{weights} reaches {heaviest:.3g}"]))
+        if y_alone or heaviest <= 1.0:
+            in_y_units = self.loss in ("huber", "epsilon_insensitive",
+                                       "squared_epsilon_insensitive")
+            fix = (f"Divide y by a constant, e.g. {10.0 ** math.floor(math.log10(peak)):.0e}"
+                   f"{' (and epsilon by the same)' if in_y_units else ''}, fit, and multiply "
+                   "the predictions by it")
+        else:
+            fix = (f"Divide sample_weight{'' if peak is not None else ' (or class_weight)'} "
+                   "by a constant, and alpha by the same (the same model)")
         return (
             f"{causes}: the {self.loss} of the model that predicts 0, summed over the "
             f"training rows, overflows float64 (whose largest value is {limit:.3g}) or "
@@ -1399,15 +1410,20 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 self._restore_group_state(state, groups[g], kept)
         return state.preconditioner.to_original(*state.current_weights())
 
+    def _batch_rows(self, n_train):
+        """The rows of one update of the solver, on ``n_train`` training rows."""
+        return {"stochastic": 1, "minibatch": self.batch_size, "batch": n_train}[self.solver]
+
     def _check_final(self, problem, state, schedule, history, reference, partial):
         """Raise (or warn) if the call ended far worse than the intercept-only model.
 
         The per-epoch check sees the losses met during an epoch, not the
         weights the epoch ends with: one step far too long, the last of a
         call, would go unseen (it is the only step of a ``partial_fit`` with
-        the batch solver). So the objective at the final weights is computed
-        once per call (one pass over the data), unless the last epoch's
-        running objective already beat the intercept-only model; a ``fit``
+        the batch solver, or of one batch or row). So the objective at the
+        final weights is computed once per call (one pass over the data),
+        unless the last epoch, of several updates, had a running objective
+        that already beat the intercept-only model; a ``fit``
         always takes that pass, which also gives the certificate,
         ``history["stationarity"]``. L-BFGS and Barzilai-Borwein steps end at
         the best point their line search accepted, if the last trial is worse.
@@ -1415,8 +1431,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # (An epoch's running objective is the mean of the losses before each
         # of its updates: with one update, it is the loss before it, and the
         # weights that update reached go unseen, as with the batch solver.)
-        batch = {"stochastic": 1, "minibatch": self.batch_size}.get(self.solver, problem.n_train)
-        running_ok = problem.n_train > batch and history["loss"][-1] <= reference.baseline
+        running_ok = (problem.n_train > self._batch_rows(problem.n_train)
+                      and history["loss"][-1] <= reference.baseline)
         if schedule.name in DECAYING_SCHEDULES and self.learning_rate != "auto":
             # Its steps may end far too long without the objective (in
             # float64) showing it: the predictions are checked (a pass).

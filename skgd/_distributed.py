@@ -178,8 +178,9 @@ def _summarize(problem, est, with_stats, all_rows):
     if problem.Y.size:
         weight = problem.sample_weight
         total = float(weight.sum())
-        mean = (weight @ problem.Y) / total if total > 0 else np.zeros(problem.n_outputs)
-        square = weight @ (problem.Y - mean) ** 2
+        with np.errstate(over="ignore", invalid="ignore"):  # (BaseGD._baselines raises)
+            mean = (weight @ problem.Y) / total if total > 0 else np.zeros(problem.n_outputs)
+            square = weight @ (problem.Y - mean) ** 2
         moments = (total, mean, square)
         peak = float(np.abs(problem.Y).max())
     with np.errstate(over="ignore"):
@@ -190,7 +191,7 @@ def _summarize(problem, est, with_stats, all_rows):
 
 
 def _scale_check_norm(X, est):
-    """The largest squared row norm, where a fit warns on it (explicit schedules with an
+    """The largest squared row norm, where a fit warns on it (no preconditioner, with an
     intercept: ``_warn_if_badly_scaled``); else 0, and no pass over the rows."""
     if est.fit_intercept and not est._preconditioned():
         return largest_sq_row_norm(X)

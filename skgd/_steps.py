@@ -427,9 +427,11 @@ def target_moments(problem, rows):
         # same moments in units of the largest of each.)
         heaviest, top = float(weight.max()), float(np.abs(Y).max())
         share = weight / heaviest
-        mean = top * ((share @ (Y / top)) / (total / heaviest))
-        deviation = (Y - mean) / top
-        std = top * float(np.sqrt((share @ (deviation * deviation)) / (total / heaviest)).mean())
+        with np.errstate(over="ignore"):
+            mean = top * ((share @ (Y / top)) / (total / heaviest))
+            deviation = Y / top - mean / top
+            std = top * float(np.sqrt((share @ (deviation * deviation))
+                                      / (total / heaviest)).mean())
     return mean, significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
 
 

@@ -93,6 +93,7 @@ def test_dask_ml_incremental_calls_partial_fit_per_chunk():
     incremental = wrappers.Incremental(GDRegressor(random_state=0), shuffle_blocks=False)
     incremental.fit(X_dask, y_dask)
     assert len(incremental.estimator_.loss_curve_) == 3  # one partial_fit epoch per chunk
+    assert incremental.estimator_.n_iter_ == 1  # (the last call's, as in scikit-learn)
     assert r2_score(y, incremental.predict(X_dask).compute()) > 0.95
 
 

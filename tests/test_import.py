@@ -60,7 +60,7 @@ def test_several_outputs_on_csr_add_one_compile_of_the_evaluation_loop():
         "    skgd.GDClassifier(loss='log_loss', solver=solver).fit(X, y)\n"
         "    skgd.GDClassifier(loss='log_loss', solver=solver).fit(X, y == 0)\n"
         "import skgd._kernels as k\n"
-        "print(sorted(sig[4].types[7].layout + sig[4].types[37].layout\n"
+        "print(sorted(sig[4].types[7].layout + sig[4].types[38].layout\n"
         "             for sig in k.plain_evaluate_csr.signatures))\n"
     )
     assert compiled == ["['CC',", "'FF']"]
