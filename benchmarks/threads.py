@@ -77,9 +77,9 @@ def fit_seconds(cls, params, X, y, n_jobs, epochs):
 
 def read_seconds(X, n_threads, pool):
     """Seconds to read ``X`` once: numpy's sum of each of ``n_threads`` row blocks in a thread."""
-    blocks = np.array_split(np.arange(X.shape[0]), n_threads)
+    blocks = np.array_split(X, n_threads)  # (views of consecutive rows)
     start = time.perf_counter()
-    list(pool.map(lambda rows: X[rows[0]:rows[-1] + 1].sum(), blocks))
+    list(pool.map(np.sum, blocks))
     return time.perf_counter() - start
 
 

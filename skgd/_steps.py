@@ -418,21 +418,23 @@ def target_moments(problem, rows):
     total = float(weight.sum())
     if not total > 0:
         return np.zeros(Y.shape[1]), 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = (weight @ Y) / total
-        deviation = Y - mean
-        std = float(np.sqrt((weight @ (deviation * deviation)) / total).mean())
+    mean, std = _weighted_moments(Y, weight, total)
     if not (np.isfinite(mean).all() and np.isfinite(std)):
         # (Sums that overflow, of targets or weights near float64's limits: the
         # same moments in units of the largest of each.)
         heaviest, top = float(weight.max()), float(np.abs(Y).max())
-        share = weight / heaviest
-        with np.errstate(over="ignore"):
-            mean = top * ((share @ (Y / top)) / (total / heaviest))
-            deviation = Y / top - mean / top
-            std = top * float(np.sqrt((share @ (deviation * deviation))
-                                      / (total / heaviest)).mean())
+        mean, std = _weighted_moments(Y / top, weight / heaviest, total / heaviest)
+        mean, std = top * mean, top * std
     return mean, significant_bits(std) if std > 0 else float(np.finfo(np.float64).tiny)
+
+
+def _weighted_moments(Y, weight, total):
+    """The weighted mean of each column of ``Y`` and the mean of their standard
+    deviations (``total``: the weights' sum); inf or NaN where the sums overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = (weight @ Y) / total
+        deviation = Y - mean
+        return mean, float(np.sqrt((weight @ (deviation * deviation)) / total).mean())
 
 
 def target_scale(problem, rows):
