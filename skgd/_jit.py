@@ -22,8 +22,10 @@ functions in every module that holds them, so that compiled code calls
 compiled code.
 """
 
+import hashlib
 import sys
 import threading
+from pathlib import Path
 
 FASTMATH = {"reassoc", "contract"}
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": FASTMATH}
@@ -89,6 +91,7 @@ def _load():
     global _loaded
     from numba import njit
 
+    clear_stale_cache()
     replacement = {id(p): factory() for p, factory in _intrinsics}
     for function, options in _registered:
         replacement[id(function)] = njit(**options)(function)
@@ -101,3 +104,46 @@ def _load():
             if id(value) in originals:
                 namespace[name] = replacement[id(value)]
     _loaded = True
+
+
+PACKAGE = Path(__file__).resolve().parent
+SOURCES_STAMP = "skgd-kernel-sources.sha256"
+
+
+def sources_digest(package=PACKAGE):
+    """The hash of all of ``package``'s modules whose code the kernels may hold."""
+    digest = hashlib.sha256()
+    for source in sorted(package.glob("_*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def clear_stale_cache(package=PACKAGE):
+    """Delete numba's cached kernels in ``package/__pycache__`` if they were
+    compiled from other sources than the package's own; return whether it did.
+
+    numba checks a cached function against the hash of its own source file
+    only, not of the modules whose helpers it inlines (``_losses.py``,
+    ``_optimizers.py``, ...): after an edit of one of those it would keep
+    running the old code. So the cache holds a stamp, the hash of every
+    module (:func:`sources_digest`), and is cleared when that changes. (The
+    kernels compiled at install time come with the stamp of the sources
+    installed beside them: ``skgd._precompile``.) A cache that cannot be
+    written is left as it is; numba does not use it either.
+    """
+    cache = package / "__pycache__"
+    stamp = cache / SOURCES_STAMP
+    digest = sources_digest(package)
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    try:
+        for cached in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            cached.unlink()
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        return False
+    return True

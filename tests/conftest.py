@@ -1,27 +1,18 @@
 """Test-session set-up.
 
-* Never run stale compiled kernels. numba's disk cache of the epoch kernels
-  is checked against ``_kernels.py`` only, not against the modules whose
-  functions it inlines (``_losses.py``, ``_optimizers.py``, ...). An edit to
-  one of those would keep running the old compiled code. So the cache is
-  cleared whenever the sources of the compiled modules change.
 * The compiled functions are put in place before the test modules import
-  them (``skgd._jit.load``).
+  them (``skgd._jit.load``, which also clears a stale kernel cache:
+  ``skgd._jit.clear_stale_cache``).
 * scikit-learn's SGD test suite (``tests/test_upstream_sgd.py``): remove the
   tests it lists as not about the estimators, mark its expected failures,
   and print the reason for each deselection at the end of the run.
 """
-
-import hashlib
-from pathlib import Path
 
 import pytest
 
 import skgd
 import skgd._jit
 
-PACKAGE = Path(skgd.__file__).resolve().parent
-CACHE = PACKAGE / "__pycache__"
 UPSTREAM = "test_upstream_sgd.py"
 
 
@@ -30,16 +21,6 @@ def pytest_configure(config):
     # The tests import compiled functions by name: compiled from the start
     # (``import skgd`` alone leaves them plain Python until the first fit).
     skgd._jit.load()
-    digest = hashlib.sha256()
-    for source in sorted(PACKAGE.glob("_*.py")):
-        digest.update(source.read_bytes())
-    stamp = CACHE / "skgd-kernel-sources.sha256"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest():
-        return
-    for cached in list(CACHE.glob("*.nbi")) + list(CACHE.glob("*.nbc")):
-        cached.unlink()
-    CACHE.mkdir(exist_ok=True)
-    stamp.write_text(digest.hexdigest())
 
 
 def _deselection_reason(item, module):
