@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.preprocessing import StandardScaler
@@ -160,6 +160,32 @@ def test_explicit_optimal_squared_error_may_swing_and_recover():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted.fit(X, y)
     assert np.isfinite(est.coef_).all() and np.isfinite(fitted.coef_).all()
+
+
+def test_explicit_optimal_steps_that_end_far_off_from_their_first_epoch_warn():
+    # (Found by a fuzzing helper.) The user guide: a call of an explicit
+    # decaying schedule that ends far worse than the intercept-only model
+    # warns. Its first epoch may already be as far off as its end ("optimal"
+    # steps on standardised diabetes: an objective of 2.7e27 against 0.5),
+    # and then "10 times the first epoch's" did not hold: no warning. The
+    # coefficients are SGDRegressor's, which blows up the same way (one
+    # epoch's, to 1e-3: such steps amplify rounding, 2e-5 there, and after
+    # 5 epochs the two are apart).
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y = (y - y.mean()) / y.std()
+    for max_iter in (1, 5):
+        est = GDRegressor(learning_rate="optimal", shuffle=False, max_iter=max_iter, tol=None)
+        with pytest.warns(ConvergenceWarning, match="may not have recovered .* worse than the "
+                          r"intercept-only model's \(0\.5\)"):
+            est.fit(X, y)
+        sgd = SGDRegressor(learning_rate="optimal", shuffle=False, max_iter=max_iter, tol=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            sgd.fit(X, y)
+        assert np.abs(est.coef_).max() > 1e11 and np.abs(sgd.coef_).max() > 1e11
+        if max_iter == 1:
+            assert_allclose(est.coef_, sgd.coef_, rtol=1e-3)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
