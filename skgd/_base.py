@@ -53,7 +53,7 @@ from ._optimizers import ADAPTIVE_OPTIMIZERS, OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._polish import applies as polish_applies
 from ._polish import polish
-from ._precondition import ColumnStats, Preconditioner, move_state
+from ._precondition import FAR_COLUMNS, ColumnStats, Preconditioner, move_state
 from ._schedules import (
     ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
 )
@@ -605,9 +605,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return weight
 
     def _centres_csr(self):
-        """Whether CSR columns are centred: by the batch solver, with an intercept
-        (the stochastic and mini-batch steps on CSR rows stay O(nnz) without a centre)."""
-        return self.solver == "batch" and bool(self.fit_intercept)
+        """Which CSR columns are centred (``ColumnStats.preconditioner``'s ``center``),
+        with an intercept: all by the batch solver, those far from zero by
+        the stochastic and mini-batch solvers' plain steps (a step stays
+        O(nnz) then), none by the optimizers' lazy loop (``_lazy``)."""
+        if not self.fit_intercept:
+            return False
+        if self.solver == "batch":
+            return True
+        return FAR_COLUMNS if self.optimizer == "sgd" else False
 
     def _stats_for_call(self, previous, n_features, sparse):
         """The statistics this call's rows are merged into: ``previous`` (those

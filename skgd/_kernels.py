@@ -13,10 +13,14 @@ a loop without the other format's branch; :func:`skgd._engine.epoch_kernel` pick
 Coordinates. The kernels fit ``z = W x~ + b`` in preconditioned coordinates
 ``x~_j = (x_j - center_j) * s_j``, with ``s_j = bucket_scale[bucket[j]]``
 (:mod:`skgd._precondition`): the columns are split into a few buckets of
-equal scale. CSR rows have a centre only in the general and evaluation
-loops (the batch solver's), which take it implicitly: through the
+equal scale. CSR rows have a centre in the general and evaluation loops
+(the batch solver's, every column), which take it implicitly: through the
 intercepts (:func:`_intercepts`) and the gradient's sum
-(:func:`_centre_gradient`), so that a pass stays O(nnz + n_features).
+(:func:`_centre_gradient`), so that a pass stays O(nnz + n_features); and
+in the stochastic and mini-batch loops, on the columns far from zero only
+(all stored in most rows), which every score and step reads and moves
+(:func:`_centre_scores`, :func:`_add_centre`), so that a step stays O(nnz +
+those columns).
 Without a preconditioner there is one bucket of scale 1 and no centre, and
 the loops take the plain ``x`` (the explicit schedules, which
 follow SGD*'s steps exactly). ``l2`` and ``l1`` hold each bucket's penalty
@@ -227,6 +231,56 @@ def _add_row(is_csr, coef, divisor, W, b, add_intercept, inverse, bucket, center
                 W[k, j] += c * inverse[bucket[j]] * (X[i, j] - center[j])
 
 
+# The training loops' steps on CSR rows centre the columns far from zero
+# relative to their spread (the numeric columns of a table in CSR format;
+# ColumnStats.preconditioner): a step's row is x_i - c on those columns,
+# non-zero in the rows that do not store them too. So each score and step
+# also reads and moves them, O(nnz + those columns) a step.
+@jit(inline="always")
+def _centred_columns(center):
+    """The columns whose centre is not 0, in increasing order (unsigned)."""
+    n = 0
+    for j in range(center.shape[0]):
+        if center[j] != 0.0:
+            n += 1
+    columns = np.empty(n, dtype=np.uint64)
+    n = 0
+    for j in range(center.shape[0]):
+        if center[j] != 0.0:
+            columns[n] = j
+            n += 1
+    return columns
+
+
+@jit(inline="always")
+def _centre_scores(W, factor, bucket, center, centred, z):
+    """Take ``sum_j W_kj factor[bucket_j] c_j`` over the ``centred`` columns out of each
+    score ``z_k`` of a CSR row (:func:`_scores` read its stored entries)."""
+    for k in range(W.shape[0]):
+        shift = 0.0
+        for q in range(centred.shape[0]):
+            j = centred[q]
+            shift += W[k, j] * factor[bucket[j]] * center[j]
+        z[k] -= shift
+
+
+@jit(inline="always")
+def _add_centre(coef, W, inverse, bucket, center, centred, averaging, acc, S):
+    """The ``centred`` columns' part of a step ``c x~_i`` on a CSR row:
+    ``W_kj -= c_k c_j / factor_j`` (:func:`_add_row` added the stored entries),
+    with the lazy average's books if ``averaging`` (:func:`_add_row_averaged`)."""
+    for k in range(W.shape[0]):
+        c = coef[k]
+        if c == 0.0:
+            continue
+        for q in range(centred.shape[0]):
+            j = centred[q]
+            d = -c * inverse[bucket[j]] * center[j]
+            W[k, j] += d
+            if averaging:
+                acc[k, j] -= d * S[bucket[j]]
+
+
 @jit(inline="always")
 def _intercepts(is_csr, W, b, bucket_scale, bucket, center, out):
     """``out_k``: the intercept row scores start from at ``W, b``.
@@ -259,14 +313,24 @@ def _centre_gradient(is_csr, G, G_b, bucket_scale, bucket, center):
 
 
 @jit(inline="always")
-def _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data, indices, indptr, i):
-    """``|x~_i|^2``, the row's squared norm in the preconditioned coordinates."""
+def _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data, indices, indptr, i,
+                 centre_sq_norm):
+    """``|x~_i|^2``, the row's squared norm in the preconditioned coordinates
+    (``centre_sq_norm``: the centre's, ``|c~|^2``, for CSR rows with one)."""
     acc = 0.0
     single = bucket_scale.shape[0] == 1
     if is_csr:
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             v = data[p] * (bucket_scale[0] if single else bucket_scale[bucket[np.uint64(indices[p])]])
             acc += v * v
+        # (With a centre: |x - c|^2 = |x|^2 - 2 x.c + |c|^2, the first two over
+        # the stored entries.)
+        if center.shape[0] > 0:
+            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                j = np.uint64(indices[p])
+                s = bucket_scale[0] if single else bucket_scale[bucket[j]]
+                acc -= 2.0 * data[p] * center[j] * s * s
+            acc += centre_sq_norm
         return acc
     for j in range(X.shape[1]):
         v = X[i, j] - (center[j] if center.shape[0] else 0.0)
@@ -680,8 +744,14 @@ def _stochastic_loop(is_csr, general):
         S[:] = 0.0
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
-        owned = (z, step, scale, factor, inverse, S, acc)  # kept alive to the end
-        z, step, scale, factor, inverse, S, acc = borrowed(owned)
+        centred = _centred_columns(center if is_csr else center[:0])
+        centre_sq_norm = 0.0
+        if general and passive_aggressive:
+            for q in range(centred.shape[0]):
+                j = centred[q]
+                centre_sq_norm += (center[j] * bucket_scale[bucket[j]]) ** 2
+        owned = (z, step, scale, factor, inverse, S, acc, centred)  # kept alive to the end
+        z, step, scale, factor, inverse, S, acc, centred = borrowed(owned)
 
         for r in range(n_samples):
             eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -697,8 +767,12 @@ def _stochastic_loop(is_csr, general):
             if general:
                 if lazy:
                     _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
+                    for q in range(centred.shape[0]):
+                        _pay_l1(W, bucket, l1_accrued, l1_received, centred[q], acc, S)
 
             _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
+            if is_csr and centred.shape[0] > 0:
+                _centre_scores(W, factor, bucket, center, centred, z)
             weight = sample_weight[i]
             if general and loss_code == MULTINOMIAL:
                 label = labels[i]
@@ -709,7 +783,7 @@ def _stochastic_loop(is_csr, general):
                 sq_norm = 0.0
                 if general and passive_aggressive:
                     sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
-                                           indices, indptr, i)
+                                           indices, indptr, i, centre_sq_norm)
                 for k in range(n_outputs):
                     y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
                     value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)
@@ -729,6 +803,8 @@ def _stochastic_loop(is_csr, general):
             else:
                 _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X, data,
                          indices, indptr, i)
+            if is_csr and centred.shape[0] > 0:
+                _add_centre(step, W, inverse, bucket, center, centred, averaging, acc, S)
             if proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)
@@ -783,8 +859,9 @@ def _minibatch_loop(is_csr, general):
         S[:] = 0.0
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
-        owned = (z, dloss, dz, step, scale, factor, inverse, S, acc)  # kept alive to the end
-        z, dloss, dz, step, scale, factor, inverse, S, acc = borrowed(owned)
+        centred = _centred_columns(center if is_csr else center[:0])
+        owned = (z, dloss, dz, step, scale, factor, inverse, S, acc, centred)  # kept alive
+        z, dloss, dz, step, scale, factor, inverse, S, acc, centred = borrowed(owned)
 
         for start in range(0, n_samples, batch_size):
             m = min(batch_size, n_samples - start)
@@ -804,7 +881,11 @@ def _minibatch_loop(is_csr, general):
                     if lazy:
                         _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc,
                                     S)
+                        for q in range(centred.shape[0]):
+                            _pay_l1(W, bucket, l1_accrued, l1_received, centred[q], acc, S)
                 _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
+                if is_csr and centred.shape[0] > 0:
+                    _centre_scores(W, factor, bucket, center, centred, z)
                 if general and loss_code == MULTINOMIAL:
                     _multinomial_row_losses(labels, sample_weight, i, max_dloss, z, dloss, loss_out)
                 else:
@@ -827,6 +908,8 @@ def _minibatch_loop(is_csr, general):
                 else:
                     _add_row(is_csr, step, 1, W, b, fit_intercept, inverse, bucket, center, X,
                              data, indices, indptr, i)
+                if is_csr and centred.shape[0] > 0:
+                    _add_centre(step, W, inverse, bucket, center, centred, averaging, acc, S)
             if proximal_l2 and _decay(scale, bucket_scale, factor, inverse, eta, l2, floor, True):
                 _fold(W, scale, columns, starts, floor, l1_accrued, l1_received, acc, S)
                 _refresh_factors(scale, bucket_scale, factor, inverse)

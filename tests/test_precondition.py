@@ -293,11 +293,13 @@ def test_csr_row_norms_and_peaks_match_the_dense_copys(float32):
     assert largest_sq_row_norm(X) == pytest.approx(largest_sq_row_norm(dense), rel=1e-12)
 
 
-def test_only_the_batch_solver_gathers_the_csr_all_rows_statistics(monkeypatch):
-    # The mean and deviations over all rows of CSR data are the batch
-    # solver's centre and scale: passes over the entries that the other
-    # solvers skip. A partial_fit sequence begun by another solver starts
-    # gathering them at its first batch call (without a centre, a column of
+def test_the_optimizers_lazy_loop_alone_skips_the_csr_all_rows_statistics(monkeypatch):
+    # The mean and deviations over all rows of CSR data are the centre and
+    # scale of the batch solver (every column) and of the stochastic and
+    # mini-batch solvers' plain steps (the columns far from zero):
+    # passes over the entries that the optimizers' lazy loop, which takes no
+    # centre, skips. A partial_fit sequence begun there starts gathering
+    # them at its first call that centres (without a centre, a column of
     # 1000 + N(0, 1) kept the batch calls at R2 0.28).
     import skgd._precondition
     from skgd import GDRegressor
@@ -311,12 +313,16 @@ def test_only_the_batch_solver_gathers_the_csr_all_rows_statistics(monkeypatch):
     deviations = skgd._precondition._csr_deviations
     monkeypatch.setattr(skgd._precondition, "_csr_deviations",
                         lambda *args: passes.append(1) or deviations(*args))
-    for solver, expected in (("stochastic", 0), ("minibatch", 0), ("batch", 1)):
+    for settings, expected in ((dict(solver="stochastic", optimizer="adam"), 0),
+                               (dict(solver="minibatch", optimizer="momentum"), 0),
+                               (dict(solver="stochastic"), 1), (dict(solver="minibatch"), 1),
+                               (dict(solver="batch"), 1)):
         passes.clear()
-        GDRegressor(solver=solver, max_iter=2, tol=None).fit(X, y)
-        assert len(passes) == expected, solver
-    est = GDRegressor(solver="stochastic").partial_fit(X, y)
-    est.set_params(solver="batch")
+        GDRegressor(max_iter=2, tol=None, **settings).fit(X, y)
+        assert len(passes) == expected, settings
+    est = GDRegressor(solver="stochastic", optimizer="adam").partial_fit(X, y)
+    assert est._state.preconditioner.center.size == 0
+    est.set_params(solver="batch", optimizer="sgd")
     for _ in range(50):
         est.partial_fit(X, y)
     assert est._state.preconditioner.center.size == 8

@@ -36,6 +36,7 @@ import skgd._steps
 from skgd import GDClassifier, GDRegressor
 from skgd._base import BaseGD
 from skgd._losses import LOG_LOSS
+from skgd._precondition import FAR_COLUMNS, ColumnStats
 from skgd._schedules import BarzilaiBorweinSchedule, EpochSchedule, LbfgsSchedule
 from skgd._steps import ROWS_READ_FIRST, LocalCurvature
 from skgd._stopping import (
@@ -406,6 +407,78 @@ def test_batch_solver_takes_the_same_path_on_csr_and_dense_rows(data):
     np.testing.assert_allclose(csr.intercept_, dense.intercept_, rtol=1e-4)
 
 
+def _uncentred_rows(offset, n=5000, p=20, seed=12):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) + offset
+    return X, X @ rng.normal(size=p) + rng.normal(size=n)
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+@pytest.mark.parametrize("offset", [3.0, -300.0])
+def test_plain_steps_on_csr_rows_centre_the_columns_stored_in_most_rows(solver, offset):
+    """(Found by a fuzzing helper.) Columns of ``offset + N(0, 1)`` in CSR
+    rows, scaled but not centred, are near collinear with the intercept: the
+    default stochastic and mini-batch fits ended at 1.10 (offset 3) and 9.67
+    (offset -300) times Ridge's objective, silently, where the same rows
+    dense end within 1.0005. Such columns, far from zero, are centred
+    now, also on CSR rows. Reference: Ridge of the same objective."""
+    X, y = _uncentred_rows(offset)
+    alpha = 0.01
+
+    def objective(est):
+        residual = y - X @ est.coef_ - est.intercept_
+        return 0.5 * np.mean(residual**2) + 0.5 * alpha * est.coef_ @ est.coef_
+
+    exact = Ridge(alpha=alpha * len(y)).fit(X, y)
+    optimum = 0.5 * np.mean((y - exact.predict(X))**2) + 0.5 * alpha * exact.coef_ @ exact.coef_
+    csr = _fit_quietly(GDRegressor(solver=solver, alpha=alpha, random_state=0),
+                       sp.csr_matrix(X), y)
+    assert objective(csr) <= 1.001 * optimum
+
+
+@pytest.mark.parametrize("settings", [
+    dict(),  # the lazy average
+    dict(solver="minibatch"),
+    dict(penalty="l1", alpha=1e-3, average=False),  # the l1 penalty, paid lazily on CSR
+    dict(loss="epsilon_insensitive", learning_rate="pa1", precondition="diagonal", max_iter=5,
+         tol=None),
+    dict(loss="huber", average=False, max_iter=5, tol=None),
+])
+def test_centred_csr_columns_take_the_dense_rows_steps(settings):
+    """On columns of 5 + N(0, 1) stored in 90% of the rows (means 2.5 times
+    their deviations: all centred), CSR steps are the dense rows' steps:
+    the same predictions up to rounding."""
+    X, y = _uncentred_rows(5.0, n=600, p=6)
+    X[np.random.RandomState(0).rand(*X.shape) < 0.1] = 0.0
+    fits = []
+    for rows in (X, sp.csr_matrix(X)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(GDRegressor(random_state=0, **settings).fit(rows, y))
+    dense, csr = fits
+    assert csr.n_iter_ == dense.n_iter_
+    np.testing.assert_allclose(csr.predict(X), dense.predict(X), rtol=1e-7, atol=1e-7 * np.std(y))
+    assert np.count_nonzero(csr.coef_) == np.count_nonzero(dense.coef_)
+
+
+def test_only_the_columns_far_from_zero_are_centred():
+    # One-hot blocks beside numeric columns (means 3.3-4 times their
+    # deviations): a step stays O(nnz) (the numeric columns are in every
+    # row anyway). Random sparse columns, and the commonest words of a text
+    # (stored in most rows, but means below twice their deviations), are not.
+    X, _ = _onehot_table(2_000)
+    stats = ColumnStats(X.shape[1], True, True).update(X, np.ones(X.shape[0]))
+    center = stats.preconditioner(FAR_COLUMNS).center
+    assert np.flatnonzero(center).tolist() == [0, 1, 2]
+    assert stats.preconditioner(True).center.size == X.shape[1]
+    rng = np.random.RandomState(0)
+    text = sp.random(500, 300, density=0.05, format="csr", random_state=rng).tolil()
+    text[:, 0] = rng.exponential(1.0, (500, 1))  # stored everywhere, mean = deviation
+    text = text.tocsr()
+    assert ColumnStats(300, True, True).update(text, np.ones(500)).preconditioner(
+        FAR_COLUMNS).center.size == 0
+
+
 def test_lbfgs_fit_reads_its_first_step_from_the_gradient(monkeypatch):
     """In a fit, L-BFGS takes its first step along the gradient from the
     gradient itself (one pass over the rows), not from 1 / L's power
@@ -549,15 +622,15 @@ def test_regression_predictions_do_not_depend_on_the_columns_scale(problem, solv
     """penalty=None: the optimum's predictions are those on X whatever D and c.
 
     Tolerance: each fit's R2 within 0.01 of least squares (the issue's
-    goal), on X and on ``X D + c`` (``X D`` for CSR, which is never
-    centred), and the two fits' predictions within 0.1 std(y) of each
+    goal), on X and on ``X D + c`` (dense or CSR: CSR columns far from
+    zero are centred too), and the two fits' predictions within 0.1 std(y) of each
     other; the batch solver, run to tol=1e-10 (with the default tol=1e-3 it
     stops at a relative gradient of 1e-4, and two fits were seen 3e-5 std(y)
     apart), to 1e-6 std(y).
     """
     X, scores, rng, D, c = problem
     y = scores + 0.3 * rng.normal(size=len(scores))
-    moved = X * D + (0 if sparse else c)
+    moved = X * D + c
     fits = []
     for data in (X, moved):
         data = sp.csr_matrix(data) if sparse else data
@@ -581,7 +654,7 @@ def test_classification_does_not_depend_on_the_columns_scale(problem, solver, sp
     """
     X, scores, rng, D, c = problem
     y = (scores + rng.logistic(size=len(scores)) > 0).astype(int)
-    moved = X * D + (0 if sparse else c)
+    moved = X * D + c
     fits = []
     for data in (X, moved):
         data = sp.csr_matrix(data) if sparse else data

@@ -92,9 +92,9 @@ RAW_FEATURES = (
 )
 IMBALANCE = (
     "user guide, 'What learning_rate=\"auto\" changes': this test expects the unweighted "
-    "fit on iris imbalanced 11:1 to score below 0.96 weighted F1, as SGDClassifier's does "
-    "(0.953); skgd's default, in preconditioned coordinates, reaches 0.987 without class "
-    "weights (and 0.987 with them)"
+    "fit on iris imbalanced 11:1 to score below 0.96 weighted F1; skgd's default, in "
+    "preconditioned coordinates (centred), scores 0.960 without class weights and 0.967 "
+    "with them"
 )
 
 WEIGHT_DRAWS = (
