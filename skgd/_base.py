@@ -65,7 +65,7 @@ from ._steps import (
     uniform_row_weight,
     weight_draws,
 )
-from ._losses import MAX_DLOSS, NONSMOOTH_LOSSES, optimal_init
+from ._losses import EPSILON_INSENSITIVE, HINGE, MAX_DLOSS, NONSMOOTH_LOSSES, optimal_init
 from ._stopping import (
     DECAYING_SCHEDULES,
     FAR_FROM_STATIONARY,
@@ -797,6 +797,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         groups = self._output_groups(problem)
         validating = validation is not None
         certified = certifies(self, problem.loss_code, schedule, validating)
+        # Under "auto" the batch solver's plain steps on the hinge and
+        # epsilon-insensitive losses may end at the lowest point they met
+        # (EpochSchedule.remember), not the last. Not under averaging, whose
+        # published weights are another point; not for the perceptron, whose
+        # objective is lowest at w = 0; and an explicit schedule keeps SGD*'s
+        # last point.
+        remembering = (self.solver == "batch" and self.learning_rate == "auto"
+                       and not partial and not self.average
+                       and problem.loss_code in (HINGE, EPSILON_INSENSITIVE)
+                       and not hasattr(schedule, "observe"))
         # Under "auto"'s averaging the tolerance rule judges the weights a
         # prediction uses, the average, at the cost of one more pass per
         # epoch (over judged_rows): the losses met along the way are the noisy iterates',
@@ -913,7 +923,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             W_before = state.W.copy() if gradient is not None else None
             b_before = state.b.copy() if gradient is not None else None
             observing = hasattr(schedule, "observe")
-            before = state.flat_weights() if observing else None
+            before = state.flat_weights() if observing or remembering else None
             state_args = (
                 state.optimizer_code, hyper, state.S1, state.S2, state.average_start,
                 state.average_power, state.W_avg, state.b_avg, state.t, l1_received, l1_accrued,
@@ -951,6 +961,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 if history["start_norm"] is None:
                     history["start_norm"] = norm  # the first epoch starts at the start
                 certificate = _relative(norm, history["start_norm"])
+            if remembering:
+                schedule.remember(objective, before)
             accepted, move_to = True, None  # (a line search: whether it took `before`, and
             if observing:                   # where the next epoch starts if not from the step)
                 full_gradient = (smooth_gradient(*gradient, W_before, problem)
