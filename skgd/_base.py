@@ -801,9 +801,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # epsilon-insensitive losses may end at the lowest point they met
         # (EpochSchedule.remember), not the last. Not under averaging, whose
         # published weights are another point; not for the perceptron, whose
-        # objective is lowest at w = 0; and an explicit schedule keeps SGD*'s
-        # last point.
+        # objective is lowest at w = 0; not with an optimizer, whose state
+        # would stay the last point's, nor early stopping, which picks its
+        # own epoch; and an explicit schedule keeps SGD*'s last point.
         remembering = (self.solver == "batch" and self.learning_rate == "auto"
+                       and self.optimizer == "sgd" and not validating
                        and not partial and not self.average
                        and problem.loss_code in (HINGE, EPSILON_INSENSITIVE)
                        and not hasattr(schedule, "observe"))

@@ -282,6 +282,28 @@ def _add_centre(coef, W, inverse, bucket, center, centred, averaging, acc, S):
 
 
 @jit(inline="always")
+def _centred_row_sq_norm(bucket_scale, bucket, center, centred, data, indices, indptr, i, met):
+    """``|x~_i|^2`` of CSR row ``i`` with its ``centred`` columns centred (the
+    passive-aggressive step's), each term as ``(s (x - c))^2``: as ``|x|^2 -
+    2 x.c + |c|^2`` it lost every digit on a column of 1e7 + N(0, 1) (a
+    review helper's case: the fit diverged). ``met[j]`` notes the last row
+    that stored column ``j``."""
+    acc = 0.0
+    row = np.float64(i)
+    for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+        j = np.uint64(indices[p])
+        v = (data[p] - center[j]) * bucket_scale[bucket[j]]
+        acc += v * v
+        met[j] = row
+    for q in range(centred.shape[0]):
+        j = centred[q]
+        if met[j] != row:
+            v = center[j] * bucket_scale[bucket[j]]
+            acc += v * v
+    return acc
+
+
+@jit(inline="always")
 def _intercepts(is_csr, W, b, bucket_scale, bucket, center, out):
     """``out_k``: the intercept row scores start from at ``W, b``.
 
@@ -313,24 +335,15 @@ def _centre_gradient(is_csr, G, G_b, bucket_scale, bucket, center):
 
 
 @jit(inline="always")
-def _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data, indices, indptr, i,
-                 centre_sq_norm):
+def _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data, indices, indptr, i):
     """``|x~_i|^2``, the row's squared norm in the preconditioned coordinates
-    (``centre_sq_norm``: the centre's, ``|c~|^2``, for CSR rows with one)."""
+    (a CSR row without a centre: with one, :func:`_centred_row_sq_norm`)."""
     acc = 0.0
     single = bucket_scale.shape[0] == 1
     if is_csr:
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             v = data[p] * (bucket_scale[0] if single else bucket_scale[bucket[np.uint64(indices[p])]])
             acc += v * v
-        # (With a centre: |x - c|^2 = |x|^2 - 2 x.c + |c|^2, the first two over
-        # the stored entries.)
-        if center.shape[0] > 0:
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                j = np.uint64(indices[p])
-                s = bucket_scale[0] if single else bucket_scale[bucket[j]]
-                acc -= 2.0 * data[p] * center[j] * s * s
-            acc += centre_sq_norm
         return acc
     for j in range(X.shape[1]):
         v = X[i, j] - (center[j] if center.shape[0] else 0.0)
@@ -745,13 +758,11 @@ def _stochastic_loop(is_csr, general):
         acc, total = _start_lazy_average(W_avg, t, average_start, average_power, averages)
         floor = _scale_floor(acc)
         centred = _centred_columns(center if is_csr else center[:0])
-        centre_sq_norm = 0.0
-        if general and passive_aggressive:
-            for q in range(centred.shape[0]):
-                j = centred[q]
-                centre_sq_norm += (center[j] * bucket_scale[bucket[j]]) ** 2
-        owned = (z, step, scale, factor, inverse, S, acc, centred)  # kept alive to the end
-        z, step, scale, factor, inverse, S, acc, centred = borrowed(owned)
+        # (The passive-aggressive row norm's notes of the rows that stored each column.)
+        met = np.empty(W.shape[1] if general and passive_aggressive and centred.shape[0] else 0)
+        met[:] = -1.0
+        owned = (z, step, scale, factor, inverse, S, acc, centred, met)  # kept alive to the end
+        z, step, scale, factor, inverse, S, acc, centred, met = borrowed(owned)
 
         for r in range(n_samples):
             eta = step_size(schedule_code, eta_base, t, power_t, alpha, t0)
@@ -782,8 +793,12 @@ def _stochastic_loop(is_csr, general):
             else:
                 sq_norm = 0.0
                 if general and passive_aggressive:
-                    sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
-                                           indices, indptr, i, centre_sq_norm)
+                    if is_csr and centred.shape[0] > 0:
+                        sq_norm = _centred_row_sq_norm(bucket_scale, bucket, center, centred,
+                                                       data, indices, indptr, i, met)
+                    else:
+                        sq_norm = _row_sq_norm(is_csr, bucket_scale, bucket, center, X, data,
+                                               indices, indptr, i)
                 for k in range(n_outputs):
                     y, w = _target_and_weight(Y, labels, pos_weight, neg_weight, i, k, weight)
                     value, derivative = loss_and_derivative(loss_code, z[k], y, epsilon)

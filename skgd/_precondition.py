@@ -686,7 +686,7 @@ class ColumnStats:
         var = deviations / total if total > 0 else np.zeros_like(deviations)
         mean, spread = self.mean * self.unit, np.sqrt(np.maximum(var, 0.0)) * self.unit
         if center is FAR_COLUMNS and self.sparse:
-            far = np.abs(mean) >= FAR_FROM_ZERO * spread
+            far = (np.abs(mean) >= FAR_FROM_ZERO * spread) & (mean != 0)  # (not empty ones)
             if not far.any():
                 return self.preconditioner(False)
             mean = np.where(far, mean, 0.0)

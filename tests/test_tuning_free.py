@@ -440,9 +440,9 @@ def test_plain_steps_on_csr_rows_centre_the_columns_stored_in_most_rows(solver, 
     dict(),  # the lazy average
     dict(solver="minibatch"),
     dict(penalty="l1", alpha=1e-3, average=False),  # the l1 penalty, paid lazily on CSR
+    dict(loss="huber", average=False, max_iter=5, tol=None),
     dict(loss="epsilon_insensitive", learning_rate="pa1", precondition="diagonal", max_iter=5,
          tol=None),
-    dict(loss="huber", average=False, max_iter=5, tol=None),
 ])
 def test_centred_csr_columns_take_the_dense_rows_steps(settings):
     """On columns of 5 + N(0, 1) stored in 90% of the rows (means 2.5 times
@@ -461,6 +461,25 @@ def test_centred_csr_columns_take_the_dense_rows_steps(settings):
     assert np.count_nonzero(csr.coef_) == np.count_nonzero(dense.coef_)
 
 
+def test_passive_aggressive_steps_read_a_centred_csr_rows_norm_exactly():
+    """(A review helper's case.) The passive-aggressive step divides by the
+    row's squared norm; summed as |x|^2 - 2 x.c + |c|^2 on a centred CSR row,
+    a column of 1e7 + N(0, 1) left no correct digit and the fit diverged,
+    where the dense fit reaches R2 0.998. Some of its entries are not stored
+    (0), which the norm counts as (0 - c)^2."""
+    rng = np.random.RandomState(0)
+    X = np.c_[1e7 + rng.randn(400), rng.randn(400) + 5]
+    y = (X[:, 0] - 1e7) * 2 + X[:, 1] + 0.1 * rng.randn(400)
+    X[rng.rand(400) < 0.05, 1] = 0.0
+    # (PA-II: the norm enters every step; PA-I's is often capped at C.)
+    settings = dict(loss="epsilon_insensitive", learning_rate="pa2", precondition="diagonal",
+                    max_iter=5, tol=None, random_state=0)
+    dense = GDRegressor(**settings).fit(X, y)
+    csr = GDRegressor(**settings).fit(sp.csr_matrix(X), y)
+    assert csr._state.preconditioner.center.nonzero()[0].tolist() == [0, 1]
+    np.testing.assert_allclose(csr.predict(X), dense.predict(X), atol=1e-6 * np.std(y))
+
+
 def test_only_the_columns_far_from_zero_are_centred():
     # One-hot blocks beside numeric columns (means 3.3-4 times their
     # deviations): a step stays O(nnz) (the numeric columns are in every
@@ -474,7 +493,9 @@ def test_only_the_columns_far_from_zero_are_centred():
     rng = np.random.RandomState(0)
     text = sp.random(500, 300, density=0.05, format="csr", random_state=rng).tolil()
     text[:, 0] = rng.exponential(1.0, (500, 1))  # stored everywhere, mean = deviation
+    text[:, 1] = 0.0  # an empty column: mean and deviation 0
     text = text.tocsr()
+    text.eliminate_zeros()
     assert ColumnStats(300, True, True).update(text, np.ones(500)).preconditioner(
         FAR_COLUMNS).center.size == 0
 
