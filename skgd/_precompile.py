@@ -7,8 +7,10 @@ the wheel is made, so that the compiled kernels are installed with the
 sources, as a compiled extension would be: the first fit loads them (about
 0.5 s with numba's import) instead of compiling them.
 
-numba checks a cached kernel against a hash of its source file, not the
-file's time, so the kernels stay valid once installed; and skgd checks the
+numba (0.68 on) checks a cached kernel against a hash of its source file,
+not the file's time, so the kernels stay valid once installed (an older
+numba compares the time, which pip does not keep: it compiles at the first
+fit, as without them); and skgd checks the
 whole cache against the hash of all its compiled modules
 (:func:`skgd._jit.clear_stale_cache`). The cache is also keyed by numba's
 version and by the machine's CPU: an environment with another numba, or a
