@@ -430,10 +430,13 @@ def _pay_all_l1(W, bucket, accrued, received, acc, S):
 
 
 @jit()
-def _pay_row_l1(W, bucket, accrued, received, indices, indptr, i, acc, S):
-    """Pay the l1 penalty owed by the features of CSR row ``i``."""
+def _pay_row_l1(W, bucket, accrued, received, indices, indptr, i, centred, acc, S):
+    """Pay the l1 penalty owed by the features a step on CSR row ``i`` moves: the
+    row's own and the ``centred`` columns (:func:`_add_centre`)."""
     for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
         _pay_l1(W, bucket, accrued, received, np.uint64(indices[p]), acc, S)
+    for q in range(centred.shape[0]):
+        _pay_l1(W, bucket, accrued, received, centred[q], acc, S)
 
 
 # How many rows ahead of the current one the kernels prefetch: far enough
@@ -777,9 +780,8 @@ def _stochastic_loop(is_csr, general):
             i = np.uint64(order[r])
             if general:
                 if lazy:
-                    _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc, S)
-                    for q in range(centred.shape[0]):
-                        _pay_l1(W, bucket, l1_accrued, l1_received, centred[q], acc, S)
+                    _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, centred,
+                                acc, S)
 
             _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
             if is_csr and centred.shape[0] > 0:
@@ -894,10 +896,8 @@ def _minibatch_loop(is_csr, general):
                 i = np.uint64(order[start + r])
                 if general:
                     if lazy:
-                        _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i, acc,
-                                    S)
-                        for q in range(centred.shape[0]):
-                            _pay_l1(W, bucket, l1_accrued, l1_received, centred[q], acc, S)
+                        _pay_row_l1(W, bucket, l1_accrued, l1_received, indices, indptr, i,
+                                    centred, acc, S)
                 _scores(is_csr, W, factor, bucket, center, X, data, indices, indptr, i, b, z)
                 if is_csr and centred.shape[0] > 0:
                     _centre_scores(W, factor, bucket, center, centred, z)
