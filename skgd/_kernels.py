@@ -107,6 +107,7 @@ EVALUATE = 1  # sum the losses at the current weights, no step
 GRADIENT = 2  # EVALUATE, and leave the mean gradient in G_out and G_b_out
 STEP = 3  # one step from the gradient given in G_out and G_b_out (summed elsewhere)
 INTERCEPT_ONLY = 4  # sum the losses of the model that predicts b everywhere (W unread)
+ZERO_GRADIENT = 5  # GRADIENT at W = 0 (W unread: the scores are b, not summed over the row)
 
 # What is inlined: the per-row helpers and the small per-step ones (the
 # loss, the l2 decay). The larger helpers that do not depend on the storage
@@ -1057,7 +1058,8 @@ def _evaluate_loop(is_csr, general):
         """Sum the losses over the rows ``order`` at ``W, b``, as ``mode`` says (no step).
 
         EVALUATE: the losses; GRADIENT: and the gradient of their mean in
-        ``G_out, G_b_out``; INTERCEPT_ONLY: the losses of the scores ``b``.
+        ``G_out, G_b_out``; INTERCEPT_ONLY: the losses of the scores ``b``;
+        ZERO_GRADIENT: GRADIENT where ``W`` is zero, from those scores.
         """
         (Y, labels, pos_weight, neg_weight, sample_weight, order, batch_size, W, b,
          fit_intercept, loss_code, epsilon, max_dloss, center, bucket, bucket_scale, columns,
@@ -1072,15 +1074,17 @@ def _evaluate_loop(is_csr, general):
         intercepts = np.empty(W.shape[0])
         owned = (z, dloss, intercepts)  # kept alive to the end
         z, dloss, intercepts = borrowed(owned)
-        if mode != INTERCEPT_ONLY:
+        # (At W = 0 every score is b, the centre's share included.)
+        intercept_scores = mode == INTERCEPT_ONLY or mode == ZERO_GRADIENT
+        if not intercept_scores:
             _intercepts(is_csr, W, b, bucket_scale, bucket, center, intercepts)
-        gradient = mode == GRADIENT
+        gradient = mode == GRADIENT or mode == ZERO_GRADIENT
         if gradient:
             G_out[:, :] = 0.0
             G_b_out[:] = 0.0
         for r in range(n_samples):
             i = np.uint64(order[r])
-            if mode == INTERCEPT_ONLY:
+            if intercept_scores:
                 _copy(z, b)
             else:
                 _scores(is_csr, W, bucket_scale, bucket, center, X, data, indices, indptr, i,

@@ -332,14 +332,17 @@ def test_evaluation_keeps_the_buckets_for_columns_of_extreme_size(monkeypatch):
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("unit_scale_from", [0, np.inf])
 @pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("zero", [False, True])
 def test_evaluation_in_preconditioned_coordinates(kind, sparse, unit_scale_from, n_threads,
-                                                  monkeypatch):
+                                                  zero, monkeypatch):
     # The kernels fit z = W~ x~ + b with x~ = (x - center) * s: against
     # numpy's explicit x~, for each branch of the dot product and the axpy.
     # (CSR rows are centred implicitly, for the batch solver: the centre's
     # part of the scores from the weights, of the gradient from its sum.)
     # Over several buckets, in the columns' own scale (_engine._in_unit_scale,
     # from UNIT_SCALE_VALUES values) and in the kernels' buckets; in threads too.
+    # At W = 0 too, whose gradient the loop takes from the scores b alone
+    # (ZERO_GRADIENT: the zero model's pass, which each fit takes).
     from skgd import _engine
     from skgd._engine import evaluate
 
@@ -353,6 +356,7 @@ def test_evaluation_in_preconditioned_coordinates(kind, sparse, unit_scale_from,
     X_tilde = (X - (p.center if p.center.size else 0.0)) * p.column_scale()
     rng = np.random.RandomState(1)
     W, b = rng.randn(2, X.shape[1]), rng.randn(2)
+    W *= not zero
     Z = X_tilde @ W.T + b
     s = problem.sample_weight
     losses, G, G_b = evaluate(problem, W, b, problem.train, gradient=True, n_threads=n_threads)

@@ -224,6 +224,29 @@ def test_csr_column_far_from_zero_keeps_its_spread():
                                dense.preconditioner(True).column_scale())
 
 
+@pytest.mark.parametrize("offset, passes", [(3.0, 0), (30.0, 0), (300.0, 1), (1e6, 1)])
+def test_csr_deviations_come_from_the_sums_unless_they_cancel(monkeypatch, offset, passes):
+    # The squared deviations over all rows are the sums of squares less the
+    # mean's share where that leaves at least SUMS_CANCEL of them (a pass
+    # over the entries less); a column whose mean is far beyond its spread
+    # takes the pass of the deviations. Either way, the two-pass figures.
+    import skgd._precondition
+
+    calls = []
+    deviations = skgd._precondition._csr_deviations
+    monkeypatch.setattr(skgd._precondition, "_csr_deviations",
+                        lambda *args: calls.append(1) or deviations(*args))
+    rng = np.random.RandomState(0)
+    X = np.column_stack([offset + rng.randn(500), rng.randn(500)])
+    X[::2, 1] = 0.0
+    weight = rng.rand(500)
+    stats = ColumnStats(2, sparse=True).update(sp.csr_matrix(X), weight)
+    assert len(calls) == passes
+    scaled = X / stats.unit
+    mean = weight @ scaled / weight.sum()
+    np.testing.assert_allclose(stats.deviations, weight @ (scaled - mean) ** 2, rtol=1e-10)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_column_stats_merged_over_parts_are_those_of_all_rows(sparse):
     # partial_fit and dask chunks merge the statistics of their parts: in
