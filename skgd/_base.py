@@ -40,6 +40,7 @@ from ._distributed import chunked_problem, is_dask
 from ._engine import (
     Problem,
     batch_epoch,
+    blas_on_one_thread,
     call_kernel,
     call_kernel_in_threads,
     check_problem,
@@ -681,7 +682,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         try:
             # Underflow is never an error here (a user's np.seterr(all="raise")
             # would turn the scale of a column of size 1e300 into one).
-            with np.errstate(under="ignore"):
+            with np.errstate(under="ignore"), blas_on_one_thread(X):
                 return self._fit_or_fail(X, y, **kwargs)
         except BaseException:
             for name in [k for k in vars(self) if _is_fit_state(k)]:

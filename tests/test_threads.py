@@ -228,3 +228,38 @@ def test_a_forked_process_starts_its_own_pool():
         child.join(timeout=10)
         queue.close()
     np.testing.assert_array_equal(coef, parent.coef_)
+
+
+def test_a_fit_on_large_data_runs_blas_on_one_thread(monkeypatch):
+    # A fit's BLAS products (the target's moments, blocks of scores) run on
+    # one thread, where each waited for BLAS threads that a busy machine had
+    # not scheduled (engine.blas_on_one_thread); the process's BLAS threads
+    # are as they were after the fit, and a fit on small data leaves them
+    # alone (the limit costs more than its products there).
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import skgd._base
+
+    def blas_threads():
+        return max(info["num_threads"] for info in threadpool_info()
+                   if info["user_api"] == "blas")
+
+    seen = []
+    original = skgd._base.BaseGD._fit_or_fail
+
+    def recording(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(skgd._base.BaseGD, "_fit_or_fail", recording)
+    rng = np.random.RandomState(0)
+    small, large = rng.randn(100, 10), rng.randn(8000, 10)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() < 2:
+            pytest.skip("BLAS runs on one thread here")
+        GDRegressor(max_iter=2, tol=None).fit(large, large @ rng.randn(10))
+        GDRegressor(max_iter=2, tol=None).fit(sp.csr_matrix(large), large[:, 0])
+        GDRegressor(max_iter=2, tol=None).partial_fit(large, large[:, 0])
+        GDRegressor(max_iter=2, tol=None).fit(small, small[:, 0])
+        assert seen == [1, 1, 1, 2]
+        assert blas_threads() == 2
