@@ -411,10 +411,10 @@ def thread_pool(n_threads):
 
 
 _blas_controller = None  # threadpoolctl's, made at the first fit (2 ms)
-# Data of fewer stored values keeps BLAS as it is: its products are a few
-# microseconds there, and the limit cost 50-110 us of 2-6 ms fits (100 x 10
-# rows, diabetes).
-ONE_BLAS_THREAD_VALUES = 65_536
+# Data of fewer stored values keeps BLAS as it is: the limit cost 50-110 us
+# of 2-6 ms fits (100 x 10 rows, diabetes) and 2-3% of 4,000 x 50 ones on
+# a quiet machine, and gained nothing there on a busy one.
+ONE_BLAS_THREAD_VALUES = 2**20
 
 
 @contextlib.contextmanager

@@ -253,11 +253,11 @@ def test_a_fit_on_large_data_runs_blas_on_one_thread(monkeypatch):
 
     monkeypatch.setattr(skgd._base.BaseGD, "_fit_or_fail", recording)
     rng = np.random.RandomState(0)
-    small, large = rng.randn(100, 10), rng.randn(8000, 10)
+    small, large = rng.randn(4000, 50), rng.randn(30000, 40)
     with threadpool_limits(limits=2, user_api="blas"):
         if blas_threads() < 2:
             pytest.skip("BLAS runs on one thread here")
-        GDRegressor(max_iter=2, tol=None).fit(large, large @ rng.randn(10))
+        GDRegressor(max_iter=2, tol=None).fit(large, large @ rng.randn(40))
         GDRegressor(max_iter=2, tol=None).fit(sp.csr_matrix(large), large[:, 0])
         GDRegressor(max_iter=2, tol=None).partial_fit(large, large[:, 0])
         GDRegressor(max_iter=2, tol=None).fit(small, small[:, 0])
