@@ -10,6 +10,7 @@ caller's input, so it raises ``RuntimeError``.
 
 import contextlib
 import functools
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -216,14 +217,15 @@ def _check_shapes(problem, args):
 
 
 def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=False,
-                 n_outputs=1):
+                 n_outputs=1, centred=False):
     """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
 
     Separate loops rather than one with branches inside: the stochastic one
     is the hot path, and kept small it leaves the CPU room to work on the
     next rows while it waits for memory. The other optimizers on CSR rows
     take the lazy loop (:mod:`skgd._lazy`), O(nnz) a step, unless one step
-    covers every row (the batch solver, whose step is O(n_features) anyway).
+    covers every row (the batch solver, whose step is O(n_features) anyway)
+    or the rows are ``centred`` (narrow rows: ``BaseGD._centres_csr``).
     Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY, ZERO_GRADIENT) have
     a loop of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
     step or multinomial loss, which the stochastic, mini-batch and
@@ -243,7 +245,7 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
         if plain:
             return plain_minibatch_csr if sparse else plain_minibatch_dense
         return minibatch_epoch_csr if sparse else minibatch_epoch_dense
-    if mode == TRAIN and sparse and several_steps:
+    if mode == TRAIN and sparse and several_steps and not centred:
         return lazy_one_output_csr if n_outputs == 1 else lazy_epoch_csr
     return general_epoch_csr if sparse else general_epoch_dense
 
@@ -280,7 +282,8 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     sparse = sp.issparse(X)
     plain = (problem.loss_code != MULTINOMIAL and schedule[0] not in (PA1, PA2)
              and state_args[9].shape[0] == 0)  # (no l1 books: no cumulative l1)
-    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain, W.shape[0])
+    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain, W.shape[0],
+                          p.center.size > 0)
     if sparse and p.center.size and kernel in (lazy_one_output_csr, lazy_epoch_csr):
         _fail("a centre on CSR rows for the optimizers' lazy loop, which cannot take it")
     if sparse:
@@ -431,8 +434,9 @@ def blas_on_one_thread(X):
     KMeans does; the limit is the process's while the block runs, so BLAS
     calls in other threads then run on one thread too.
     """
+    # (A dask DataFrame's size is a lazy scalar, and a list has none: limited.)
     size = X.nnz if sp.issparse(X) else getattr(X, "size", None)
-    if size is not None and size < ONE_BLAS_THREAD_VALUES:
+    if isinstance(size, numbers.Integral) and size < ONE_BLAS_THREAD_VALUES:
         yield
         return
     global _blas_controller
