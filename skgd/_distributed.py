@@ -570,7 +570,7 @@ def chunked_problem(est, X, y, sample_weight, classes, partial, first_call, rng)
     previous = est._previous_stats(fresh, sp.issparse(X._meta))
     with_stats = previous is not None or est._preconditioned()
     # (The chunks' statistics hold the all-rows moments if those they merge into do.)
-    all_rows = est._stats_for_call(previous, X.shape[1], sp.issparse(X._meta)).all_rows
+    all_rows = est._stats_for_call(previous, X, sp.issparse(X._meta)).all_rows
     summary = _compute(_tree([delayed(_summarize)(c, worker, with_stats, all_rows)
                               for c in chunks], _merge_summaries))
     est._check_weight_total(summary.weight_total)
