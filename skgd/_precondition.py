@@ -476,8 +476,9 @@ def _within(values, bounds):
 # their standard deviation only (all of them stored in most rows).
 FAR_COLUMNS = "far columns"
 FAR_FROM_ZERO = 2.0
-# A CSR column's squared deviations come from its sums where the mean's
-# share cancels at most all but this share of the squares (ColumnStats._deviations).
+# A CSR column's squared deviations come from its sums (the squares less the
+# mean's share) where that difference is at least this share of the squares:
+# at most about four digits lost to cancellation (ColumnStats._deviations).
 SUMS_CANCEL = 1e-4
 
 
@@ -616,10 +617,11 @@ class ColumnStats:
     def _deviations(self, X, weight, stored):
         """Each CSR column's weighted sum of squared deviations from its mean over all rows.
 
-        From the sums (squares less the mean's share), where they lose at
-        most :data:`SUMS_CANCEL` of the squares to cancellation, about four
-        digits: a pass over the entries less (:meth:`update` 9.4 -> 6.8 ms on
-        ``time_to_target.py``'s 16,000 TF-IDF training rows). Else, for a column
+        From the sums (the squares less the mean's share), where that
+        difference is at least :data:`SUMS_CANCEL` of the squares (at most
+        about four digits lost): a pass over the entries less (:meth:`update`
+        9.4 -> 6.8 ms on ``time_to_target.py``'s 16,000 TF-IDF training
+        rows). Else, for a column
         far from zero against its spread, a pass of the deviations
         themselves: the stored entries', then the unstored zeros', each
         ``(0 - mean) ** 2``. The zeros' weight is exactly 0 for a column
