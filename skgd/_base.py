@@ -784,6 +784,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     break
             state = start.copy()
             schedule.shrink()
+            if self.optimizer == "adam":
+                # (And without its momentum, which may point uphill: a
+                # function-value restart, as after a stall in a fit.)
+                state.S1[...] = 0.0
         if recording:
             # (After the call: "optimal"'s cap is re-read during a fit, and
             # L-BFGS may read its step at its first epoch.)
