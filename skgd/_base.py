@@ -758,8 +758,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             # size 1e25 times float32 weights overflow.
             validation = (X[val].astype(np.float64), y[val], problem.sample_weight[val])
         n_epochs = 1 if partial else self.max_iter
-        callbacks = self._init_callback_context(max_subtasks=n_epochs)
-        callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
         # Under "auto", a partial_fit call of the batch solver's adaptive step
         # is one step, which nothing after it takes back: where it ends above
         # the objective it started from (or raises DivergenceError), the call
@@ -768,9 +766,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # every coefficient by about eta, sized for a start from zero: from
         # the weights of a mini-batch call, 14 of 20 sequences raised, a
         # fuzzing helper's case, and others fell from R2 0.98 to -0.06.)
+        # Not under averaging: the call's final objective is then the
+        # average's, which one step barely moves (a review helper's case:
+        # every call shrank the step to its floor).
         backtracking = (partial and self.learning_rate == "auto" and self.solver == "batch"
-                        and schedule.name == "adaptive")
+                        and schedule.name == "adaptive" and not state.average_start)
         start = state.copy() if backtracking else None
+        # (A retried call's epochs are subtasks too: their number is not known.)
+        callbacks = self._init_callback_context(max_subtasks=None if backtracking else n_epochs)
+        callbacks.call_on_fit_task_begin(estimator=self, X=X, y=y)
         while True:
             try:
                 history = self._run_epochs(problem, state, schedule, n_epochs, partial, rng,

@@ -97,3 +97,19 @@ def test_no_callbacks_no_output(diabetes, capsys):
     GDRegressor(max_iter=3, tol=None).fit(X, y)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_a_retried_partial_fit_call_reports_each_epoch_it_ran():
+    # Under "auto", a batch partial_fit call of AdaGrad's step that climbs
+    # is run again with the step shrunk: each run's epoch is a sub-task of
+    # the call (whose number is then not known in advance), where a call
+    # that allowed one raised at its second (a review helper's case).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = 10 * X[:, 2] + X[:, 0] + rng.standard_normal(200)
+    recorder = StopAfterEpoch(epoch=-1)
+    est = GDRegressor(solver="minibatch", random_state=0).partial_fit(X[:60], y[:60])
+    est.set_params(solver="batch", optimizer="adagrad").set_callbacks(recorder)
+    est.partial_fit(X[60:], y[60:])
+    assert est.t_ == 2 + int(np.ceil(60 / est.batch_size))
+    assert len(recorder.seen) >= 2 and recorder.seen == list(range(len(recorder.seen)))
