@@ -383,9 +383,11 @@ _local = threading.local()  # .pool, .size: the calling thread's pool of threads
 
 def _forget_pools():
     """In a forked child: the forking thread's pool is copied without its
-    threads (a task submitted to it would wait for ever)."""
-    global _local
+    threads (a task submitted to it would wait for ever), and the BLAS limit's
+    count without the fits that held it (:func:`blas_on_one_thread`)."""
+    global _local, _blas_lock, _blas_fits, _blas_limit
     _local = threading.local()
+    _blas_lock, _blas_fits, _blas_limit = threading.Lock(), 0, None
 
 
 if hasattr(os, "register_at_fork"):
@@ -414,6 +416,13 @@ def thread_pool(n_threads):
 
 
 _blas_controller = None  # threadpoolctl's, made at the first fit (2 ms)
+# The fits running under the limit, and the limit they share: the first to
+# enter sets it, the last to leave restores what was there before. (Each fit
+# restoring what it found left BLAS on one thread after two fits in threads
+# that overlapped: the later one found the earlier one's limit.)
+_blas_lock = threading.Lock()
+_blas_fits = 0
+_blas_limit = None
 # Data of fewer stored values keeps BLAS as it is: the limit cost 50-110 us
 # of 2-6 ms fits (100 x 10 rows, diabetes) and 2-3% of 4,000 x 50 ones on
 # a quiet machine, and gained nothing there on a busy one.
@@ -431,21 +440,32 @@ def blas_on_one_thread(X):
     once took 8 ms instead of 0.03, and default fits on 160,000 x 100 dense
     rows took 1.3-1.9 times as long (the batch solver 228 against 123 ms,
     in turns). A fit's own threads are ``n_jobs``'s. As scikit-learn's
-    KMeans does; the limit is the process's while the block runs, so BLAS
-    calls in other threads then run on one thread too.
+    KMeans does; the limit is the process's while a fit runs, so BLAS calls
+    in other threads then run on one thread too; fits that overlap share
+    it, and the last to end restores the threads there were before the first.
     """
     # (A dask DataFrame's size is a lazy scalar, and a list has none: limited.)
     size = X.nnz if sp.issparse(X) else getattr(X, "size", None)
     if isinstance(size, numbers.Integral) and size < ONE_BLAS_THREAD_VALUES:
         yield
         return
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
+    global _blas_controller, _blas_fits, _blas_limit
+    with _blas_lock:
+        if _blas_fits == 0:
+            if _blas_controller is None:
+                from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
+                _blas_controller = ThreadpoolController()
+            _blas_limit = _blas_controller.limit(limits=1, user_api="blas")
+        _blas_fits += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_fits -= 1
+            if _blas_fits == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def map_in_threads(function, *arguments):

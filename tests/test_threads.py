@@ -263,3 +263,49 @@ def test_a_fit_on_large_data_runs_blas_on_one_thread(monkeypatch):
         GDRegressor(max_iter=2, tol=None).fit(small, small[:, 0])
         assert seen == [1, 1, 1, 2]
         assert blas_threads() == 2
+
+
+def test_overlapping_fits_restore_the_blas_threads_there_were():
+    # Two fits in threads, the second entering while the first runs and
+    # leaving after it (joblib's threading backend, a user's threads): each
+    # restoring what it found left BLAS on one thread for good (a review
+    # helper's case). They share one limit; the last to leave restores it.
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from skgd._engine import blas_on_one_thread
+
+    def blas_threads():
+        return max(info["num_threads"] for info in threadpool_info()
+                   if info["user_api"] == "blas")
+
+    large = np.empty(2**20)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with blas_on_one_thread(large):
+            first_in.set()
+            second_in.wait()
+        first_out.set()
+
+    def second():
+        first_in.wait()
+        with blas_on_one_thread(large):
+            second_in.set()
+            first_out.wait()
+            seen["inside"] = blas_threads()
+
+    # (Not under an outer threadpool_limits: with one set in the main thread,
+    # a limit set in another thread did not show in threadpool_info here.)
+    before = blas_threads()
+    if before < 2:
+        pytest.skip("BLAS runs on one thread here")
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert seen["inside"] == 1
+    assert blas_threads() == before
