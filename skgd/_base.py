@@ -1511,7 +1511,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return
         final, norm = self._objective_and_norm(problem, state, certify=not partial,
                                                judged=history.get("judged"))
-        best = getattr(schedule, "best", (np.inf, None))
+        best = schedule.best
         # (Within rounding of the best, the last point is as good and, being
         # later, has the smaller gradient.)
         if best[1] is not None and not final <= best[0] + ROUNDING * abs(best[0]):
