@@ -54,7 +54,9 @@ from ._optimizers import ADAPTIVE_OPTIMIZERS, OPTIMIZERS
 from ._penalties import PENALTIES, penalty_values, split_penalty
 from ._polish import applies as polish_applies
 from ._polish import polish
-from ._precondition import FAR_COLUMNS, ColumnStats, Preconditioner, move_state
+from ._precondition import (
+    FAR_COLUMNS, ColumnStats, Preconditioner, explicitly_centred, move_state,
+)
 from ._schedules import (
     ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
 )
@@ -612,18 +614,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     def _centres_csr(self, X):
         """Which columns of CSR ``X`` are centred (``ColumnStats.preconditioner``'s
         ``center``), with an intercept: all by the batch solver and by the
-        other optimizers on narrow rows, those far from zero by the
-        stochastic and mini-batch solvers' plain steps (a step stays O(nnz)
-        then), none by the other optimizers on wide rows.
+        other optimizers on narrow rows, those far from zero
+        (:data:`FAR_COLUMNS`) by the stochastic and mini-batch solvers
+        otherwise (a step stays O(nnz) then).
 
-        The optimizers' lazy loop (``_lazy``), O(nnz) a step, takes no centre;
-        the general loop, O(n_features) a step, does, and takes its place on
-        rows that store at least 1 / :data:`NARROW_CSR` of their columns,
-        where it costs about as much. Uncentred, a column far from zero is
-        near collinear with the intercept: on 1,000 CSR rows of 5 columns of
-        ``-300 + N(0, 1)`` Adam ended at 1.15-1.17 times Ridge's objective,
-        silently, and momentum at 50 times (a fuzzing helper's case); at
-        ``2 + N(0, 1)`` stochastic momentum at 1.3 times, silently.
+        The optimizers' lazy loop (``_lazy``), O(nnz) a step, takes no centre:
+        it takes a copy of the rows in which those columns are centred
+        (``Problem.lazy_rows``). The general loop, O(n_features) a step,
+        centres every column and takes its place on rows that store at least
+        1 / :data:`NARROW_CSR` of their columns, where it costs about as
+        much. Uncentred, a column far from zero is near collinear with the
+        intercept: on 1,000 CSR rows of 5 columns of ``-300 + N(0, 1)`` Adam
+        ended at 1.15-1.17 times Ridge's objective, silently, and momentum at
+        50 times (a fuzzing helper's case); at ``2 + N(0, 1)`` stochastic
+        momentum at 1.3 times, silently. Beside 60 one-hot columns, three
+        such columns kept every optimizer at 42 times, silently.
         """
         if not self.fit_intercept:
             return False
@@ -632,7 +637,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if self.optimizer == "sgd":
             return FAR_COLUMNS
         nnz = getattr(X, "nnz", None)  # (none on a dask array: its chunks take the lazy loop)
-        return nnz is not None and X.shape[1] <= NARROW_CSR * nnz / max(X.shape[0], 1)
+        if nnz is None:
+            return False
+        return X.shape[1] <= NARROW_CSR * nnz / max(X.shape[0], 1) or FAR_COLUMNS
 
     def _stats_for_call(self, previous, X, sparse):
         """The statistics this call's rows are merged into: ``previous`` (those
@@ -655,7 +662,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         centred = self._centres_csr(problem.X) if stats.sparse else bool(self.fit_intercept)
         preconditioner = stats.preconditioner(centred)
         l2, l1 = preconditioner.penalty(problem.l2[0], problem.l1[0])
-        return problem._replace(preconditioner=preconditioner, l2=l2, l1=l1)
+        problem = problem._replace(preconditioner=preconditioner, l2=l2, l1=l1)
+        if centred is FAR_COLUMNS and self.optimizer != "sgd" and preconditioner.center.size:
+            problem = problem._replace(
+                lazy_rows=explicitly_centred(problem.X, preconditioner.center))
+        return problem
 
     # --------------------------------------------------------- the weights
     def _checked_init(self, value, shape, name, warm):

@@ -62,6 +62,10 @@ class Problem(NamedTuple):
     # The bound on each row's loss derivative in a step: scikit-learn's clip
     # (MAX_DLOSS), or none (inf) under learning_rate="auto" (BaseGD._make_problem).
     max_dloss: float = MAX_DLOSS
+    # CSR rows whose centred columns are stored in every row, centred
+    # (_precondition.explicitly_centred), for the optimizers' lazy loop, which
+    # takes no centre; None where it takes the rows as they are.
+    lazy_rows: object = None
 
     # Whether the rows are chunks of a dask array (skgd._distributed.ChunkedProblem).
     chunked = False
@@ -120,13 +124,9 @@ def check_problem(problem):
     X = problem.X
     n, d = X.shape
     k = problem.n_outputs
-    if sp.issparse(X):
-        if X.indptr.shape != (n + 1,) or X.indptr[0] != 0 or X.indptr[-1] != X.data.size:
-            _fail("CSR row pointers do not match the data")
-        if np.any(np.diff(X.indptr) < 0):
-            _fail("CSR row pointers decrease")
-        if X.indices.size != X.data.size or _out_of_range(X.indices, d):
-            _fail("CSR column indices out of range")
+    for rows in (X, problem.lazy_rows):
+        if sp.issparse(rows):
+            _check_csr(rows, n, d)
     if problem.labels.size:
         if problem.labels.shape != (n,) or problem.Y.size:
             _fail("labels of the wrong shape")
@@ -155,6 +155,17 @@ def check_problem(problem):
             or starts.shape != (n_buckets + 1,) or starts[0] != 0 or starts[-1] != d
             or np.any(np.diff(starts) < 0)):
         _fail("bucket columns out of range")
+
+
+def _check_csr(X, n, d):
+    """Check that CSR ``X`` holds ``n`` rows whose entries are in ``d`` columns."""
+    if X.shape != (n, d) or X.indptr.shape != (n + 1,) or X.indptr[0] != 0 or (
+            X.indptr[-1] != X.data.size):
+        _fail("CSR row pointers do not match the data")
+    if np.any(np.diff(X.indptr) < 0):
+        _fail("CSR row pointers decrease")
+    if X.indices.size != X.data.size or _out_of_range(X.indices, d):
+        _fail("CSR column indices out of range")
 
 
 def _out_of_range(values, n):
@@ -216,6 +227,12 @@ def _check_shapes(problem, args):
         _fail("gradient outputs of the wrong shape")
 
 
+def lazy_steps(optimizer_code, batch_size, n_rows, mode):
+    """Whether training steps of this optimizer and batch size on CSR rows are
+    the optimizers' lazy ones (:mod:`skgd._lazy`), uncentred (:func:`epoch_kernel`)."""
+    return mode == TRAIN and optimizer_code != SGD and batch_size < n_rows
+
+
 def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=False,
                  n_outputs=1, centred=False):
     """The entry point that runs an epoch of ``n_rows`` rows in batches of ``batch_size``.
@@ -225,7 +242,8 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
     next rows while it waits for memory. The other optimizers on CSR rows
     take the lazy loop (:mod:`skgd._lazy`), O(nnz) a step, unless one step
     covers every row (the batch solver, whose step is O(n_features) anyway)
-    or the rows are ``centred`` (narrow rows: ``BaseGD._centres_csr``).
+    or the rows have a centre that the loop is not given in the rows
+    themselves (``Problem.lazy_rows``; narrow rows, ``BaseGD._centres_csr``).
     Evaluations (``mode`` EVALUATE, GRADIENT, INTERCEPT_ONLY, ZERO_GRADIENT) have
     a loop of their own. ``plain``: no cumulative l1 penalty, passive-aggressive
     step or multinomial loss, which the stochastic, mini-batch and
@@ -245,7 +263,7 @@ def epoch_kernel(optimizer_code, batch_size, n_rows, sparse, mode=TRAIN, plain=F
         if plain:
             return plain_minibatch_csr if sparse else plain_minibatch_dense
         return minibatch_epoch_csr if sparse else minibatch_epoch_dense
-    if mode == TRAIN and sparse and several_steps and not centred:
+    if sparse and lazy_steps(optimizer_code, batch_size, n_rows, mode) and not centred:
         return lazy_one_output_csr if n_outputs == 1 else lazy_epoch_csr
     return general_epoch_csr if sparse else general_epoch_dense
 
@@ -264,10 +282,19 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
     if problem.chunked:
         return problem.local_epochs(batch_size, W, b, schedule, state_args)
     _jit.load()
-    p = problem.preconditioner
+    X, p = problem.X, problem.preconditioner
+    sparse = sp.issparse(X)
+    batch_size = int(min(batch_size, max(order.size, 1)))  # a numpy integer would compile anew
+    plain = (problem.loss_code != MULTINOMIAL and schedule[0] not in (PA1, PA2)
+             and state_args[9].shape[0] == 0)  # (no l1 books: no cumulative l1)
+    # The optimizers' lazy loop takes no centre: it takes the rows centred
+    # explicitly where the problem has them, else the general loop runs.
+    if problem.lazy_rows is not None and lazy_steps(state_args[0], batch_size, order.size, mode):
+        X, p = problem.lazy_rows, p.uncentred()
+    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain, W.shape[0],
+                          p.center.size > 0)
     loss_out = np.zeros(W.shape[0])
     G_out, G_b_out = gradient_out if gradient_out is not None else (EMPTY_2D, EMPTY_1D)
-    batch_size = int(min(batch_size, max(order.size, 1)))  # a numpy integer would compile anew
     args = (  # in the order the kernels unpack it
         _read_only(problem.Y), _read_only(problem.labels), _read_only(problem.pos_weight),
         _read_only(problem.neg_weight), _read_only(problem.sample_weight), _read_only(order),
@@ -277,14 +304,7 @@ def call_kernel(problem, order, batch_size, W, b, schedule, state_args, mode=TRA
         _read_only(problem.l2), _read_only(problem.l1), *schedule, *state_args,
         loss_out, G_out, G_b_out, mode,
     )
-    X = problem.X
     _check_shapes(problem, args)
-    sparse = sp.issparse(X)
-    plain = (problem.loss_code != MULTINOMIAL and schedule[0] not in (PA1, PA2)
-             and state_args[9].shape[0] == 0)  # (no l1 books: no cumulative l1)
-    # (A centred CSR problem never takes the optimizers' lazy loop, which has no centre.)
-    kernel = epoch_kernel(state_args[0], batch_size, order.size, sparse, mode, plain, W.shape[0],
-                          p.center.size > 0)
     if sparse:
         t = kernel(_empty(2, X.dtype), _read_only(X.data), _read_only(X.indices),
                    _read_only(X.indptr), args)

@@ -42,6 +42,7 @@ class Preconditioner:
     _kernel_arguments = None
     _unit_scale = None
     _column_scale = None
+    _uncentred = None
 
     def __init__(self, center, bucket, bucket_scale):
         self.center = np.ascontiguousarray(center, dtype=np.float64)
@@ -70,6 +71,7 @@ class Preconditioner:
         state.pop("_kernel_arguments", None)
         state.pop("_unit_scale", None)
         state.pop("_column_scale", None)
+        state.pop("_uncentred", None)
         return state
 
     def kernel_arguments(self):
@@ -106,6 +108,17 @@ class Preconditioner:
         if self._unit_scale is None:
             self._unit_scale = type(self)(self.center, np.zeros_like(self.bucket), np.ones(1))
         return self._unit_scale
+
+    def uncentred(self):
+        """The same scales without the centre, for rows that are centred already
+        (:func:`explicitly_centred`): made once, with this preconditioner's
+        ``proximal_l2`` (:meth:`kernel_arguments`), so that its steps are the same.
+        """
+        if self._uncentred is None:
+            plain = type(self)(np.empty(0), self.bucket, self.bucket_scale)
+            plain._kernel_arguments = (read_only_view(plain.center), *self.kernel_arguments()[1:])
+            self._uncentred = plain
+        return self._uncentred
 
     @classmethod
     def identity(cls, n_features):
@@ -225,6 +238,68 @@ def _csr_nonzero_counts(data, indices, counts):
     for k in range(indices.shape[0]):
         if data[k] != 0:
             counts[np.uint64(indices[k])] += 1
+
+
+def explicitly_centred(X, center):
+    """A copy of CSR ``X`` in which every row stores each column of non-zero
+    ``center``, at ``x - c`` (``-c`` where ``X`` does not store it).
+
+    For the optimizers' lazy loop (:mod:`skgd._lazy`), which takes no centre
+    (:meth:`Preconditioner.uncentred`): these columns are the ones far from
+    zero relative to their spread (``FAR_COLUMNS``), stored in most rows
+    already, so the copy holds at most a few entries a row more and a step
+    stays O(nnz).
+    """
+    jit_load()
+    X = canonical(X)  # (the merge takes each row's columns in order, once each)
+    centred = np.flatnonzero(center).astype(np.int64)
+    is_centred = np.zeros(X.shape[1], dtype=np.bool_)
+    is_centred[centred] = True
+    kept = np.zeros(X.shape[0], dtype=np.int64)
+    _count_uncentred(X.indices, X.indptr, is_centred, kept)
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    np.cumsum(kept + centred.size, out=indptr[1:])
+    data = np.empty(indptr[-1], dtype=X.dtype)
+    indices = np.empty(indptr[-1], dtype=X.indices.dtype)
+    _merge_centred(X.data, X.indices, X.indptr, center, centred, is_centred, indptr, data,
+                   indices)
+    return sp.csr_matrix((data, indices, indptr), shape=X.shape)
+
+
+@jit()
+def _count_uncentred(indices, indptr, is_centred, kept):
+    """Each row's number of stored entries in columns that are not centred."""
+    for i in range(kept.shape[0]):
+        for p in range(indptr[i], indptr[i + 1]):
+            if not is_centred[indices[p]]:
+                kept[i] += 1
+
+
+@jit(fastmath=False)
+def _merge_centred(data, indices, indptr, center, centred, is_centred, out_ptr, out_data,
+                   out_indices):
+    """:func:`explicitly_centred`'s rows: each row's entries (in increasing
+    columns, none twice) with the centred columns merged in."""
+    for i in range(indptr.shape[0] - 1):
+        q, out = 0, out_ptr[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            while q < centred.shape[0] and centred[q] < j:
+                out_data[out] = -center[centred[q]]
+                out_indices[out] = centred[q]
+                q, out = q + 1, out + 1
+            if is_centred[j]:
+                if q < centred.shape[0] and centred[q] == j:
+                    q += 1
+                out_data[out] = np.float64(data[p]) - center[j]
+            else:
+                out_data[out] = data[p]
+            out_indices[out] = j
+            out += 1
+        while q < centred.shape[0]:
+            out_data[out] = -center[centred[q]]
+            out_indices[out] = centred[q]
+            q, out = q + 1, out + 1
 
 
 def canonical(X):

@@ -316,15 +316,15 @@ def test_csr_row_norms_and_peaks_match_the_dense_copys(float32):
     assert largest_sq_row_norm(X) == pytest.approx(largest_sq_row_norm(dense), rel=1e-12)
 
 
-def test_the_optimizers_lazy_loop_alone_skips_the_csr_all_rows_statistics(monkeypatch):
+def test_the_csr_all_rows_statistics_are_gathered_by_the_fits_that_centre(monkeypatch):
     # The mean and deviations over all rows of CSR data are the centre and
     # scale of the batch solver (every column) and of the stochastic and
-    # mini-batch solvers' plain steps (the columns far from zero):
-    # passes over the entries that the optimizers' lazy loop, which takes no
-    # centre, skips (on wide rows: narrow ones take the general loop, which
-    # centres). A partial_fit sequence begun there starts gathering
-    # them at its first call that centres (without a centre, a column of
-    # 1000 + N(0, 1) kept the batch calls at R2 0.28).
+    # mini-batch solvers (the columns far from zero, which the optimizers'
+    # lazy loop takes centred in a copy of the rows): passes over the
+    # entries that a fit without an intercept, which centres nothing, skips.
+    # A partial_fit sequence begun there starts gathering them at its first
+    # call that centres (without a centre, a column of 1000 + N(0, 1) kept
+    # the batch calls at R2 0.28).
     import skgd._precondition
     from skgd import GDRegressor
 
@@ -337,16 +337,19 @@ def test_the_optimizers_lazy_loop_alone_skips_the_csr_all_rows_statistics(monkey
     deviations = skgd._precondition._csr_deviations
     monkeypatch.setattr(skgd._precondition, "_csr_deviations",
                         lambda *args: passes.append(1) or deviations(*args))
-    for settings, expected in ((dict(solver="stochastic", optimizer="adam"), 0),
-                               (dict(solver="minibatch", optimizer="momentum"), 0),
+    for settings, expected in ((dict(solver="stochastic", optimizer="adam"), 1),
+                               (dict(solver="minibatch", optimizer="momentum"), 1),
+                               (dict(solver="stochastic", fit_intercept=False), 0),
+                               (dict(solver="minibatch", optimizer="adam", fit_intercept=False), 0),
                                (dict(solver="stochastic"), 1), (dict(solver="minibatch"), 1),
                                (dict(solver="batch"), 1)):
         passes.clear()
         GDRegressor(max_iter=2, tol=None, **settings).fit(X, y)
         assert len(passes) == expected, settings
-    est = GDRegressor(solver="stochastic", optimizer="adam").partial_fit(X, y)
+    est = GDRegressor(solver="stochastic", optimizer="adam", fit_intercept=False)
+    est.partial_fit(X, y)
     assert est._state.preconditioner.center.size == 0
-    est.set_params(solver="batch", optimizer="sgd")
+    est.set_params(solver="batch", optimizer="sgd", fit_intercept=True)
     for _ in range(50):
         est.partial_fit(X, y)
     assert est._state.preconditioner.center.size == 40
@@ -438,3 +441,37 @@ def test_each_update_gives_its_own_rows_column_peaks(sparse):
         np.testing.assert_array_equal(stats.call_peak, column_peaks(X))
     assert stats.unit[1] == 500e3  # (the sequence's running maximum)
     assert "call_peak" not in vars(pickle.loads(pickle.dumps(stats)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_explicitly_centred_rows_store_every_centred_column(dtype):
+    # The optimizers' lazy loop takes the far columns centred in a copy of
+    # the rows: each row stores them, at x - c, even where X did not; the
+    # other columns as they were. Rows with entries out of column order and
+    # duplicates (which add up) give the same copy, in column order.
+    from skgd._precondition import explicitly_centred
+
+    rng = np.random.RandomState(0)
+    X = sp.random(60, 9, density=0.3, random_state=rng, format="csr", dtype=dtype)
+    center = np.zeros(9)
+    center[[0, 4, 8]] = [1.5, -2.0, 3.25]
+    # Each row's entries in reverse column order, the first one split in two halves.
+    data, indices, indptr = [], [], [0]
+    for i in range(X.shape[0]):
+        row = X.getrow(i)
+        values, columns = list(row.data[::-1]), list(row.indices[::-1])
+        if values:
+            values[0] /= 2
+            values.append(values[0])
+            columns.append(columns[0])
+        data += values
+        indices += columns
+        indptr.append(len(data))
+    scrambled = sp.csr_matrix((np.array(data, dtype=dtype), indices, indptr), shape=X.shape)
+    assert not scrambled.has_canonical_format
+    for rows in (X, scrambled):
+        got = explicitly_centred(rows, center)
+        assert got.dtype == dtype and got.has_sorted_indices
+        np.testing.assert_allclose(got.toarray(), X.toarray() - center,
+                                   rtol=1e-6 if dtype == np.float32 else 1e-15)
+        assert got.nnz == (X.toarray()[:, [1, 2, 3, 5, 6, 7]] != 0).sum() + 3 * X.shape[0]
