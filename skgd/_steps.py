@@ -685,12 +685,13 @@ def auto_schedule(est, problem, rows, partial=False):
             # 2% above SGDClassifier's of 21 epochs (now 21, 0.3% above),
             # and on standardised digits ended 32 times above the optimum,
             # silently (now 1.5). With an l1 part, shortened by a power of
-            # r^2, 1 less the l1 share of the penalty: by r^2, the tail 1 / (alpha t) of an l1
-            # penalty's steps, which has no strong convexity behind it,
-            # converged like a power of t below 1 (scikit-learn's
-            # test_sgd_l1: coefficients of 0.2 where the optimum's are 0
-            # after 20,000 epochs). A power, so that an elastic net of
-            # l1_ratio near 0 takes the l2 penalty's steps (test_l1_ratio).
+            # r^2, 1 less the l1 share of the penalty: by r^2 itself, the
+            # tail 1 / (alpha t) of an l1 penalty's steps, which has no
+            # strong convexity behind it, converged like a power of t below
+            # 1 (scikit-learn's test_sgd_l1: coefficients of 0.2 where the
+            # optimum's are 0 after 20,000 epochs). A power, so that an
+            # elastic net of l1_ratio near 0 takes the l2 penalty's steps
+            # (test_l1_ratio).
             l2_part, l1_part = split_penalty(est.penalty, 1.0, est.l1_ratio)
             l1_share = l1_part / (l1_part + l2_part) if l1_part > 0 else 0.0
             damping /= mean_row_sq_norm(problem, rows) ** (1.0 - l1_share)
