@@ -26,7 +26,6 @@ from ._losses import (
 from ._jit import jit
 from ._jit import load as jit_load
 from ._jit import read_only_view
-from ._penalties import split_penalty
 from ._precondition import (
     Preconditioner,
     canonical,
@@ -260,20 +259,6 @@ def max_row_curvature(problem, rows):
         return significant_bits(problem.max_row_curvature())
     norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
     return significant_bits(float((row_weight_bound(problem)[rows] * norms).max()))
-
-
-def row_norm_sums(problem, rows):
-    """``(sum_i w_i (|x~_i|^2 + 1), sum_i w_i)`` over ``rows`` (the 1 with an intercept),
-    ``w_i`` the sample weights (the stochastic solver's draws: :class:`WeightDraws`)."""
-    norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
-    weight = problem.sample_weight[rows]
-    return float(weight @ norms), float(weight.sum())
-
-
-def mean_row_sq_norm(problem, rows):
-    """The weighted mean of ``|x~_i|^2 + 1`` over ``rows`` (:func:`row_norm_sums`)."""
-    total, weight = problem.row_norm_sums() if problem.chunked else row_norm_sums(problem, rows)
-    return significant_bits(total / weight) if weight > 0 and total > 0 else 1.0
 
 
 # The power iteration's tolerance for the L-BFGS schedule's first step.
@@ -675,27 +660,7 @@ def auto_schedule(est, problem, rows, partial=False):
     capped = (loss_code in UNBOUNDED_GRADIENT_LOSSES or optimizer != "sgd"
               or reader is not None or (loss_code == MODIFIED_HUBER and uniform))
     if name == "optimal" and not capped:
-        if loss_code == HINGE:
-            # scikit-learn's "optimal" steps (Bottou's first step, then 1 /
-            # (alpha t)) are sized for rows of unit norm, such as TF-IDF's:
-            # the hinge's take them on the rows scaled to a mean squared
-            # norm of 1, a step eta on those being eta / r^2 on these. As
-            # they were, on a TF-IDF text's rows (r^2 about 74 in these
-            # coordinates) the default fit took 102 epochs to an objective
-            # 2% above SGDClassifier's of 21 epochs (now 21, 0.3% above),
-            # and on standardised digits ended 32 times above the optimum,
-            # silently (now 1.5). With an l1 part, shortened by a power of
-            # r^2, 1 less the l1 share of the penalty: by r^2 itself, the
-            # tail 1 / (alpha t) of an l1 penalty's steps, which has no
-            # strong convexity behind it, converged like a power of t below
-            # 1 (scikit-learn's test_sgd_l1: coefficients of 0.2 where the
-            # optimum's are 0 after 20,000 epochs). A power, so that an
-            # elastic net of l1_ratio near 0 takes the l2 penalty's steps
-            # (test_l1_ratio).
-            l2_part, l1_part = split_penalty(est.penalty, 1.0, est.l1_ratio)
-            l1_share = l1_part / (l1_part + l2_part) if l1_part > 0 else 0.0
-            damping /= mean_row_sq_norm(problem, rows) ** (1.0 - l1_share)
-        return name, 0.0, damping  # uncapped: no need for L_max
+        return name, 0.0, damping  # uncapped: no need for L_max, a pass over X
     L_max = curvature * _largest_row_curvature(problem, rows, reader)
     longest = 1.0 / max(L_max + l2, 1e-300)
     if reader is not None:

@@ -1544,31 +1544,6 @@ def test_minibatch_hinge_step_is_long_enough_to_reach_the_optimum(
     assert est.score(X_test, y_test) >= accuracy - 0.015  # (one test row: 0.007)
 
 
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("scaled", [True, False])
-def test_stochastic_hinge_steps_are_sized_for_the_rows_norm(breast_cancer_hinge, scaled, seed):
-    # scikit-learn's "optimal" steps are sized for rows of unit norm; taken
-    # on rows of squared norm 30 (breast cancer's, preconditioned) the
-    # default stochastic hinge fits ended at 10 to 20 (standardised) and 3.0
-    # to 3.6 (raw) times the optimum's objective, silently. The steps are
-    # now taken on the rows scaled to a mean squared norm of 1: 2.2 to 2.6
-    # and 1.14 to 1.33 times.
-    X_train, y_train, X_test, y_test, objective, optimum, accuracy = breast_cancer_hinge
-    bound = 3.0
-    if not scaled:
-        X_train, X_test, y_train, y_test = train_test_split(
-            *load_breast_cancer(return_X_y=True), test_size=0.25, random_state=0,
-            stratify=load_breast_cancer().target)
-        signs = np.where(y_train == 1, 1.0, -1.0)
-
-        def objective(w, b):
-            return np.maximum(0.0, 1.0 - signs * (X_train @ w + b)).mean() + 0.5e-4 * w @ w
-
-        optimum, bound = objective(*hinge_optimum(X_train, signs, 1e-4)), 1.5
-    est = _fit_quietly(GDClassifier(random_state=seed), X_train, y_train)
-    assert objective(est.coef_[0], est.intercept_[0]) <= bound * optimum
-
-
 def test_batch_hinge_steps_shrink_and_stop_near_the_optimum(breast_cancer_hinge):
     # At a constant 1 / L the batch solver's subgradient steps ran all
     # 1,000 epochs and warned, 2.3 times above the optimum. Under "adaptive"

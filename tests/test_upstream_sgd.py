@@ -90,6 +90,13 @@ RAW_FEATURES = (
     "features (centred and scaled), so it fits features of size 1e300, where this test "
     "expects scikit-learn's overflow error"
 )
+IMBALANCE = (
+    "user guide, 'What learning_rate=\"auto\" changes': this test expects the unweighted "
+    "fit on iris imbalanced 11:1 to score below 0.96 weighted F1; skgd's default, in "
+    "preconditioned coordinates (centred), scores 0.960 without class weights and 0.967 "
+    "with them"
+)
+
 WEIGHT_DRAWS = (
     "user guide, 'What learning_rate=\"auto\" changes': the stochastic solver draws its "
     "rows by their sample weights and keeps class weights in its steps, so class weights "
@@ -107,6 +114,7 @@ EXPECTED_FAILURES = {
     ("test_sgd_averaged_partial_fit", "Sparse"): SPARSE_INTERCEPT,
     ("test_average_sparse", "Sparse"): SPARSE_INTERCEPT,
     ("test_underflow_or_overflow", ""): RAW_FEATURES,
+    ("test_balanced_weight", "[SGDClassifier]"): IMBALANCE,
     ("test_weights_multiplied", ""): WEIGHT_DRAWS,
     ("test_sgd_proba", "Sparse"): SPARSE_INTERCEPT,
 }
