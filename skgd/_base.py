@@ -58,7 +58,7 @@ from ._precondition import (
     FAR_COLUMNS, ColumnStats, Preconditioner, explicitly_centred, move_state,
 )
 from ._schedules import (
-    ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
+    ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCALED_EPOCHS, SCHEDULES, step_size,
 )
 from ._state import GDState
 from ._steps import (
@@ -951,6 +951,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         n_threads = 1 if (self.solver == "batch" or not self._independent_outputs(problem)) \
             else output_threads(stepping, train, effective_n_jobs(self.n_jobs), problem.n_outputs)
         t0 = self._optimal_t0(schedule, stepping, state)
+        if schedule.norm_scale != 1.0 and state.scaled_until is None:
+            state.scaled_until = state.t + SCALED_EPOCHS * n_train
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         # Without callbacks, no epoch sub-tasks: nothing would see them, and
         # they cost 10 us an epoch (a small fit's epochs take about 50).
@@ -993,7 +995,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
             # The "optimal" step 1 / (alpha (t0 + t)) is damped through its alpha.
             timing = (schedule.code, eta_base, float(self.power_t),
-                      float(self.alpha) / schedule.damping, t0)
+                      *schedule.optimal_terms(float(self.alpha), t0, state.t,
+                                              state.scaled_until))
             if self.solver == "batch":
                 state.t, losses = batch_epoch(problem, order, state.W, state.b, timing,
                                               state_args, gradient, self._threads(n_train))

@@ -42,6 +42,7 @@ from ._steps import (
     gram_product,
     largest_sq_row_norm,
     max_row_curvature,
+    row_norm_sums,
     row_weight_bound,
 )
 
@@ -265,6 +266,11 @@ def _curvature_chunk(problem, coordinates):
     return max_row_curvature(problem, problem.train)
 
 
+def _norm_sums_chunk(problem, coordinates):
+    problem = _in(problem, coordinates)
+    return np.array(row_norm_sums(problem, problem.train))
+
+
 class LocalModel(NamedTuple):
     """A local model's state during an epoch of the stochastic and mini-batch solvers."""
 
@@ -453,6 +459,10 @@ class ChunkedProblem:
 
     def max_row_curvature(self):
         return float(self._over_chunks(_curvature_chunk, max, self._coordinates()))
+
+    def row_norm_sums(self):
+        return tuple(float(v) for v in self._over_chunks(_norm_sums_chunk, np.add,
+                                                         self._coordinates()))
 
     def column_nonzeros(self):
         return self.summary.column_nonzeros

@@ -45,6 +45,15 @@ def step_size(code, base, t, power_t, alpha, t0):
     return base
 
 
+# The epochs of "auto"'s shortened hinge steps in a fit, or in a partial_fit
+# sequence's calls of the first call's size (EpochSchedule.optimal_terms):
+# switched after 20, the standardised breast cancer fit (all 569 rows) with
+# tol=None ended 1.53 times above the optimum's objective after 20 epochs,
+# 1.20 after 200 and 1.03 after 2,000 (scikit-learn's steps: 8.1, 1.49,
+# 1.04); a TF-IDF text's default fit stops within them (21 epochs).
+SCALED_EPOCHS = 20
+
+
 class EpochSchedule:
     """The step-size rule of one fit, as the driver applies it per epoch.
 
@@ -75,6 +84,9 @@ class EpochSchedule:
         # as the fit goes (skgd._steps.LocalCurvature), or None.
         self.curvature = None
         self.minimum = (np.inf, None)  # (objective, weights) of the best point remembered
+        # "auto"'s hinge: the factor its first "optimal" steps are shortened
+        # by (skgd._steps.hinge_norm_scale), 1 for every other schedule.
+        self.norm_scale = 1.0
 
     def remember(self, objective, weights):
         """Note the objective at ``weights`` (a copy), which a fit may end at if it is the lowest.
@@ -99,6 +111,28 @@ class EpochSchedule:
         if self.name == "adaptive":
             return self.eta
         return self.eta0
+
+    def optimal_terms(self, alpha, t0, t, scaled_until):
+        """``(alpha, t0)`` of the ``"optimal"`` steps ``1 / (alpha (t0 + t))``
+        of the epoch starting at update ``t``.
+
+        ``alpha`` is divided by :attr:`damping`. With a :attr:`norm_scale`
+        ``r`` above 1, the steps before update ``scaled_until`` are ``r``
+        times shorter, and the later ones scikit-learn's tail from where
+        those end: ``t0`` becomes ``r (t0 + u) - u`` (``u = scaled_until``),
+        so that the step does not jump and falls as ``1 / (alpha t)``
+        behind it. Shortened for good, the tail ``1 / (r alpha t)``
+        converged slowly: the hinge fit of the standardised breast cancer
+        data (all 569 rows) with ``tol=None`` ended 1.165 times above the
+        optimum's objective after 2,000 epochs, against 1.04 with
+        scikit-learn's steps and 1.03 now.
+        """
+        alpha = alpha / self.damping
+        if self.norm_scale == 1.0 or scaled_until is None:
+            return alpha, t0
+        if t < scaled_until:
+            return alpha * self.norm_scale, t0
+        return alpha, self.norm_scale * (t0 + scaled_until) - scaled_until
 
     @property
     def kept_step(self):

@@ -20,12 +20,15 @@ class GDState:
     ``(name, eta0)`` that the first call of the fit resolved to (see
     :func:`skgd._steps.resolve_schedule`); ``weight_scale`` the uniform row
     weight of the first call to take "auto"'s "optimal" steps, their scale
-    (:func:`skgd._steps.uniform_row_weight`; None before); ``stats`` the
-    column statistics the coordinates come from
+    (:func:`skgd._steps.uniform_row_weight`; None before); ``scaled_until``
+    the update at which "auto"'s shortened hinge steps end (None before the
+    first call to take them: :meth:`skgd._schedules.EpochSchedule.optimal_terms`);
+    ``stats`` the column statistics the coordinates come from
     (:class:`skgd._precondition.ColumnStats`).
     """
 
     weight_scale = None  # (a class default too, for states pickled before it, 2026-12-06)
+    scaled_until = None  # (the same, 2026-12-08)
 
     def __init__(self, W, b, preconditioner, optimizer_code, average, averaging):
         self.W = W
@@ -38,6 +41,7 @@ class GDState:
         self.keep_zeros = False
         self.first_schedule = None
         self.weight_scale = None
+        self.scaled_until = None
         self.stats = None  # the column statistics behind the preconditioner
         self.match_parameters(optimizer_code, average, averaging)
 
@@ -58,6 +62,7 @@ class GDState:
             # The first call's step was another rule's (momentum's is damped
             # by 1 - momentum): the next call's is the new rule's first.
             self.first_schedule = None
+            self.scaled_until = None
         if average != self.average:
             start, self.average_power = averaging
             self.average = average

@@ -26,6 +26,7 @@ from ._losses import (
 from ._jit import jit
 from ._jit import load as jit_load
 from ._jit import read_only_view
+from ._penalties import split_penalty
 from ._precondition import (
     Preconditioner,
     canonical,
@@ -259,6 +260,20 @@ def max_row_curvature(problem, rows):
         return significant_bits(problem.max_row_curvature())
     norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
     return significant_bits(float((row_weight_bound(problem)[rows] * norms).max()))
+
+
+def row_norm_sums(problem, rows):
+    """``(sum_i w_i (|x~_i|^2 + 1), sum_i w_i)`` over ``rows`` (the 1 with an intercept),
+    ``w_i`` the sample weights (the stochastic solver's draws: :class:`WeightDraws`)."""
+    norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
+    weight = problem.sample_weight[rows]
+    return float(weight @ norms), float(weight.sum())
+
+
+def mean_row_sq_norm(problem, rows):
+    """The weighted mean of ``|x~_i|^2 + 1`` over ``rows`` (:func:`row_norm_sums`)."""
+    total, weight = problem.row_norm_sums() if problem.chunked else row_norm_sums(problem, rows)
+    return significant_bits(total / weight) if weight > 0 and total > 0 else 1.0
 
 
 # The power iteration's tolerance for the L-BFGS schedule's first step.
@@ -887,5 +902,31 @@ def resolve_schedule(est, problem, first=None, partial=False):
         return LbfgsSchedule(float(eta0), l2, first_step=first_step)
     schedule = EpochSchedule(name, float(eta0), float(est.decay_rate), damping)
     schedule.curvature = curvature
+    if (est.learning_rate == "auto" and name == "optimal" and eta0 == 0.0
+            and problem.loss_code == HINGE and est.optimizer == "sgd"):
+        schedule.norm_scale = hinge_norm_scale(est, problem, problem.train)
     return schedule
+
+
+def hinge_norm_scale(est, problem, rows):
+    """The factor by which "auto"'s uncapped hinge steps start shorter than
+    scikit-learn's "optimal" ones (:meth:`EpochSchedule.optimal_terms`).
+
+    Bottou's heuristic sizes those steps for rows of unit norm, such as
+    TF-IDF's; the preconditioned rows have squared norms of about their
+    number of columns (30 on breast cancer, 74 on a TF-IDF text). Taken as
+    they were, the default fit ended 10 to 20 times above the optimum's
+    objective on standardised breast cancer and 32 times on standardised
+    digits, silently, and took 102 epochs on a TF-IDF text where
+    SGDClassifier took 21. The factor is the rows' mean squared norm
+    (:func:`mean_row_sq_norm`), to the power 1 less the penalty's l1 share:
+    by the whole factor an l1 penalty's steps (no strong convexity behind
+    them) converged too slowly (scikit-learn's test_sgd_l1 kept coefficients
+    of 0.05 after its 2,000 epochs where the optimum's are 0); a power keeps
+    an elastic net of l1_ratio near 0 on the l2 penalty's steps
+    (test_l1_ratio).
+    """
+    l2_part, l1_part = split_penalty(est.penalty, 1.0, est.l1_ratio)
+    l1_share = l1_part / (l1_part + l2_part) if l1_part > 0 else 0.0
+    return mean_row_sq_norm(problem, rows) ** (1.0 - l1_share)
 

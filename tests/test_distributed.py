@@ -139,6 +139,29 @@ def test_local_epochs_score_as_the_in_memory_fit(client, solver, kind):
     assert np.array_equal(est.coef_, again.coef_)  # local models and averaging: deterministic
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_hinge_steps_are_sized_for_the_rows_norm_summed_over_the_chunks(
+        client, monkeypatch, sparse):
+    # The stochastic hinge's first steps are shortened by the rows' mean
+    # squared norm (skgd._steps.hinge_norm_scale): on dask, from the sums
+    # over the chunks, the same factor as in memory.
+    import skgd._steps
+
+    factors = []
+
+    def recording(*args):
+        factors.append(hinge_norm_scale(*args))
+        return factors[-1]
+
+    hinge_norm_scale = skgd._steps.hinge_norm_scale
+    monkeypatch.setattr(skgd._steps, "hinge_norm_scale", recording)
+    X, y = _data("binary", sparse=sparse)
+    GDClassifier(random_state=0, max_iter=3, tol=None).fit(X, y)
+    GDClassifier(random_state=0, max_iter=3, tol=None).fit(*_in_memory(X, y))
+    assert len(factors) == 2 and factors[0] > 2.0  # (20 columns: about 21)
+    assert factors[0] == pytest.approx(factors[1], rel=1e-9)
+
+
 def test_predictions_are_lazy_dask_arrays(client):
     X, y = _data("multiclass")
     clf = GDClassifier(loss="log_loss", solver="batch", random_state=0).fit(X, y)
