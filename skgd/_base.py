@@ -628,7 +628,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         ended at 1.15-1.17 times Ridge's objective, silently, and momentum at
         50 times (a fuzzing helper's case); at ``2 + N(0, 1)`` stochastic
         momentum at 1.3 times, silently. Beside 60 one-hot columns, three
-        such columns kept every optimizer at 42 times, silently.
+        such columns kept every optimizer at 42 times, silently, in memory
+        and on dask chunks alike (whose rows, not known here, take the lazy
+        loop with their far columns centred).
         """
         if not self.fit_intercept:
             return False
@@ -636,10 +638,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             return True
         if self.optimizer == "sgd":
             return FAR_COLUMNS
-        nnz = getattr(X, "nnz", None)  # (none on a dask array: its chunks take the lazy loop)
-        if nnz is None:
-            return False
-        return X.shape[1] <= NARROW_CSR * nnz / max(X.shape[0], 1) or FAR_COLUMNS
+        nnz = getattr(X, "nnz", None)  # (none on a dask array)
+        if nnz is not None and X.shape[1] <= NARROW_CSR * nnz / max(X.shape[0], 1):
+            return True
+        return FAR_COLUMNS
 
     def _stats_for_call(self, previous, X, sparse):
         """The statistics this call's rows are merged into: ``previous`` (those
@@ -663,7 +665,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         preconditioner = stats.preconditioner(centred)
         l2, l1 = preconditioner.penalty(problem.l2[0], problem.l1[0])
         problem = problem._replace(preconditioner=preconditioner, l2=l2, l1=l1)
-        if centred is FAR_COLUMNS and self.optimizer != "sgd" and preconditioner.center.size:
+        # (Dask chunks make their copies at each epoch: skgd._distributed._local_epoch.)
+        if (centred is FAR_COLUMNS and self.optimizer != "sgd" and preconditioner.center.size
+                and not problem.chunked):
             problem = problem._replace(
                 lazy_rows=explicitly_centred(problem.X, preconditioner.center))
         return problem

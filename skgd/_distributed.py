@@ -34,8 +34,11 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
 
-from ._engine import Problem, call_kernel, check_problem, evaluate, intercept_only_losses
-from ._precondition import ColumnStats
+from ._engine import (
+    Problem, call_kernel, check_problem, evaluate, intercept_only_losses, lazy_steps,
+)
+from ._kernels import TRAIN
+from ._precondition import ColumnStats, explicitly_centred
 from ._steps import (
     column_nonzeros,
     column_peaks,
@@ -293,6 +296,13 @@ def _local_epoch(problem, coordinates, model, seed, shuffle, batch_size, schedul
     problem = _in(problem, coordinates)
     m = LocalModel(*(np.copy(x) if isinstance(x, np.ndarray) else x for x in model))
     n = problem.n_train
+    center = problem.preconditioner.center
+    if (sp.issparse(problem.X) and center.any()
+            and lazy_steps(optimizer_code, batch_size, n, TRAIN)):
+        # The optimizers' lazy loop takes the far columns centred in the
+        # rows themselves (BaseGD._in_coordinates does the same in memory):
+        # a copy per epoch, a pass over the chunk's entries.
+        problem = problem._replace(lazy_rows=explicitly_centred(problem.X, center))
     order = np.random.RandomState(seed).permutation(n) if shuffle else np.arange(n)
     state_args = (optimizer_code, hyper, m.S1, m.S2, average_start, average_power, m.W_avg,
                   m.b_avg, m.t, m.l1_received, m.l1_accrued)
