@@ -58,7 +58,7 @@ from ._precondition import (
     FAR_COLUMNS, ColumnStats, Preconditioner, explicitly_centred, move_state,
 )
 from ._schedules import (
-    ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCALED_EPOCHS, SCHEDULES, step_size,
+    ADAPTIVE_DIVISOR, MIN_ADAPTIVE_ETA, PASSIVE_AGGRESSIVE, SCHEDULES, step_size,
 )
 from ._state import GDState
 from ._steps import (
@@ -765,7 +765,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         draws = weight_draws(self, problem)
         # (The steps are those of the drawn rows' weights.)
         schedule = resolve_schedule(self, draws.problem if draws else problem,
-                                    state.first_schedule, partial)
+                                    state.first_schedule, partial, weighing=problem)
         recording = state.first_schedule is None
         validation = None
         if self.early_stopping and not partial:
@@ -956,7 +956,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else output_threads(stepping, train, effective_n_jobs(self.n_jobs), problem.n_outputs)
         t0 = self._optimal_t0(schedule, stepping, state)
         if schedule.norm_scale != 1.0 and state.scaled_until is None:
-            state.scaled_until = state.t + SCALED_EPOCHS * n_train
+            # (alpha per unit of the rows' uniform weight, as t0 takes it)
+            alpha = float(self.alpha) / max(state.weight_scale or 1.0, 1.0)
+            state.scaled_until = schedule.scaled_until(alpha, t0, state.t, n_train)
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         # Without callbacks, no epoch sub-tasks: nothing would see them, and
         # they cost 10 us an epoch (a small fit's epochs take about 50).

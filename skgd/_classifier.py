@@ -61,9 +61,9 @@ class GDClassifier(ClassifierMixin, BaseGD):
         ``1 / L_max`` so that they do not diverge, for the log loss so that
         the weights do not overshoot the optimum's, and ``eta0_`` holds the
         cap; with momentum its steps are shortened by ``1 - momentum``; the
-        hinge's first 20 epochs' are scikit-learn's for rows scaled to a mean
-        squared norm of 1, the norm its heuristic assumes, and its tail
-        ``1 / (alpha t)`` follows from where they end), and
+        hinge's first epochs' (at most 20) are scikit-learn's for rows scaled
+        to a mean squared norm of 1, the norm its heuristic assumes, and the
+        decay ``1 / (alpha t)`` follows from where they end), and
         to the tuning-free steps of
         :class:`~skgd.GDRegressor` for the mini-batch and batch solvers (on
         the hinge, the mini-batch step four times longer in a ``fit``, and the

@@ -869,7 +869,7 @@ def _reach(problem, rows):
     return float(np.sqrt(min(max(ratio, 1.0), 1e12)))
 
 
-def resolve_schedule(est, problem, first=None, partial=False):
+def resolve_schedule(est, problem, first=None, partial=False, weighing=None):
     """Turn ``learning_rate`` (possibly ``"auto"``) into the rule of this call.
 
     Resolved anew at every ``fit`` and ``partial_fit`` call, from that
@@ -881,7 +881,10 @@ def resolve_schedule(est, problem, first=None, partial=False):
     then keep their meaning across calls, as in scikit-learn, where a fixed
     step is multiplied by each row's weight: a chunk of weight 100 pulls 100
     times as hard as one of weight 1 (up to the step that is stable on it),
-    instead of getting a step 100 times shorter.
+    instead of getting a step 100 times shorter. ``weighing``: the problem
+    whose sample weights weigh the rows' norms for the hinge's shortened
+    steps (:func:`hinge_norm_scale`), where ``problem`` is the stochastic
+    solver's drawn rows (:class:`WeightDraws`), whose weights are uniform.
     """
     name, eta0, damping = est.learning_rate, est.eta0, 1.0
     if name == "optimal":
@@ -904,7 +907,8 @@ def resolve_schedule(est, problem, first=None, partial=False):
     schedule.curvature = curvature
     if (est.learning_rate == "auto" and name == "optimal" and eta0 == 0.0
             and problem.loss_code == HINGE and est.optimizer == "sgd"):
-        schedule.norm_scale = hinge_norm_scale(est, problem, problem.train)
+        weighing = problem if weighing is None else weighing
+        schedule.norm_scale = hinge_norm_scale(est, weighing, weighing.train)
     return schedule
 
 
@@ -928,5 +932,8 @@ def hinge_norm_scale(est, problem, rows):
     """
     l2_part, l1_part = split_penalty(est.penalty, 1.0, est.l1_ratio)
     l1_share = l1_part / (l1_part + l2_part) if l1_part > 0 else 0.0
-    return mean_row_sq_norm(problem, rows) ** (1.0 - l1_share)
+    # (Never longer: rows of norm below 1, unpreconditioned and without an
+    # intercept, took steps that threw the weights to zero or raised; a
+    # review helper's case.)
+    return max(mean_row_sq_norm(problem, rows), 1.0) ** (1.0 - l1_share)
 

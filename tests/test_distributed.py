@@ -141,12 +141,15 @@ def test_local_epochs_score_as_the_in_memory_fit(client, solver, kind):
     assert np.array_equal(est.coef_, again.coef_)  # local models and averaging: deterministic
 
 
-@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("sparse, weighted", [(False, False), (True, False), (False, True)])
 def test_the_hinge_steps_are_sized_for_the_rows_norm_summed_over_the_chunks(
-        client, monkeypatch, sparse):
+        client, monkeypatch, sparse, weighted):
     # The stochastic hinge's first steps are shortened by the rows' mean
     # squared norm (skgd._steps.hinge_norm_scale): on dask, from the sums
-    # over the chunks, the same factor as in memory.
+    # over the chunks, the same factor as in memory. Weighted by the sample
+    # weights in both (in memory the drawn rows' uniform weights took the
+    # plain mean: 23.2 where the weighted one is 33.0 on breast cancer with
+    # its largest rows at weight 20, a review helper's case).
     import skgd._steps
 
     factors = []
@@ -158,8 +161,13 @@ def test_the_hinge_steps_are_sized_for_the_rows_norm_summed_over_the_chunks(
     hinge_norm_scale = skgd._steps.hinge_norm_scale
     monkeypatch.setattr(skgd._steps, "hinge_norm_scale", recording)
     X, y = _data("binary", sparse=sparse)
-    GDClassifier(random_state=0, max_iter=3, tol=None).fit(X, y)
-    GDClassifier(random_state=0, max_iter=3, tol=None).fit(*_in_memory(X, y))
+    weight = None
+    if weighted:  # (the rows' weights grow with their first, raw column)
+        weight = 1.0 + 20.0 * (abs(X[:, 0] - 3.0) > 1.5 * SCALES[0])
+    X_mem, y_mem, *weight_mem = _in_memory(X, y, *([] if weight is None else [weight]))
+    GDClassifier(random_state=0, max_iter=3, tol=None).fit(X, y, sample_weight=weight)
+    GDClassifier(random_state=0, max_iter=3, tol=None).fit(
+        X_mem, y_mem, sample_weight=weight_mem[0] if weighted else None)
     assert len(factors) == 2 and factors[0] > 2.0  # (20 columns: about 21)
     assert factors[0] == pytest.approx(factors[1], rel=1e-9)
 

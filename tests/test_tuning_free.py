@@ -1580,6 +1580,44 @@ def test_stochastic_hinge_steps_end_as_scikit_learns(breast_cancer_hinge):
     assert objective(est.coef_[0], est.intercept_[0]) <= 1.15 * optimum
 
 
+@pytest.mark.parametrize("alpha, bound", [(0.01, 1.08), (0.1, 1.02)])
+def test_stochastic_hinge_steps_of_a_large_alpha_hand_over_early(alpha, bound):
+    # Where scikit-learn's steps 1 / (alpha t) are soon short enough for the
+    # rows, the shortened steps end early (EpochSchedule.scaled_until): after
+    # 20 epochs, the tail stayed far shorter than scikit-learn's, and the
+    # default fits on standardised breast cancer ended 1.11 to 1.21 (alpha
+    # 0.01) and 1.10 to 1.14 (alpha 0.1) times the optimum's objective
+    # (scikit-learn's steps: 1.02 to 1.04, 1.001 to 1.003; now 1.035 to 1.05
+    # and 1.005).
+    X_train, X_test, y_train, y_test = _corpus_split(*load_breast_cancer(return_X_y=True))
+    signs = np.where(y_train == 1, 1.0, -1.0)
+
+    def objective(w, b):
+        return np.maximum(0.0, 1.0 - signs * (X_train @ w + b)).mean() + 0.5 * alpha * w @ w
+
+    optimum = objective(*hinge_optimum(X_train, signs, alpha))
+    for seed in range(3):
+        est = GDClassifier(alpha=alpha, random_state=seed).fit(X_train, y_train)
+        assert objective(est.coef_[0], est.intercept_[0]) <= bound * optimum
+
+
+def test_the_hinge_steps_are_never_longer_than_scikit_learns():
+    # Unpreconditioned rows of norm below 1, without an intercept: "shortened"
+    # by their mean squared norm the steps grew, and threw the weights far
+    # (scale 1e-3: an objective of 1.74, the zero model's 1) or raised
+    # (1e-4: DivergenceError).
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 10)
+    y = (X @ rng.randn(10) + 0.5 * rng.randn(1000) > 0).astype(int)
+    signs = np.where(y == 1, 1.0, -1.0)
+    for scale in (1e-3, 1e-4):
+        est = GDClassifier(precondition=None, fit_intercept=False, random_state=0)
+        est.fit(scale * X, y)
+        coef = est.coef_[0]
+        objective = np.maximum(0.0, 1.0 - signs * (scale * X @ coef)).mean() + 0.5e-4 * coef @ coef
+        assert objective < 1.0  # the zero model's
+
+
 def test_a_partial_fit_sequence_takes_the_hinge_steps_sized_for_the_rows_norm(
         breast_cancer_hinge):
     # The first call sets where they end (GDState.scaled_until): 20 calls of
@@ -1592,6 +1630,11 @@ def test_a_partial_fit_sequence_takes_the_hinge_steps_sized_for_the_rows_norm(
             est.partial_fit(X_train[start:start + 50], y_train[start:start + 50], classes=[0, 1])
     assert est._state.scaled_until == 1 + 20 * 50
     assert objective(est.coef_[0], est.intercept_[0]) <= 6.0 * optimum
+    # Another optimizer's calls, then plain steps again: a window of their own.
+    est.set_params(optimizer="adam").partial_fit(X_train[:50], y_train[:50])
+    assert est._state.scaled_until is None
+    est.set_params(optimizer="sgd").partial_fit(X_train[:50], y_train[:50])
+    assert est._state.scaled_until == est._state.t - 50 + 20 * 50
 
 
 def test_the_hinge_steps_sized_for_the_rows_norm_hand_over_without_a_jump():
