@@ -143,11 +143,11 @@ class EpochSchedule:
         (:meth:`scaled_until`) are ``r`` times shorter, and the later ones
         decay as scikit-learn's from where those end: ``t0`` becomes ``r (t0
         + u) - u`` (``u = scaled_until``), so that the step does not jump and
-        falls as ``1 / (alpha t)`` behind it. Shortened for good, the tail ``1 / (r alpha t)``
-        converged slowly: the hinge fit of the standardised breast cancer
-        data (all 569 rows) with ``tol=None`` ended 1.165 times above the
-        optimum's objective after 2,000 epochs, against 1.04 with
-        scikit-learn's steps and 1.03 now.
+        falls as ``1 / (alpha t)`` behind it. Shortened for good, the tail
+        ``1 / (r alpha t)`` converged slowly: the hinge fit of the
+        standardised breast cancer data (all 569 rows) with ``tol=None``
+        ended 1.165 times above the optimum's objective after 2,000 epochs,
+        against 1.04 with scikit-learn's steps and 1.03 now.
         """
         alpha = alpha / self.damping
         if self.norm_scale == 1.0 or scaled_until is None:

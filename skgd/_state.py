@@ -22,7 +22,7 @@ class GDState:
     weight of the first call to take "auto"'s "optimal" steps, their scale
     (:func:`skgd._steps.uniform_row_weight`; None before); ``scaled_until``
     the update at which "auto"'s shortened hinge steps end (None before the
-    first call to take them: :meth:`skgd._schedules.EpochSchedule.optimal_terms`);
+    first call to take them: :meth:`skgd._schedules.EpochSchedule.scaled_until`);
     ``stats`` the column statistics the coordinates come from
     (:class:`skgd._precondition.ColumnStats`).
     """

@@ -264,7 +264,7 @@ def max_row_curvature(problem, rows):
 
 def row_norm_sums(problem, rows):
     """``(sum_i w_i (|x~_i|^2 + 1), sum_i w_i)`` over ``rows`` (the 1 with an intercept),
-    ``w_i`` the sample weights (the stochastic solver's draws: :class:`WeightDraws`)."""
+    ``w_i`` the sample weights."""
     norms = row_sq_norms(problem.X, problem.preconditioner)[rows] + problem.fit_intercept
     weight = problem.sample_weight[rows]
     return float(weight @ norms), float(weight.sum())

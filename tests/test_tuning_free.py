@@ -1586,9 +1586,8 @@ def test_stochastic_hinge_steps_of_a_large_alpha_hand_over_early(alpha, bound):
     # rows, the shortened steps end early (EpochSchedule.scaled_until): after
     # 20 epochs, the tail stayed far shorter than scikit-learn's, and the
     # default fits on standardised breast cancer ended 1.11 to 1.21 (alpha
-    # 0.01) and 1.10 to 1.14 (alpha 0.1) times the optimum's objective
-    # (scikit-learn's steps: 1.02 to 1.04, 1.001 to 1.003; now 1.035 to 1.05
-    # and 1.005).
+    # 0.01) and 1.10 to 1.14 (alpha 0.1) times the optimum's objective; now
+    # 1.035 to 1.05 and 1.005.
     X_train, X_test, y_train, y_test = _corpus_split(*load_breast_cancer(return_X_y=True))
     signs = np.where(y_train == 1, 1.0, -1.0)
 
