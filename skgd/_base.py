@@ -956,9 +956,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else output_threads(stepping, train, effective_n_jobs(self.n_jobs), problem.n_outputs)
         t0 = self._optimal_t0(schedule, stepping, state)
         if schedule.norm_scale != 1.0 and state.scaled_until is None:
-            # (alpha per unit of the rows' uniform weight, as t0 takes it)
-            alpha = float(self.alpha) / max(state.weight_scale or 1.0, 1.0)
-            state.scaled_until = schedule.scaled_until(alpha, t0, state.t, n_train)
+            state.scaled_until = schedule.scaled_until(self._unit_weight_alpha(state), t0,
+                                                       state.t, n_train)
         longest_step = 0.0  # of the batch solver's epochs so far (this one's included)
         # Without callbacks, no epoch sub-tasks: nothing would see them, and
         # they cost 10 us an epoch (a small fit's epochs take about 50).
@@ -1394,11 +1393,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if self.learning_rate == "auto":
             if state.weight_scale is None:
                 state.weight_scale = uniform_row_weight(problem, problem.train) or 1.0
-            alpha = self.alpha / max(state.weight_scale, 1.0)
+            alpha = self._unit_weight_alpha(state)
         t0 = optimal_init(problem.loss_code, alpha, self.epsilon)
         if schedule.eta0 > 0:
             t0 = max(t0, 1.0 / (self.alpha * schedule.eta0))
         return t0
+
+    def _unit_weight_alpha(self, state):
+        """``alpha`` per unit of the rows' uniform weight ``state.weight_scale`` (if above
+        1), as "auto"'s "optimal" schedule takes it (:meth:`_optimal_t0`)."""
+        return float(self.alpha) / max(state.weight_scale or 1.0, 1.0)
 
     def _baselines(self, problem, state, zero_losses=None):
         """The :class:`~skgd._stopping.Reference` that divergence is judged against.
